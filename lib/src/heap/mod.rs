@@ -1,0 +1,204 @@
+//! DMA-BUF heaps: the kernel's allocators of dma-bufs, one character device per heap under
+//! `/dev/dma_heap/`.
+//!
+//! A heap hands out dma-bufs of a given kind of memory: `system` (scattered pages, cached), the
+//! CMA heap (physically contiguous, for display and camera engines without an IOMMU) and whatever
+//! vendor heaps the platform adds. The dma-buf it returns can be mapped by the CPU
+//! ([`DmaBuf::map`]) and imported by DRM, V4L2 or a Wayland compositor.
+//!
+//! ## How to use
+//!
+//! ```no_run
+//! use wayheap::heap::{Heap, HeapError};
+//!
+//! # fn main() -> Result<(), HeapError> {
+//! let heap = Heap::open("system")?;
+//! let buf = heap.allocate(4 * 1024 * 1024)?;
+//! assert!(buf.size() >= 4 * 1024 * 1024);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::ioctl::{Updater, ioctl};
+
+use crate::dmabuf::{DmaBuf, Origin};
+use crate::sys;
+
+/// Where the kernel puts heap nodes.
+pub const DEFAULT_HEAP_DIR: &str = "/dev/dma_heap";
+
+/// The udev rule that makes heap nodes usable by a group; the kernel creates them root-only.
+pub const UDEV_RULE_HINT: &str =
+    r#"KERNEL=="*", SUBSYSTEM=="dma_heap", GROUP="video", MODE="0660""#;
+
+/// An open DMA-BUF heap node.
+#[derive(Debug)]
+pub struct Heap {
+    name: String,
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+/// Why a heap could not be opened or could not allocate.
+#[derive(Debug, thiserror::Error)]
+pub enum HeapError {
+    /// The node does not exist: this kernel does not provide that heap.
+    #[error(
+        "DMA-BUF heap {} does not exist: the kernel was built without it (CONFIG_DMABUF_HEAPS_SYSTEM, \
+         CONFIG_DMABUF_HEAPS_CMA) or, for the CMA heap, booted without a CMA area (cma=SIZE)",
+        path.display()
+    )]
+    NotFound {
+        /// The node that was looked for.
+        path: PathBuf,
+    },
+    /// The node exists but this process may not open it.
+    #[error(
+        "permission denied opening {}: heap nodes are root-only (0600) unless udev says otherwise; \
+         grant a group with a rule such as `{UDEV_RULE_HINT}` in /etc/udev/rules.d/70-dma-heap.rules \
+         and add the user to that group",
+        path.display()
+    )]
+    PermissionDenied {
+        /// The node that could not be opened.
+        path: PathBuf,
+    },
+    /// A zero-length allocation, refused before asking the kernel.
+    #[error("refusing a zero-length allocation from heap {heap}")]
+    ZeroLength {
+        /// The heap asked.
+        heap: String,
+    },
+    /// The heap has no room for the request.
+    #[error("heap {heap} is out of memory: {len} bytes could not be allocated ({errno})")]
+    OutOfMemory {
+        /// The heap asked.
+        heap: String,
+        /// The page-rounded size asked for.
+        len: u64,
+        /// ENOMEM or ENOSPC, as the kernel said.
+        errno: Errno,
+    },
+    /// The kernel rejected the size or the flags.
+    #[error(
+        "heap {heap} rejected an allocation of {len} bytes as invalid (EINVAL): bad size or flags"
+    )]
+    InvalidArgument {
+        /// The heap asked.
+        heap: String,
+        /// The page-rounded size asked for.
+        len: u64,
+    },
+    /// Any other failure of a system call on the heap.
+    #[error("{op} on {} failed: {errno}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The heap node.
+        path: PathBuf,
+        /// The kernel's error.
+        errno: Errno,
+    },
+}
+
+impl Heap {
+    /// Opens the heap `name` in [`DEFAULT_HEAP_DIR`].
+    pub fn open(name: &str) -> Result<Self, HeapError> {
+        Self::open_in(Path::new(DEFAULT_HEAP_DIR), name)
+    }
+
+    /// Opens the heap `name` in `dir` (tests and containers keep heap nodes elsewhere).
+    pub fn open_in(dir: &Path, name: &str) -> Result<Self, HeapError> {
+        let path = dir.join(name);
+        let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(
+            |errno| match errno {
+                Errno::NOENT => HeapError::NotFound { path: path.clone() },
+                Errno::ACCESS | Errno::PERM => HeapError::PermissionDenied { path: path.clone() },
+                errno => HeapError::Io {
+                    op: "open",
+                    path: path.clone(),
+                    errno,
+                },
+            },
+        )?;
+        Ok(Self {
+            name: name.to_owned(),
+            path,
+            fd,
+        })
+    }
+
+    /// The heap's name, as in `/dev/dma_heap/<name>`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The heap node's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Allocates a dma-buf of at least `len` bytes (rounded up to whole pages, as the kernel does).
+    pub fn allocate(&self, len: usize) -> Result<DmaBuf, HeapError> {
+        if len == 0 {
+            return Err(HeapError::ZeroLength {
+                heap: self.name.clone(),
+            });
+        }
+        let page = rustix::param::page_size();
+        let len = len.div_ceil(page) as u64 * page as u64;
+        let mut data = sys::DmaHeapAllocationData {
+            len,
+            fd: 0,
+            fd_flags: (OFlags::RDWR | OFlags::CLOEXEC).bits(),
+            heap_flags: 0,
+        };
+        loop {
+            // SAFETY: DMA_HEAP_IOCTL_ALLOC reads and writes exactly one `dma_heap_allocation_data`,
+            // which `DmaHeapAllocationData` mirrors field for field with #[repr(C)].
+            let res = unsafe {
+                ioctl(
+                    &self.fd,
+                    Updater::<{ sys::DMA_HEAP_IOCTL_ALLOC }, _>::new(&mut data),
+                )
+            };
+            match res {
+                Ok(()) => break,
+                Err(Errno::INTR | Errno::AGAIN) => continue,
+                Err(errno @ (Errno::NOMEM | Errno::NOSPC)) => {
+                    return Err(HeapError::OutOfMemory {
+                        heap: self.name.clone(),
+                        len,
+                        errno,
+                    });
+                }
+                Err(Errno::INVAL) => {
+                    return Err(HeapError::InvalidArgument {
+                        heap: self.name.clone(),
+                        len,
+                    });
+                }
+                Err(errno) => {
+                    return Err(HeapError::Io {
+                        op: "DMA_HEAP_IOCTL_ALLOC",
+                        path: self.path.clone(),
+                        errno,
+                    });
+                }
+            }
+        }
+        // SAFETY: on success the kernel installed a new dma-buf fd in `data.fd` that nothing else
+        // owns; we take ownership of it exactly once.
+        let fd = unsafe { OwnedFd::from_raw_fd(data.fd as i32) };
+        Ok(DmaBuf::from_parts(
+            fd,
+            len as usize,
+            Origin::Heap(self.name.clone()),
+        ))
+    }
+}

@@ -1,0 +1,211 @@
+//! A small atomic-KMS toolkit for in-guest tests: find the vkms card, its planes by type, the
+//! Virtual + Writeback connector pair, and capture what a commit composes through writeback.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use drm::control::{
+    self, AtomicCommitFlags, Device as ControlDevice, Mode, PlaneType, connector, crtc, plane,
+    property,
+};
+use drm::{ClientCapability, Device};
+
+/// An open DRM card node.
+#[derive(Debug)]
+pub struct Card {
+    file: File,
+    /// The node, e.g. `/dev/dri/card0`.
+    pub path: PathBuf,
+}
+
+impl AsFd for Card {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+impl Device for Card {}
+impl ControlDevice for Card {}
+
+/// A plane and what it is.
+#[derive(Debug, Clone)]
+pub struct PlaneInfo {
+    /// The plane's handle.
+    pub handle: plane::Handle,
+    /// Primary, overlay or cursor (the `type` property).
+    pub kind: PlaneType,
+    /// The fourccs it scans out.
+    pub formats: Vec<u32>,
+}
+
+impl Card {
+    /// Opens the first `/dev/dri/card*` whose driver is `driver` (e.g. "vkms") and enables
+    /// universal planes, atomic and writeback connectors on it.
+    pub fn open_driver(driver: &str) -> std::io::Result<Card> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/dev/dri")? {
+            let path = entry?.path();
+            if !path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("card"))
+            {
+                continue;
+            }
+            let file = OpenOptions::new().read(true).write(true).open(&path)?;
+            let card = Card { file, path };
+            let name = card.get_driver()?.name().to_string_lossy().into_owned();
+            if name == driver {
+                card.set_client_capability(ClientCapability::UniversalPlanes, true)?;
+                card.set_client_capability(ClientCapability::Atomic, true)?;
+                card.set_client_capability(ClientCapability::WritebackConnectors, true)?;
+                return Ok(card);
+            }
+            found.push(name);
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no DRM card with driver {driver} (found: {found:?})"),
+        ))
+    }
+
+    /// Property name -> handle for any KMS object.
+    pub fn prop_handles<H: control::ResourceHandle>(
+        &self,
+        handle: H,
+    ) -> std::io::Result<HashMap<String, property::Handle>> {
+        Ok(self
+            .get_properties(handle)?
+            .as_hashmap(self)?
+            .into_iter()
+            .map(|(name, info)| (name, info.handle()))
+            .collect())
+    }
+
+    /// The raw value of property `name` on an object.
+    pub fn prop_value<H: control::ResourceHandle>(
+        &self,
+        handle: H,
+        name: &str,
+    ) -> std::io::Result<Option<u64>> {
+        for (id, value) in self.get_properties(handle)? {
+            if self.get_property(id)?.name().to_str() == Ok(name) {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every plane with its type and formats.
+    pub fn planes(&self) -> std::io::Result<Vec<PlaneInfo>> {
+        let mut planes = Vec::new();
+        for handle in self.plane_handles()? {
+            let info = self.get_plane(handle)?;
+            let kind = match self.prop_value(handle, "type")? {
+                Some(v) if v == PlaneType::Primary as u64 => PlaneType::Primary,
+                Some(v) if v == PlaneType::Cursor as u64 => PlaneType::Cursor,
+                _ => PlaneType::Overlay,
+            };
+            planes.push(PlaneInfo {
+                handle,
+                kind,
+                formats: info.formats().to_vec(),
+            });
+        }
+        Ok(planes)
+    }
+
+    /// The connectors of one interface type (e.g. Virtual, Writeback).
+    pub fn connectors(
+        &self,
+        interface: connector::Interface,
+    ) -> std::io::Result<Vec<connector::Info>> {
+        let res = self.resource_handles()?;
+        let mut out = Vec::new();
+        for &c in res.connectors() {
+            let info = self.get_connector(c, true)?;
+            if info.interface() == interface {
+                out.push(info);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first CRTC.
+    pub fn first_crtc(&self) -> std::io::Result<crtc::Handle> {
+        self.resource_handles()?
+            .crtcs()
+            .first()
+            .copied()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no CRTC"))
+    }
+}
+
+/// The preferred mode of a connector (else its first).
+pub fn preferred_mode(conn: &connector::Info) -> Option<Mode> {
+    conn.modes()
+        .iter()
+        .find(|m| m.mode_type().contains(control::ModeTypeFlags::PREFERRED))
+        .or_else(|| conn.modes().first())
+        .copied()
+}
+
+/// Sets a named property in an atomic request, failing clearly if the object lacks it.
+pub fn set(
+    req: &mut control::atomic::AtomicModeReq,
+    props: &HashMap<String, property::Handle>,
+    object: impl control::ResourceHandle,
+    name: &str,
+    value: property::Value<'_>,
+) {
+    let handle = *props
+        .get(name)
+        .unwrap_or_else(|| panic!("object has no property {name}"));
+    req.add_property(object, handle, value);
+}
+
+/// Commits `req` (with ALLOW_MODESET) and returns the writeback out-fence it produced.
+///
+/// `out_fence` must be the very `i32` whose address was put in WRITEBACK_OUT_FENCE_PTR.
+pub fn commit_with_out_fence(
+    card: &Card,
+    req: control::atomic::AtomicModeReq,
+    out_fence: &i32,
+) -> std::io::Result<OwnedFd> {
+    card.atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req)?;
+    // SAFETY: the kernel wrote into `out_fence` during the ioctl above (which ran on this thread);
+    // a volatile read makes sure the compiler does not assume it still holds the initial -1.
+    let fd = unsafe { std::ptr::read_volatile(out_fence) };
+    if fd < 0 {
+        return Err(std::io::Error::other(
+            "the commit returned no writeback out-fence",
+        ));
+    }
+    // SAFETY: the kernel installed a new sync_file fd for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Waits until a sync_file signals (it polls readable), at most `timeout`.
+pub fn wait_fence(fence: &OwnedFd, timeout: Duration) -> std::io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let ts = rustix::time::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    let mut fds = [PollFd::new(fence, PollFlags::IN)];
+    loop {
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "fence did not signal",
+                ));
+            }
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

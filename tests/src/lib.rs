@@ -1,0 +1,12 @@
+//! Support for wayheap's integration tests.
+//!
+//! - [`vm`]: the host side of the real-kernel tier — provision the test kernel, build the in-guest
+//!   test binaries, boot them all in one qemu guest and bring their results back.
+//! - [`guest`]: what in-guest tests call first, so that they fail loudly anywhere but the guest.
+//! - [`kms`]: a small atomic-KMS toolkit for in-guest tests (plane discovery, writeback capture).
+//! - [`libtest`]: parsing libtest's output into per-test outcomes.
+
+pub mod guest;
+pub mod kms;
+pub mod libtest;
+pub mod vm;

@@ -1,0 +1,462 @@
+//! The host side of the real-kernel tier.
+//!
+//! One boot runs a whole batch: the host's root is shared read-only over virtio-9p, the guest puts
+//! a tmpfs overlay on it and chroots in, so the host's test binaries run unchanged at the same
+//! paths. A second, writable 9p share mounted over the run directory (at the same path inside)
+//! carries the run script in and the outputs and exit statuses out.
+//!
+//! Kernel command line: `cma=128M` (the CMA heap), `vkms.enable_overlay=1` (overlay planes), and
+//! two vivid instances, the second with `allocators=1` (dma-contig: a camera that needs contiguous
+//! memory).
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::libtest::{self, TestResult};
+
+/// Set to `1` to skip the VM tier (prints a SKIPPED banner; the tier's tests do not run).
+pub const SKIP_ENV: &str = "WAYHEAP_SKIP_VM";
+/// A bzImage to use instead of building one with `scripts/vm-kernel`.
+pub const KERNEL_ENV: &str = "WAYHEAP_KERNEL";
+/// Seconds before a guest that has not powered off is killed (default 1200).
+pub const TIMEOUT_ENV: &str = "WAYHEAP_VM_TIMEOUT";
+/// Set to `1` to echo the guest's console while it runs.
+pub const VERBOSE_ENV: &str = "WAYHEAP_VM_VERBOSE";
+
+/// The kernel command line every boot uses (besides console and the results path).
+pub const KERNEL_ARGS: &str =
+    "cma=128M vkms.enable_overlay=1 vivid.n_devs=2 vivid.allocators=0,1 panic=-1 oops=panic";
+
+const INIT: &str = include_str!("../vm/init.sh");
+
+/// The workspace root (where `scripts/` lives).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The test kernel: `$WAYHEAP_KERNEL`, else built or found in the cache by `scripts/vm-kernel`.
+pub fn kernel() -> Result<PathBuf, String> {
+    if let Some(k) = std::env::var_os(KERNEL_ENV) {
+        let k = PathBuf::from(k);
+        return if k.is_file() {
+            Ok(k)
+        } else {
+            Err(format!("{KERNEL_ENV}={} is not a file", k.display()))
+        };
+    }
+    let script = workspace_root().join("scripts/vm-kernel");
+    let out = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}); see its messages above. scripts/install-deps installs what it needs",
+            script.display(),
+            out.status
+        ));
+    }
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok(PathBuf::from(path))
+}
+
+/// A test binary to run in the guest.
+#[derive(Debug, Clone)]
+pub struct GuestBinary {
+    /// The test target's name, e.g. `guest_devices`.
+    pub name: String,
+    /// The executable on the host (and, thanks to the root share, in the guest).
+    pub path: PathBuf,
+}
+
+/// Builds the `guest_*` test targets of this crate (feature `guest`) and returns their binaries.
+///
+/// Runs cargo again from inside `cargo test`: the outer cargo has released its build lock by the
+/// time tests run, and the same profile and target directory keep the build incremental.
+pub fn build_guest_tests() -> Result<Vec<GuestBinary>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "test",
+            "-p",
+            "wayheap-tests",
+            "--features",
+            "guest",
+            "--no-run",
+        ])
+        .args([
+            "--test",
+            "guest_*",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("building the guest tests failed ({})", out.status));
+    }
+    let mut bins = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let (Some(name), Some(exe)) = (msg["target"]["name"].as_str(), msg["executable"].as_str())
+        else {
+            continue;
+        };
+        if name.starts_with("guest_") {
+            bins.push(GuestBinary {
+                name: name.to_owned(),
+                path: PathBuf::from(exe),
+            });
+        }
+    }
+    bins.sort_by(|a, b| a.name.cmp(&b.name));
+    if bins.is_empty() {
+        return Err("cargo built no guest_* test binary".into());
+    }
+    Ok(bins)
+}
+
+/// What one guest binary did.
+#[derive(Debug)]
+pub struct BinaryReport {
+    /// The test target's name.
+    pub name: String,
+    /// Its exit status inside the guest (`None`: it never finished).
+    pub status: Option<i32>,
+    /// Its per-test results.
+    pub tests: Vec<TestResult>,
+    /// Everything it printed.
+    pub output: String,
+}
+
+/// What one boot did.
+#[derive(Debug)]
+pub struct BatchReport {
+    /// The kernel's release string, as the guest reported it.
+    pub kernel_release: String,
+    /// From starting qemu to the first test binary starting.
+    pub boot_to_first_test: Option<Duration>,
+    /// From starting qemu to its exit.
+    pub total: Duration,
+    /// One report per binary, in run order.
+    pub binaries: Vec<BinaryReport>,
+    /// The guest console (serial), for diagnosis.
+    pub console: String,
+    /// `key: value` lines the guest tests recorded with [`crate::guest::record_fact`].
+    pub facts: String,
+}
+
+/// A qemu guest on the test kernel.
+#[derive(Debug, Clone)]
+pub struct Vm {
+    /// The bzImage.
+    pub kernel: PathBuf,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// Guest CPUs.
+    pub cpus: u32,
+    /// Kill the guest after this long.
+    pub timeout: Duration,
+}
+
+impl Vm {
+    /// A guest on `kernel` with the tier's defaults (2 GiB, 2 CPUs, `$WAYHEAP_VM_TIMEOUT` or 20 min).
+    pub fn new(kernel: PathBuf) -> Self {
+        let timeout = std::env::var(TIMEOUT_ENV)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1200);
+        Self {
+            kernel,
+            memory_mib: 2048,
+            cpus: 2,
+            timeout: Duration::from_secs(timeout),
+        }
+    }
+
+    /// Boots once and runs every binary in `bins` (each with `--test-threads=1`), in order.
+    pub fn run_batch(&self, bins: &[GuestBinary]) -> Result<BatchReport, String> {
+        let qemu = which("qemu-system-x86_64").ok_or(
+            "qemu-system-x86_64 not found: install Debian's qemu-system-x86 (scripts/install-deps)",
+        )?;
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.is_file())
+            .ok_or("busybox not found: install Debian's busybox-static (scripts/install-deps)")?;
+        for b in bins {
+            if b.path
+                .to_str()
+                .is_none_or(|p| p.contains(char::is_whitespace))
+            {
+                return Err(format!(
+                    "guest binary path must be plain UTF-8 without spaces: {:?}",
+                    b.path
+                ));
+            }
+        }
+
+        let run_dir = workspace_root()
+            .join("target/vm-tier")
+            .join(format!("run-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&run_dir);
+        std::fs::create_dir_all(&run_dir)
+            .map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
+        let run_dir_str = run_dir
+            .to_str()
+            .filter(|s| !s.contains(char::is_whitespace))
+            .ok_or_else(|| {
+                format!(
+                    "the run directory {} must be plain UTF-8 without spaces",
+                    run_dir.display()
+                )
+            })?;
+
+        let initramfs = run_dir.join("initramfs.cpio");
+        write_initramfs(&initramfs, busybox)?;
+        std::fs::write(run_dir.join("run.sh"), run_script(run_dir_str, bins))
+            .map_err(|e| format!("writing run.sh: {e}"))?;
+
+        let append = format!(
+            "console=ttyS0 loglevel=4 rdinit=/init {KERNEL_ARGS} wayheap_results={run_dir_str}"
+        );
+        let qemu_log = std::fs::File::create(run_dir.join("qemu.log"))
+            .map_err(|e| format!("creating qemu.log: {e}"))?;
+        let mut child = Command::new(qemu)
+            .args([
+                "-accel",
+                "tcg",
+                "-cpu",
+                "max",
+                "-nodefaults",
+                "-no-reboot",
+                "-display",
+                "none",
+            ])
+            .args([
+                "-m",
+                &self.memory_mib.to_string(),
+                "-smp",
+                &self.cpus.to_string(),
+            ])
+            .args(["-serial", "stdio", "-monitor", "none"])
+            .arg("-kernel")
+            .arg(&self.kernel)
+            .arg("-initrd")
+            .arg(&initramfs)
+            .args(["-append", &append])
+            .args([
+                "-virtfs",
+                "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+            ])
+            .arg("-virtfs")
+            .arg(format!(
+                "local,path={run_dir_str},mount_tag=results,security_model=none,multidevs=remap"
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(qemu_log)
+            .spawn()
+            .map_err(|e| format!("starting qemu: {e}"))?;
+        let start = Instant::now();
+
+        // The console is read on a thread so that the deadline below holds even if the guest hangs.
+        let stdout = child.stdout.take().expect("piped");
+        let verbose = std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1");
+        let (tx, rx) = mpsc::channel::<(Instant, String)>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if verbose {
+                    eprintln!("[guest] {line}");
+                }
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let deadline = start + self.timeout;
+        let exit = loop {
+            if let Some(status) = child
+                .try_wait()
+                .map_err(|e| format!("waiting for qemu: {e}"))?
+            {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let total = start.elapsed();
+        let _ = reader.join();
+        let _ = std::fs::remove_file(&initramfs);
+        let mut console = String::new();
+        let mut first_test = None;
+        let mut kernel_release = String::new();
+        for (at, line) in rx.try_iter() {
+            if first_test.is_none() && line.contains("WAYHEAP-BEGIN ") {
+                first_test = Some(at - start);
+            }
+            if let Some(r) = line.split("WAYHEAP-KERNEL ").nth(1) {
+                kernel_release = r.trim().to_owned();
+            }
+            let _ = writeln!(console, "{line}");
+        }
+        let stderr = std::fs::read_to_string(run_dir.join("qemu.log")).unwrap_or_default();
+        let _ = std::fs::write(run_dir.join("console.log"), &console);
+
+        let Some(exit) = exit else {
+            return Err(format!(
+                "the guest did not finish within {}s (set {TIMEOUT_ENV} to allow longer); console:\n{}",
+                self.timeout.as_secs(),
+                tail(&console, 60)
+            ));
+        };
+        if !exit.success() {
+            return Err(format!(
+                "qemu failed ({exit}): {stderr}\nconsole:\n{}",
+                tail(&console, 60)
+            ));
+        }
+        if !run_dir.join("done").exists() {
+            return Err(format!(
+                "the guest powered off before finishing its run script; console:\n{}",
+                tail(&console, 60)
+            ));
+        }
+
+        let binaries = bins
+            .iter()
+            .map(|b| {
+                let output = std::fs::read_to_string(run_dir.join(format!("{}.out", b.name)))
+                    .unwrap_or_default();
+                let status = std::fs::read_to_string(run_dir.join(format!("{}.status", b.name)))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                BinaryReport {
+                    name: b.name.clone(),
+                    status,
+                    tests: libtest::parse(&output),
+                    output,
+                }
+            })
+            .collect();
+        let facts = std::fs::read_to_string(run_dir.join("facts.txt")).unwrap_or_default();
+        Ok(BatchReport {
+            kernel_release,
+            boot_to_first_test: first_test,
+            total,
+            binaries,
+            console,
+            facts,
+        })
+    }
+}
+
+/// The script the guest runs (in the chroot, as root) — one test binary after the other.
+fn run_script(run_dir: &str, bins: &[GuestBinary]) -> String {
+    let mut s =
+        String::from("#!/bin/sh\n# Written by wayheap-tests' VM tier; runs inside the guest.\n");
+    let _ = writeln!(
+        s,
+        "export {}=1 {}={run_dir} RUST_BACKTRACE=1 HOME=/root",
+        crate::guest::GUEST_ENV,
+        crate::guest::RESULTS_ENV
+    );
+    s.push_str("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+    let _ = writeln!(s, "R={run_dir}");
+    let _ = writeln!(s, "cd {}", workspace_root().display());
+    s.push_str("echo \"WAYHEAP-KERNEL $(uname -r)\"\n");
+    for b in bins {
+        let _ = writeln!(
+            s,
+            "echo \"WAYHEAP-BEGIN {} $(cut -d' ' -f1 /proc/uptime)\"",
+            b.name
+        );
+        let _ = writeln!(
+            s,
+            "{} --test-threads=1 >\"$R/{n}.out\" 2>&1; echo $? >\"$R/{n}.status\"",
+            b.path.display(),
+            n = b.name
+        );
+        let _ = writeln!(
+            s,
+            "echo \"WAYHEAP-END {n} $(cat \"$R/{n}.status\")\"",
+            n = b.name
+        );
+    }
+    s.push_str("echo ok >\"$R/done\"\n");
+    s
+}
+
+/// An initramfs (newc cpio) holding busybox and the tier's /init.
+fn write_initramfs(path: &Path, busybox: &Path) -> Result<(), String> {
+    let staging = path.with_extension("d");
+    let _ = std::fs::remove_dir_all(&staging);
+    for d in ["bin", "dev", "proc", "sys", "lower", "rw", "newroot"] {
+        std::fs::create_dir_all(staging.join(d)).map_err(|e| format!("initramfs staging: {e}"))?;
+    }
+    std::fs::copy(busybox, staging.join("bin/busybox"))
+        .map_err(|e| format!("copying busybox: {e}"))?;
+    std::fs::write(staging.join("init"), INIT).map_err(|e| format!("writing init: {e}"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(staging.join("init"), std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("chmod init: {e}"))?;
+
+    // busybox's own cpio writes newc archives; no other tool is needed.
+    let list = "bin\nbin/busybox\ndev\nproc\nsys\nlower\nrw\nnewroot\ninit\n";
+    let out =
+        std::fs::File::create(path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    let mut cpio = Command::new(busybox)
+        .args(["cpio", "-o", "-H", "newc"])
+        .current_dir(&staging)
+        .stdin(Stdio::piped())
+        .stdout(out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running busybox cpio: {e}"))?;
+    cpio.stdin
+        .take()
+        .expect("piped")
+        .write_all(list.as_bytes())
+        .map_err(|e| format!("cpio: {e}"))?;
+    let res = cpio.wait_with_output().map_err(|e| format!("cpio: {e}"))?;
+    if !res.status.success() {
+        return Err(format!(
+            "busybox cpio failed: {}",
+            String::from_utf8_lossy(&res.stderr)
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+    Ok(())
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| p.is_file())
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
