@@ -24,10 +24,27 @@
 //! # }
 //! ```
 //!
+//! Most applications do not name a heap: they name a *usage* and let the [`policy`] choose
+//! (CMA first for scanout, system otherwise, udmabuf where heap nodes are not accessible, with
+//! fallback when one is full), or they export memory they already hold through [`export`].
+//!
 //! ## Modules
-//! - [`heap`]: DMA-BUF heaps — open a heap node, allocate from it.
-//! - [`dmabuf`]: the owned dma-buf handle, its memory mapping and the CPU-access guards.
+//! - [`heap`]: DMA-BUF heaps — list and classify them, allocate from one.
+//! - [`export`]: application memory (memfd-backed) as dma-bufs through `/dev/udmabuf`.
+//! - [`dmabuf`]: the owned dma-buf handle, its mapping and CPU-access guards, naming, sync_file
+//!   fences, and import of foreign dma-buf fds.
+//! - [`layout`]: strides, plane offsets and sizes per DRM fourcc.
+//! - [`policy`]: usage → ordered providers with constraints, and the allocation walk.
+//! - [`pool`]: N equal buffers, reused without allocating.
+//! - [`accounting`]: what the process holds, per provider and usage, and any process's dma-bufs.
 
+#![warn(missing_docs)]
+
+pub mod accounting;
 pub mod dmabuf;
+pub mod export;
 pub mod heap;
+pub mod layout;
+pub mod policy;
+pub mod pool;
 mod sys;

@@ -6,6 +6,10 @@
 //! [`Mapping::read_write`] return guards that do exactly that, so CPU access without the sync is
 //! impossible through this API.
 //!
+//! Beyond mapping, a [`DmaBuf`] can be named (visible in `/proc/<pid>/fdinfo` and debugfs),
+//! can give its implicit fences as a [`SyncFile`] and take an explicit one, and can be built from a
+//! dma-buf fd somebody else exported ([`DmaBuf::import`]), after checking that it is one.
+//!
 //! ## How to use
 //!
 //! ```no_run
@@ -22,22 +26,54 @@
 //! # }
 //! ```
 
-use std::ffi::c_void;
+pub mod fdinfo;
+pub mod sync_file;
+
+use std::ffi::{CString, c_void};
 use std::ops::{Deref, DerefMut};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
+use rustix::fs::SeekFrom;
 use rustix::io::Errno;
-use rustix::ioctl::{Setter, ioctl};
+use rustix::ioctl::{IntegerSetter, Setter, Updater, ioctl};
 use rustix::mm::{MapFlags, ProtFlags};
 
+use crate::accounting::Ticket;
 use crate::sys;
+pub use fdinfo::DmaBufFdInfo;
+pub use sync_file::{FenceState, SyncFile};
 
 /// Where a dma-buf came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// Allocated from the named DMA-BUF heap.
     Heap(String),
+    /// Exported from memfd memory through `/dev/udmabuf`.
+    Udmabuf,
+    /// Imported from a fd another component exported; the exporter as the kernel names it.
+    Foreign(String),
+}
+
+/// Which side of a dma-buf's implicit fences a sync_file covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceAccess {
+    /// Readers: wait for it before writing over the buffer.
+    Read,
+    /// Writers: wait for it before reading the buffer.
+    Write,
+    /// Both.
+    ReadWrite,
+}
+
+impl FenceAccess {
+    fn flags(self) -> u32 {
+        match self {
+            FenceAccess::Read => sys::DMA_BUF_SYNC_READ as u32,
+            FenceAccess::Write => sys::DMA_BUF_SYNC_WRITE as u32,
+            FenceAccess::ReadWrite => (sys::DMA_BUF_SYNC_READ | sys::DMA_BUF_SYNC_WRITE) as u32,
+        }
+    }
 }
 
 /// An owned dma-buf: the file descriptor, its size and where it came from.
@@ -46,6 +82,8 @@ pub struct DmaBuf {
     fd: OwnedFd,
     size: usize,
     origin: Origin,
+    /// The buffer's line in the library's ledger (`None` for imported buffers).
+    ticket: Option<Ticket>,
 }
 
 /// Why a dma-buf could not be mapped or synchronised.
@@ -56,6 +94,36 @@ pub enum DmaBufError {
     Map {
         /// The size that was to be mapped.
         size: usize,
+        /// The kernel's error.
+        errno: Errno,
+    },
+    /// The fd is not a dma-buf.
+    #[error(
+        "fd {fd} is not a dma-buf (its fdinfo has no exp_name): pass the fd a heap, udmabuf, DRM PRIME or V4L2 EXPBUF gave you"
+    )]
+    NotADmaBuf {
+        /// The fd number.
+        fd: i32,
+    },
+    /// Reading the fd's size or fdinfo failed.
+    #[error("inspecting fd {fd} failed: {errno}")]
+    Inspect {
+        /// The fd number.
+        fd: i32,
+        /// The kernel's error.
+        errno: Errno,
+    },
+    /// `DMA_BUF_SET_NAME` failed.
+    #[error("naming a dma-buf failed: {errno}")]
+    SetName {
+        /// The kernel's error (EBUSY on kernels before 5.19 once the buffer was attached).
+        errno: Errno,
+    },
+    /// Exporting or importing a sync_file failed.
+    #[error("{what} failed: {errno} (the kernel needs CONFIG_SYNC_FILE and 5.20 or later)")]
+    SyncFile {
+        /// Which ioctl.
+        what: &'static str,
         /// The kernel's error.
         errno: Errno,
     },
@@ -70,8 +138,123 @@ pub enum DmaBufError {
 }
 
 impl DmaBuf {
-    pub(crate) fn from_parts(fd: OwnedFd, size: usize, origin: Origin) -> Self {
-        Self { fd, size, origin }
+    pub(crate) fn from_parts(
+        fd: OwnedFd,
+        size: usize,
+        origin: Origin,
+        ticket: Option<Ticket>,
+    ) -> Self {
+        Self {
+            fd,
+            size,
+            origin,
+            ticket,
+        }
+    }
+
+    /// Takes a dma-buf fd exported elsewhere (a V4L2 EXPBUF, a DRM PRIME export, another process).
+    ///
+    /// The fd is checked to be a dma-buf (its fdinfo names an exporter); its size comes from
+    /// `lseek(SEEK_END)`, the one size query dma-bufs support.
+    pub fn import(fd: OwnedFd) -> Result<Self, DmaBufError> {
+        let raw = fd.as_raw_fd();
+        let info = fd_info(fd.as_fd())?.ok_or(DmaBufError::NotADmaBuf { fd: raw })?;
+        let size = rustix::fs::seek(&fd, SeekFrom::End(0))
+            .map_err(|errno| DmaBufError::Inspect { fd: raw, errno })?;
+        rustix::fs::seek(&fd, SeekFrom::Start(0))
+            .map_err(|errno| DmaBufError::Inspect { fd: raw, errno })?;
+        Ok(Self {
+            fd,
+            size: size as usize,
+            origin: Origin::Foreign(info.exporter),
+            ticket: None,
+        })
+    }
+
+    /// What the kernel's fdinfo says of this buffer now (exporter, name, size).
+    pub fn info(&self) -> Result<DmaBufFdInfo, DmaBufError> {
+        fd_info(self.fd.as_fd())?.ok_or(DmaBufError::NotADmaBuf {
+            fd: self.fd.as_raw_fd(),
+        })
+    }
+
+    /// The usage this buffer was allocated for, if the library allocated it with one.
+    pub fn usage(&self) -> Option<&str> {
+        self.ticket
+            .as_ref()
+            .map(|t| t.usage())
+            .filter(|u| !u.is_empty())
+    }
+
+    /// Names the buffer (`DMA_BUF_SET_NAME`); the name is cut to the kernel's 31 bytes.
+    ///
+    /// The name shows in fdinfo and `/sys/kernel/debug/dma_buf/bufinfo`: which heap and usage a
+    /// leaked buffer came from is then one `cat` away.
+    pub fn set_name(&self, name: &str) -> Result<(), DmaBufError> {
+        let name = kernel_name(name);
+        loop {
+            // SAFETY: DMA_BUF_SET_NAME takes a pointer to a NUL-terminated string, which the
+            // kernel copies (strndup_user) during the call; `name` outlives the call.
+            let res = unsafe {
+                ioctl(
+                    &self.fd,
+                    IntegerSetter::<{ sys::DMA_BUF_SET_NAME }>::new_pointer(
+                        name.as_ptr() as *mut c_void
+                    ),
+                )
+            };
+            match res {
+                Ok(()) => return Ok(()),
+                Err(Errno::INTR) => continue,
+                Err(errno) => return Err(DmaBufError::SetName { errno }),
+            }
+        }
+    }
+
+    /// Snapshots the buffer's implicit fences for `access` as a sync_file
+    /// (`DMA_BUF_IOCTL_EXPORT_SYNC_FILE`): wait on it before touching the buffer.
+    pub fn export_sync_file(&self, access: FenceAccess) -> Result<SyncFile, DmaBufError> {
+        let mut data = sys::DmaBufExportSyncFile {
+            flags: access.flags(),
+            fd: -1,
+        };
+        // SAFETY: the ioctl reads and writes one `dma_buf_export_sync_file`, mirrored by #[repr(C)].
+        unsafe {
+            ioctl(
+                &self.fd,
+                Updater::<{ sys::DMA_BUF_IOCTL_EXPORT_SYNC_FILE }, _>::new(&mut data),
+            )
+        }
+        .map_err(|errno| DmaBufError::SyncFile {
+            what: "DMA_BUF_IOCTL_EXPORT_SYNC_FILE",
+            errno,
+        })?;
+        // SAFETY: on success the kernel installed a new sync_file fd that nothing else owns.
+        Ok(SyncFile::from_fd(unsafe { OwnedFd::from_raw_fd(data.fd) }))
+    }
+
+    /// Attaches `fence` to the buffer's implicit fences (`DMA_BUF_IOCTL_IMPORT_SYNC_FILE`):
+    /// `Write` makes later readers wait for it, `Read` later writers.
+    pub fn import_sync_file(
+        &self,
+        fence: &SyncFile,
+        access: FenceAccess,
+    ) -> Result<(), DmaBufError> {
+        let data = sys::DmaBufImportSyncFile {
+            flags: access.flags(),
+            fd: fence.as_fd().as_raw_fd(),
+        };
+        // SAFETY: the ioctl reads one `dma_buf_import_sync_file`; the fence fd stays open.
+        unsafe {
+            ioctl(
+                &self.fd,
+                Setter::<{ sys::DMA_BUF_IOCTL_IMPORT_SYNC_FILE }, _>::new(data),
+            )
+        }
+        .map_err(|errno| DmaBufError::SyncFile {
+            what: "DMA_BUF_IOCTL_IMPORT_SYNC_FILE",
+            errno,
+        })
     }
 
     /// The dma-buf's file descriptor, to hand to DRM, V4L2 or linux-dmabuf.
@@ -113,6 +296,26 @@ impl DmaBuf {
         })?;
         Ok(Mapping { buf: self, ptr })
     }
+}
+
+/// The kernel keeps `DMA_BUF_NAME_LEN - 1` bytes; cut on a character boundary, drop NULs.
+pub(crate) fn kernel_name(name: &str) -> CString {
+    let mut end = name.len().min(sys::DMA_BUF_NAME_LEN - 1);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    CString::new(name[..end].replace('\0', "")).unwrap_or_default()
+}
+
+fn fd_info(fd: BorrowedFd<'_>) -> Result<Option<DmaBufFdInfo>, DmaBufError> {
+    let raw = fd.as_raw_fd();
+    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}")).map_err(|e| {
+        DmaBufError::Inspect {
+            fd: raw,
+            errno: Errno::from_io_error(&e).unwrap_or(Errno::IO),
+        }
+    })?;
+    Ok(fdinfo::parse(&text))
 }
 
 impl AsFd for DmaBuf {

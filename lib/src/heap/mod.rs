@@ -6,18 +6,29 @@
 //! vendor heaps the platform adds. The dma-buf it returns can be mapped by the CPU
 //! ([`DmaBuf::map`]) and imported by DRM, V4L2 or a Wayland compositor.
 //!
+//! Heap nodes are root-only (0600) unless a udev rule grants a group ([`UDEV_RULE_HINT`]); the
+//! errors here say so rather than leave a bare EACCES. Most callers do not pick a heap by hand but
+//! let [`crate::policy`] walk an ordered list with fallback.
+//!
 //! ## How to use
 //!
 //! ```no_run
-//! use wayheap::heap::{Heap, HeapError};
+//! use wayheap::heap::{HeapDir, HeapError};
 //!
 //! # fn main() -> Result<(), HeapError> {
-//! let heap = Heap::open("system")?;
-//! let buf = heap.allocate(4 * 1024 * 1024)?;
+//! let dir = HeapDir::default(); // /dev/dma_heap; HeapDir::new(path) elsewhere
+//! for info in dir.list()? {
+//!     println!("{}: {} {:?}", info.name, info.kind, info.properties);
+//! }
+//! let heap = dir.open("system")?;
+//! // Named "system:camera" in fdinfo; counted under that usage in wayheap::accounting.
+//! let buf = heap.allocate_for(4 * 1024 * 1024, "camera")?;
 //! assert!(buf.size() >= 4 * 1024 * 1024);
 //! # Ok(())
 //! # }
 //! ```
+
+mod class;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -26,15 +37,98 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::ioctl::{Updater, ioctl};
 
+use crate::accounting::Ticket;
 use crate::dmabuf::{DmaBuf, Origin};
 use crate::sys;
+pub use class::{CMA_HEAP_NAMES, HeapKind, HeapProperties, classify};
 
 /// Where the kernel puts heap nodes.
 pub const DEFAULT_HEAP_DIR: &str = "/dev/dma_heap";
 
 /// The udev rule that makes heap nodes usable by a group; the kernel creates them root-only.
 pub const UDEV_RULE_HINT: &str =
-    r#"KERNEL=="*", SUBSYSTEM=="dma_heap", GROUP="video", MODE="0660""#;
+    r#"SUBSYSTEM=="dma_heap", KERNEL=="*", GROUP="video", MODE="0660""#;
+
+/// A directory of heap nodes: `/dev/dma_heap`, or another root (tests, containers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeapDir {
+    root: PathBuf,
+}
+
+impl Default for HeapDir {
+    fn default() -> Self {
+        Self::new(DEFAULT_HEAP_DIR)
+    }
+}
+
+/// A heap found in a [`HeapDir`], classified by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeapInfo {
+    /// The node's name.
+    pub name: String,
+    /// The node's path.
+    pub path: PathBuf,
+    /// Its family.
+    pub kind: HeapKind,
+    /// What its memory is.
+    pub properties: HeapProperties,
+}
+
+impl HeapDir {
+    /// Heaps under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every heap node, sorted by name, classified by [`classify`]. A missing directory is an
+    /// empty list (a kernel without CONFIG_DMABUF_HEAPS has none).
+    pub fn list(&self) -> Result<Vec<HeapInfo>, HeapError> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(HeapError::Io {
+                    op: "read_dir",
+                    path: self.root.clone(),
+                    errno: Errno::from_io_error(&e).unwrap_or(Errno::IO),
+                });
+            }
+        };
+        let mut heaps: Vec<HeapInfo> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let (kind, properties) = classify(&name);
+                Some(HeapInfo {
+                    path: e.path(),
+                    name,
+                    kind,
+                    properties,
+                })
+            })
+            .collect();
+        heaps.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(heaps)
+    }
+
+    /// The CMA heap's name here: the first of [`CMA_HEAP_NAMES`] that exists.
+    pub fn cma_heap(&self) -> Option<String> {
+        CMA_HEAP_NAMES
+            .iter()
+            .find(|n| self.root.join(n).exists())
+            .map(|n| (*n).to_owned())
+    }
+
+    /// Opens the heap `name`.
+    pub fn open(&self, name: &str) -> Result<Heap, HeapError> {
+        Heap::open_in(&self.root, name)
+    }
+}
 
 /// An open DMA-BUF heap node.
 #[derive(Debug)]
@@ -107,7 +201,7 @@ pub enum HeapError {
 }
 
 impl Heap {
-    /// Opens the heap `name` in [`DEFAULT_HEAP_DIR`].
+    /// Opens the heap `name` in [`DEFAULT_HEAP_DIR`] (see [`HeapDir`] for another directory).
     pub fn open(name: &str) -> Result<Self, HeapError> {
         Self::open_in(Path::new(DEFAULT_HEAP_DIR), name)
     }
@@ -145,6 +239,13 @@ impl Heap {
 
     /// Allocates a dma-buf of at least `len` bytes (rounded up to whole pages, as the kernel does).
     pub fn allocate(&self, len: usize) -> Result<DmaBuf, HeapError> {
+        self.allocate_for(len, "")
+    }
+
+    /// Allocates for a named usage: the buffer is named `heap:usage` (cut to the kernel's 31
+    /// bytes) and counted under that usage in [`crate::accounting`]. A naming failure is logged,
+    /// not returned: the buffer is good either way.
+    pub fn allocate_for(&self, len: usize, usage: &str) -> Result<DmaBuf, HeapError> {
         if len == 0 {
             return Err(HeapError::ZeroLength {
                 heap: self.name.clone(),
@@ -195,10 +296,21 @@ impl Heap {
         // SAFETY: on success the kernel installed a new dma-buf fd in `data.fd` that nothing else
         // owns; we take ownership of it exactly once.
         let fd = unsafe { OwnedFd::from_raw_fd(data.fd as i32) };
-        Ok(DmaBuf::from_parts(
+        let ticket = Ticket::open(&self.name, usage, len);
+        let buf = DmaBuf::from_parts(
             fd,
             len as usize,
             Origin::Heap(self.name.clone()),
-        ))
+            Some(ticket),
+        );
+        let label = if usage.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}:{usage}", self.name)
+        };
+        if let Err(err) = buf.set_name(&label) {
+            tracing::warn!(heap = %self.name, %err, "could not name the dma-buf");
+        }
+        Ok(buf)
     }
 }

@@ -1,0 +1,500 @@
+//! Exporting memory the application already holds as dma-bufs, through `/dev/udmabuf`.
+//!
+//! A frame drawn by CPU code or a decoder's output normally lives in ordinary memory, and getting
+//! it to a display or a compositor means a copy into a dma-buf. udmabuf removes the copy: it turns
+//! pages of a memfd into a dma-buf. Mainline kernels can do that **only for memfd (shmem or
+//! hugetlbfs) memory**, so this module makes application memory memfd-backed from the start:
+//!
+//! - [`MemfdBuffer`]: a byte buffer, usable like a boxed slice, that is a sealed memfd.
+//! - [`MemfdAlloc`]: a `GlobalAlloc` that serves large allocations from sealed memfds, so that
+//!   ordinary `Vec`s become exportable; [`export_app_memory`] then exports any range of them.
+//! - [`Udmabuf::export`] / [`Udmabuf::export_list`]: one memfd range, or scattered ranges (of one
+//!   or several memfds) as one dma-buf.
+//!
+//! Memory the library did not allocate (plain `malloc`, the stack) cannot be exported by a
+//! mainline kernel: [`export_app_memory`] says so ([`ExportError::NotExportable`]) and
+//! [`copy_into_export`] is the explicit, counted copy for that case.
+//!
+//! The kernel's rules, checked here before the ioctl so the error can say which one: offset and
+//! size page-aligned; the memfd sealed against shrinking (added for you) and *not* against
+//! writing (the pages are pinned for a device that may write them); the total at most
+//! `size_limit_mb` (a module parameter, 64 MiB before 6.13, unlimited since) and at most
+//! `list_limit` ranges. A range that does not start on a page boundary is exported from the page
+//! below it, and the returned [`ExportedRange::offset`] is the plane offset to hand to
+//! linux-dmabuf or KMS (importers honour offsets; a dma-buf itself cannot start mid-page).
+//!
+//! ## How to use
+//!
+//! ```no_run
+//! use wayheap::export::{MemfdBuffer, Udmabuf};
+//!
+//! # fn main() -> Result<(), wayheap::export::ExportError> {
+//! let udmabuf = Udmabuf::open()?;
+//! let mut frame = MemfdBuffer::new(640 * 480 * 4)?;
+//! frame.fill(0x80); // CPU drawing, straight into what will be the dma-buf
+//! let exported = frame.export_range(&udmabuf, 0..frame.len())?;
+//! assert_eq!(exported.offset, 0);
+//! // exported.dmabuf.fd() goes to linux-dmabuf with plane offset `exported.offset`.
+//! # Ok(())
+//! # }
+//! ```
+
+mod alloc;
+mod memfd;
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags, SealFlags};
+use rustix::io::Errno;
+use rustix::ioctl::{IntegerSetter, Setter, ioctl};
+
+use crate::accounting::Ticket;
+use crate::dmabuf::{DmaBuf, Origin};
+use crate::sys;
+pub use alloc::{MemfdAlloc, export_app_memory, export_app_memory_for};
+pub use memfd::MemfdBuffer;
+
+/// The udmabuf device node.
+pub const DEFAULT_UDMABUF: &str = "/dev/udmabuf";
+
+/// The provider name udmabuf exports are accounted under.
+pub const UDMABUF_PROVIDER: &str = "udmabuf";
+
+/// The udev rule that grants a group access to `/dev/udmabuf`.
+pub const UDMABUF_UDEV_RULE_HINT: &str = r#"KERNEL=="udmabuf", GROUP="video", MODE="0660""#;
+
+/// Why memory could not be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// No udmabuf node.
+    #[error("{} does not exist: the kernel needs CONFIG_UDMABUF", path.display())]
+    NotFound {
+        /// The node looked for.
+        path: PathBuf,
+    },
+    /// The node is not accessible.
+    #[error(
+        "permission denied opening {}: grant a group with a udev rule such as `{UDMABUF_UDEV_RULE_HINT}`",
+        path.display()
+    )]
+    PermissionDenied {
+        /// The node.
+        path: PathBuf,
+    },
+    /// A zero-length range.
+    #[error("refusing to export an empty range")]
+    Empty,
+    /// Offset or size not on a page boundary.
+    #[error(
+        "udmabuf needs page-aligned ranges ({page} bytes): offset {offset} and size {size} are not; \
+         use export_range, which aligns and returns the plane offset"
+    )]
+    Unaligned {
+        /// The offending offset.
+        offset: u64,
+        /// The offending size.
+        size: u64,
+        /// The page size.
+        page: u64,
+    },
+    /// The range runs past the end of the memfd.
+    #[error("range {offset}+{size} is past the end of the {file_size}-byte memfd")]
+    OutOfRange {
+        /// Start of the range.
+        offset: u64,
+        /// Its size.
+        size: u64,
+        /// The memfd's size.
+        file_size: u64,
+    },
+    /// The fd is not a memfd that can be sealed.
+    #[error(
+        "fd {fd} cannot carry seals: udmabuf takes only memfds created with MFD_ALLOW_SEALING \
+         (MemfdBuffer and MemfdAlloc create them so)"
+    )]
+    NotSealable {
+        /// The fd number.
+        fd: i32,
+    },
+    /// The memfd is sealed against writing.
+    #[error(
+        "the memfd is sealed against writing (F_SEAL_WRITE/F_SEAL_FUTURE_WRITE): udmabuf refuses it, \
+         because a device could write the pinned pages behind the seal's back; export before sealing \
+         writes, or copy"
+    )]
+    WriteSealed,
+    /// More than `size_limit_mb` in one dma-buf.
+    #[error(
+        "{total} bytes exceed udmabuf's size_limit_mb={limit_mb} for one dma-buf (the limit counts the \
+         whole list, not each range): raise /sys/module/udmabuf/parameters/size_limit_mb or export \
+         one dma-buf per plane"
+    )]
+    SizeLimit {
+        /// Bytes asked for.
+        total: u64,
+        /// The module parameter.
+        limit_mb: u64,
+    },
+    /// More ranges than `list_limit`.
+    #[error(
+        "{count} ranges exceed udmabuf's list_limit={limit} (/sys/module/udmabuf/parameters/list_limit)"
+    )]
+    ListLimit {
+        /// Ranges asked for.
+        count: usize,
+        /// The module parameter.
+        limit: u64,
+    },
+    /// The memory was not allocated by this library, so no memfd backs it.
+    #[error(
+        "cannot export {len} bytes at {addr:#x}: mainline kernels export only memfd memory through \
+         udmabuf, and this range is not in a MemfdBuffer or a MemfdAlloc allocation (plain malloc, \
+         stack, or a small allocation under MemfdAlloc's threshold); allocate it with those, or use \
+         copy_into_export (one counted copy)"
+    )]
+    NotExportable {
+        /// Start of the range.
+        addr: usize,
+        /// Its length.
+        len: usize,
+    },
+    /// Creating or growing the memfd failed.
+    #[error("memfd {op} failed: {errno}")]
+    Memfd {
+        /// The operation.
+        op: &'static str,
+        /// The kernel's error.
+        errno: Errno,
+    },
+    /// The kernel refused the export for a reason not caught above.
+    #[error("{op} failed: {errno}")]
+    Io {
+        /// The operation.
+        op: &'static str,
+        /// The kernel's error.
+        errno: Errno,
+    },
+}
+
+/// A page-aligned range of a memfd.
+#[derive(Debug, Clone, Copy)]
+pub struct MemfdRange<'a> {
+    /// The memfd.
+    pub memfd: BorrowedFd<'a>,
+    /// Start, page-aligned.
+    pub offset: u64,
+    /// Length, page-aligned.
+    pub size: u64,
+}
+
+/// A dma-buf exported from application memory, with the plane offset of the first byte asked for.
+#[derive(Debug)]
+pub struct ExportedRange {
+    /// The dma-buf (starting on the page that holds the first byte).
+    pub dmabuf: DmaBuf,
+    /// Where the asked-for range starts inside the dma-buf: the linux-dmabuf/KMS plane offset.
+    pub offset: u32,
+}
+
+/// The open `/dev/udmabuf` node.
+#[derive(Debug)]
+pub struct Udmabuf {
+    fd: OwnedFd,
+}
+
+pub(crate) fn page_size() -> u64 {
+    rustix::param::page_size() as u64
+}
+
+fn read_param(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/sys/module/udmabuf/parameters/{name}")).ok()?;
+    text.trim().parse().ok()
+}
+
+impl Udmabuf {
+    /// Opens [`DEFAULT_UDMABUF`].
+    pub fn open() -> Result<Self, ExportError> {
+        Self::open_at(Path::new(DEFAULT_UDMABUF))
+    }
+
+    /// Opens a udmabuf node at `path`.
+    pub fn open_at(path: &Path) -> Result<Self, ExportError> {
+        let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).map_err(
+            |errno| match errno {
+                Errno::NOENT => ExportError::NotFound {
+                    path: path.to_owned(),
+                },
+                Errno::ACCESS | Errno::PERM => ExportError::PermissionDenied {
+                    path: path.to_owned(),
+                },
+                errno => ExportError::Io {
+                    op: "open /dev/udmabuf",
+                    errno,
+                },
+            },
+        )?;
+        Ok(Self { fd })
+    }
+
+    /// The kernel's per-dma-buf limit in bytes (`size_limit_mb`), if the parameter is readable.
+    pub fn size_limit() -> Option<u64> {
+        read_param("size_limit_mb").map(|mb| mb.saturating_mul(1 << 20))
+    }
+
+    /// The kernel's limit on ranges per CREATE_LIST (`list_limit`), if readable.
+    pub fn list_limit() -> Option<u64> {
+        read_param("list_limit")
+    }
+
+    /// Exports one page-aligned memfd range (`UDMABUF_CREATE`).
+    pub fn export(&self, range: MemfdRange<'_>) -> Result<DmaBuf, ExportError> {
+        self.export_for(range, "")
+    }
+
+    /// As [`export`](Self::export), named and accounted under `usage`.
+    pub fn export_for(&self, range: MemfdRange<'_>, usage: &str) -> Result<DmaBuf, ExportError> {
+        check_ranges(&[range])?;
+        let data = sys::UdmabufCreate {
+            memfd: range.memfd.as_raw_fd() as u32,
+            flags: sys::UDMABUF_FLAGS_CLOEXEC,
+            offset: range.offset,
+            size: range.size,
+        };
+        // SAFETY: UDMABUF_CREATE reads one `struct udmabuf_create` (mirrored by #[repr(C)]) and
+        // returns a new fd.
+        let fd = unsafe {
+            ioctl_returning_fd(&self.fd, || {
+                Setter::<{ sys::UDMABUF_CREATE }, _>::new(sys::UdmabufCreate { ..data })
+            })
+        }
+        .map_err(|errno| ExportError::Io {
+            op: "UDMABUF_CREATE",
+            errno,
+        })?;
+        Ok(self.wrap(fd, range.size, usage))
+    }
+
+    /// Exports several page-aligned ranges, of one memfd or several, as one dma-buf
+    /// (`UDMABUF_CREATE_LIST`), in order.
+    pub fn export_list(
+        &self,
+        ranges: &[MemfdRange<'_>],
+        usage: &str,
+    ) -> Result<DmaBuf, ExportError> {
+        check_ranges(ranges)?;
+        // struct udmabuf_create_list { u32 flags; u32 count; struct udmabuf_create_item list[]; }
+        // laid out in a u64 buffer so the items are 8-byte aligned.
+        let head = std::mem::size_of::<sys::UdmabufCreateListHead>();
+        let item = std::mem::size_of::<sys::UdmabufCreateItem>();
+        let mut words = vec![0u64; (head + item * ranges.len()).div_ceil(8)];
+        let base = words.as_mut_ptr().cast::<u8>();
+        // SAFETY: `words` holds head + count items, 8-byte aligned; each write stays inside it.
+        unsafe {
+            base.cast::<sys::UdmabufCreateListHead>()
+                .write(sys::UdmabufCreateListHead {
+                    flags: sys::UDMABUF_FLAGS_CLOEXEC,
+                    count: ranges.len() as u32,
+                });
+            for (i, r) in ranges.iter().enumerate() {
+                base.add(head + i * item)
+                    .cast::<sys::UdmabufCreateItem>()
+                    .write(sys::UdmabufCreateItem {
+                        memfd: r.memfd.as_raw_fd() as u32,
+                        pad: 0,
+                        offset: r.offset,
+                        size: r.size,
+                    });
+            }
+        }
+        // SAFETY: UDMABUF_CREATE_LIST reads the head and `count` items from the pointer, all of
+        // which `words` holds for the duration of the call; it writes nothing back.
+        let fd = unsafe {
+            ioctl_returning_fd(&self.fd, || {
+                IntegerSetter::<{ sys::UDMABUF_CREATE_LIST }>::new_pointer(base.cast())
+            })
+        }
+        .map_err(|errno| ExportError::Io {
+            op: "UDMABUF_CREATE_LIST",
+            errno,
+        })?;
+        let total = ranges.iter().map(|r| r.size).sum();
+        Ok(self.wrap(fd, total, usage))
+    }
+
+    fn wrap(&self, fd: OwnedFd, size: u64, usage: &str) -> DmaBuf {
+        let ticket = Ticket::open(UDMABUF_PROVIDER, usage, size);
+        let buf = DmaBuf::from_parts(fd, size as usize, Origin::Udmabuf, Some(ticket));
+        let label = if usage.is_empty() {
+            UDMABUF_PROVIDER.to_owned()
+        } else {
+            format!("{UDMABUF_PROVIDER}:{usage}")
+        };
+        if let Err(err) = buf.set_name(&label) {
+            tracing::warn!(%err, "could not name the udmabuf");
+        }
+        buf
+    }
+}
+
+/// Runs an ioctl whose return value is a new fd (udmabuf's CREATE calls), retrying on EINTR.
+///
+/// # Safety
+/// As for [`rustix::ioctl::ioctl`] with the ioctls `make` returns; each must return a new fd on
+/// success.
+unsafe fn ioctl_returning_fd<I: rustix::ioctl::Ioctl>(
+    fd: &OwnedFd,
+    make: impl Fn() -> I,
+) -> Result<OwnedFd, Errno> {
+    struct ReturnsFd<I>(I);
+    // SAFETY: delegates to the wrapped ioctl except for its output, which is the ioctl's return
+    // value (a new fd) instead of nothing.
+    unsafe impl<I: rustix::ioctl::Ioctl> rustix::ioctl::Ioctl for ReturnsFd<I> {
+        type Output = OwnedFd;
+        const IS_MUTATING: bool = I::IS_MUTATING;
+        fn opcode(&self) -> rustix::ioctl::Opcode {
+            self.0.opcode()
+        }
+        fn as_ptr(&mut self) -> *mut std::ffi::c_void {
+            self.0.as_ptr()
+        }
+        unsafe fn output_from_ptr(
+            out: rustix::ioctl::IoctlOutput,
+            _: *mut std::ffi::c_void,
+        ) -> rustix::io::Result<OwnedFd> {
+            // SAFETY: a successful CREATE returns a new fd that nothing else owns.
+            Ok(unsafe { OwnedFd::from_raw_fd(out) })
+        }
+    }
+    loop {
+        // SAFETY: the caller's contract.
+        match unsafe { ioctl(fd, ReturnsFd(make())) } {
+            Err(Errno::INTR) => continue,
+            res => return res,
+        }
+    }
+}
+
+/// The kernel's checks, done first so the error names the rule (the kernel says only EINVAL).
+fn check_ranges(ranges: &[MemfdRange<'_>]) -> Result<(), ExportError> {
+    if ranges.is_empty() {
+        return Err(ExportError::Empty);
+    }
+    if let Some(limit) = Udmabuf::list_limit()
+        && ranges.len() as u64 > limit
+    {
+        return Err(ExportError::ListLimit {
+            count: ranges.len(),
+            limit,
+        });
+    }
+    let page = page_size();
+    let mut total = 0u64;
+    for r in ranges {
+        if r.size == 0 {
+            return Err(ExportError::Empty);
+        }
+        if r.offset % page != 0 || r.size % page != 0 {
+            return Err(ExportError::Unaligned {
+                offset: r.offset,
+                size: r.size,
+                page,
+            });
+        }
+        let file_size = rustix::fs::fstat(r.memfd)
+            .map_err(|errno| ExportError::Memfd { op: "fstat", errno })?
+            .st_size as u64;
+        if r.offset
+            .checked_add(r.size)
+            .is_none_or(|end| end > file_size)
+        {
+            return Err(ExportError::OutOfRange {
+                offset: r.offset,
+                size: r.size,
+                file_size,
+            });
+        }
+        seal_for_export(r.memfd)?;
+        total += r.size;
+    }
+    if let Some(limit) = Udmabuf::size_limit()
+        && total > limit
+    {
+        return Err(ExportError::SizeLimit {
+            total,
+            limit_mb: limit >> 20,
+        });
+    }
+    Ok(())
+}
+
+/// Adds F_SEAL_SHRINK (udmabuf requires it: pinned pages must not be truncated away) and refuses
+/// write seals (udmabuf refuses them).
+fn seal_for_export(memfd: BorrowedFd<'_>) -> Result<(), ExportError> {
+    let fd = memfd.as_raw_fd();
+    let seals = rustix::fs::fcntl_get_seals(memfd).map_err(|_| ExportError::NotSealable { fd })?;
+    if seals.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
+        return Err(ExportError::WriteSealed);
+    }
+    if !seals.contains(SealFlags::SHRINK) {
+        if seals.contains(SealFlags::SEAL) {
+            return Err(ExportError::NotSealable { fd });
+        }
+        rustix::fs::fcntl_add_seals(memfd, SealFlags::SHRINK)
+            .map_err(|_| ExportError::NotSealable { fd })?;
+    }
+    Ok(())
+}
+
+/// Exports `bytes` by copying them into a fresh [`MemfdBuffer`]: the path for memory the library
+/// did not allocate. The copy is counted in [`crate::accounting::copies`].
+pub fn copy_into_export(
+    udmabuf: &Udmabuf,
+    bytes: &[u8],
+    usage: &str,
+) -> Result<ExportedRange, ExportError> {
+    let buf = MemfdBuffer::from_slice(bytes)?;
+    crate::accounting::count_copy(bytes.len());
+    let range = MemfdRange {
+        memfd: buf.memfd(),
+        offset: 0,
+        size: buf.mapped_len() as u64,
+    };
+    // The dma-buf pins the pages; the MemfdBuffer (our mapping and fd) can go.
+    let dmabuf = udmabuf.export_for(range, usage)?;
+    Ok(ExportedRange { dmabuf, offset: 0 })
+}
+
+/// Exports `range` (bytes) of `memfd`, aligning it out to pages; shared by the memfd types.
+pub(crate) fn export_unaligned(
+    udmabuf: &Udmabuf,
+    memfd: BorrowedFd<'_>,
+    start: u64,
+    end: u64,
+    usage: &str,
+) -> Result<ExportedRange, ExportError> {
+    if end <= start {
+        return Err(ExportError::Empty);
+    }
+    let page = page_size();
+    let aligned_start = start / page * page;
+    let aligned_end = end.div_ceil(page) * page;
+    let dmabuf = udmabuf.export_for(
+        MemfdRange {
+            memfd,
+            offset: aligned_start,
+            size: aligned_end - aligned_start,
+        },
+        usage,
+    )?;
+    Ok(ExportedRange {
+        dmabuf,
+        offset: (start - aligned_start) as u32,
+    })
+}
+
+impl AsFd for Udmabuf {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
