@@ -39,3 +39,102 @@ pub fn record_fact(key: &str, value: impl std::fmt::Display) {
         .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
     writeln!(f, "{key}: {value}").unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
+
+/// Runs `f` on a thread whose credentials are uid/gid 65534 (nobody) with no supplementary
+/// groups, and returns its result. Credentials are per thread at the kernel level, and rustix's
+/// `set_thread_*` change only the calling thread, so the test process stays root.
+pub fn as_nobody<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        use rustix::process::{Gid, Uid};
+        let nobody_gid = Gid::from_raw(65534);
+        let nobody_uid = Uid::from_raw(65534);
+        rustix::thread::set_thread_groups(&[]).expect("dropping supplementary groups");
+        rustix::thread::set_thread_res_gid(nobody_gid, nobody_gid, nobody_gid).expect("setresgid");
+        rustix::thread::set_thread_res_uid(nobody_uid, nobody_uid, nobody_uid).expect("setresuid");
+        f()
+    })
+    .join()
+    .expect("the unprivileged thread panicked")
+}
+
+/// A sw_sync timeline (debugfs `sync/sw_sync`): fences that signal when the test says so.
+#[derive(Debug)]
+pub struct SwSyncTimeline {
+    fd: std::fs::File,
+}
+
+#[repr(C)]
+struct SwSyncCreateFenceData {
+    value: u32,
+    name: [u8; 32],
+    fence: i32,
+}
+
+const SW_SYNC_IOC_CREATE_FENCE: rustix::ioctl::Opcode =
+    rustix::ioctl::opcode::read_write::<SwSyncCreateFenceData>(b'W', 0);
+const SW_SYNC_IOC_INC: rustix::ioctl::Opcode = rustix::ioctl::opcode::write::<u32>(b'W', 1);
+
+impl SwSyncTimeline {
+    /// A new timeline at 0.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            fd: std::fs::File::open("/sys/kernel/debug/sync/sw_sync")?,
+        })
+    }
+
+    /// A fence that signals when the timeline reaches `value`.
+    pub fn fence(&self, value: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        let mut data = SwSyncCreateFenceData {
+            value,
+            name: *b"wayheap-test\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            fence: -1,
+        };
+        // SAFETY: SW_SYNC_IOC_CREATE_FENCE reads and writes one `sw_sync_create_fence_data`.
+        unsafe {
+            rustix::ioctl::ioctl(
+                &self.fd,
+                rustix::ioctl::Updater::<{ SW_SYNC_IOC_CREATE_FENCE }, _>::new(&mut data),
+            )
+        }?;
+        // SAFETY: the kernel installed a new sync_file fd for us.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(data.fence) })
+    }
+
+    /// Advances the timeline by `by`, signalling the fences it passes.
+    pub fn advance(&self, by: u32) -> std::io::Result<()> {
+        // SAFETY: SW_SYNC_IOC_INC reads one u32.
+        unsafe {
+            rustix::ioctl::ioctl(
+                &self.fd,
+                rustix::ioctl::Setter::<{ SW_SYNC_IOC_INC }, u32>::new(by),
+            )
+        }?;
+        Ok(())
+    }
+}
+
+/// Creates a character-device node at `path` for the same device as `like` (e.g. a copy of a heap
+/// node in a private directory, to change its mode without touching /dev).
+pub fn mknod_like(like: &str, path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata(like)?.rdev();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(mode),
+        rdev,
+    )?;
+    // mknod applies the umask; set the mode exactly.
+    rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(mode))?;
+    Ok(())
+}
+
+/// A fresh private directory under /tmp (a tmpfs in the guest).
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wayheap-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a temp dir");
+    dir
+}
