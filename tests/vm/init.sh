@@ -23,17 +23,17 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot \
     || fail "overlayfs over the host root"
 N=/newroot
-mkdir -p "$N$wayheap_results"
-mount -t 9p -o "$opts" results "$N$wayheap_results" || fail "mounting the results share"
+# No tmpfs over /tmp or /run: the overlay is writable already, and the checkout (so the test
+# binaries and the results directory) may itself live under /tmp.
 mount -t proc proc $N/proc
 mount -t sysfs sysfs $N/sys
 mount -t devtmpfs devtmpfs $N/dev
 mkdir -p $N/dev/pts $N/dev/shm
 mount -t devpts devpts $N/dev/pts
 mount -t tmpfs tmpfs $N/dev/shm
-mount -t tmpfs tmpfs $N/tmp
-mount -t tmpfs tmpfs $N/run
 mount -t debugfs debugfs $N/sys/kernel/debug
+mkdir -p "$N$wayheap_results"
+mount -t 9p -o "$opts" results "$N$wayheap_results" || fail "mounting the results share"
 
 chroot $N /bin/sh "$wayheap_results/run.sh"
 echo "$?" > "$N$wayheap_results/exit-status"
