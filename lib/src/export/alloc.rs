@@ -5,8 +5,7 @@ use std::ffi::c_void;
 use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
-use rustix::fs::{MemfdFlags, SealFlags};
-use rustix::mm::{MapFlags, ProtFlags};
+use rustix::fs::MemfdFlags;
 
 use super::{ExportError, ExportedRange, Udmabuf, export_unaligned};
 
@@ -69,25 +68,10 @@ impl MemfdAlloc {
         let page = rustix::param::page_size();
         let len = size.div_ceil(page) * page;
         // No heap allocation from here on: the allocator must not recurse into itself.
-        let memfd = rustix::fs::memfd_create(
-            c"wayheap-alloc",
-            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )
-        .ok()?;
-        rustix::fs::ftruncate(&memfd, len as u64).ok()?;
-        rustix::fs::fcntl_add_seals(&memfd, SealFlags::SHRINK | SealFlags::GROW).ok()?;
-        // SAFETY: a fresh shared mapping of our own memfd; unmapped in `dealloc`.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &memfd,
-                0,
-            )
-        }
-        .ok()?;
+        let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+        let (memfd, ptr) =
+            super::memfd::sealed_memfd_mapping(c"wayheap-alloc", len as u64, flags).ok()?;
+        let ptr = ptr.as_ptr().cast::<c_void>();
         let mut t = table();
         let Some(slot) = t.iter_mut().find(|s| s.addr == 0) else {
             drop(t);

@@ -63,40 +63,9 @@ impl MemfdBuffer {
         if huge {
             flags |= MemfdFlags::HUGETLB;
         }
-        let memfd = rustix::fs::memfd_create(c"wayheap-buffer", flags).map_err(|errno| {
-            ExportError::Memfd {
-                op: "memfd_create",
-                errno,
-            }
-        })?;
-        rustix::fs::ftruncate(&memfd, mapped).map_err(|errno| ExportError::Memfd {
-            op: "ftruncate",
-            errno,
-        })?;
-        rustix::fs::fcntl_add_seals(&memfd, SealFlags::SHRINK | SealFlags::GROW).map_err(
-            |errno| ExportError::Memfd {
-                op: "F_ADD_SEALS",
-                errno,
-            },
-        )?;
+        let (memfd, ptr) = sealed_memfd_mapping(c"wayheap-buffer", mapped, flags)
+            .map_err(|(op, errno)| ExportError::Memfd { op, errno })?;
         let mapped = mapped as usize;
-        // SAFETY: a fresh shared mapping of our own memfd: no Rust memory is aliased; unmapped
-        // exactly once in Drop.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                mapped,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &memfd,
-                0,
-            )
-        }
-        .map_err(|errno| ExportError::Memfd { op: "mmap", errno })?;
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ExportError::Memfd {
-            op: "mmap",
-            errno: rustix::io::Errno::FAULT,
-        })?;
         Ok(Self {
             memfd,
             ptr,
@@ -148,6 +117,35 @@ impl MemfdBuffer {
             usage,
         )
     }
+}
+
+/// A memfd of `len` bytes sealed against growing and shrinking (never against writes), and a
+/// shared read-write mapping of all of it. Allocates no heap memory, so the global allocator can
+/// use it. On error: which step failed, and the errno.
+pub(super) fn sealed_memfd_mapping(
+    name: &std::ffi::CStr,
+    len: u64,
+    flags: MemfdFlags,
+) -> Result<(OwnedFd, NonNull<u8>), (&'static str, rustix::io::Errno)> {
+    let memfd = rustix::fs::memfd_create(name, flags).map_err(|e| ("memfd_create", e))?;
+    rustix::fs::ftruncate(&memfd, len).map_err(|e| ("ftruncate", e))?;
+    rustix::fs::fcntl_add_seals(&memfd, SealFlags::SHRINK | SealFlags::GROW)
+        .map_err(|e| ("F_ADD_SEALS", e))?;
+    // SAFETY: a fresh shared mapping of our own memfd: no Rust memory is aliased; the caller
+    // unmaps it exactly once.
+    let ptr = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len as usize,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            &memfd,
+            0,
+        )
+    }
+    .map_err(|e| ("mmap", e))?;
+    let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(("mmap", rustix::io::Errno::FAULT))?;
+    Ok((memfd, ptr))
 }
 
 impl Deref for MemfdBuffer {
