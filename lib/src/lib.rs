@@ -37,6 +37,8 @@
 //! - [`policy`]: usage → ordered providers with constraints, and the allocation walk.
 //! - [`pool`]: N equal buffers, reused without allocating.
 //! - [`accounting`]: what the process holds, per provider and usage, and any process's dma-bufs.
+//! - `smithay` (feature `smithay`): the compositor side — PRIME framebuffer export, a heap-backed
+//!   swapchain allocator, client dma-buf validation, plane placement with reasons.
 
 #![warn(missing_docs)]
 
@@ -47,4 +49,6 @@ pub mod heap;
 pub mod layout;
 pub mod policy;
 pub mod pool;
+#[cfg(feature = "smithay")]
+pub mod smithay;
 mod sys;

@@ -1,0 +1,328 @@
+//! [`PrimeExporter`]: KMS framebuffers for any LINEAR dma-buf, by PRIME import — no GBM.
+//!
+//! Smithay 0.7's exporters turn client dma-bufs into framebuffers only through GBM, and only for
+//! buffers stamped with the GBM device's node; heap, udmabuf and V4L2 buffers never reach a plane.
+//! This exporter does what wlroots and KWin do: `DRM_IOCTL_PRIME_FD_TO_HANDLE` for each plane's fd,
+//! then `DRM_IOCTL_MODE_ADDFB2` (with the modifier when the device takes modifiers). Framebuffers
+//! are cached per dma-buf and destroyed when the last user (the compositor's plane state, the
+//! cache) lets go of them; GEM handles are reference-counted, because importing the same dma-buf
+//! twice on one DRM fd yields the same handle and closing it once would close it for both.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use drm::Device as _;
+use drm::buffer::{Handle as GemHandle, PlanarBuffer};
+use drm::control::{Device as ControlDevice, FbCmd2Flags, framebuffer};
+use smithay::backend::allocator::dmabuf::{AsDmabuf, Dmabuf, WeakDmabuf};
+use smithay::backend::allocator::format::get_opaque;
+use smithay::backend::allocator::{Buffer, Format, Fourcc, Modifier};
+use smithay::backend::drm::exporter::{ExportBuffer, ExportFramebuffer};
+use smithay::backend::drm::{DrmDeviceFd, Framebuffer};
+
+/// Why a dma-buf could not become a framebuffer.
+#[derive(Debug, thiserror::Error)]
+pub enum PrimeError {
+    /// The allocator's buffer could not be exported as a dma-buf.
+    #[error("exporting the swapchain buffer as a dma-buf failed: {0}")]
+    Export(String),
+    /// PRIME import of a plane's fd failed.
+    #[error("PRIME import (fd to handle) of plane {plane} failed: {source}")]
+    Prime {
+        /// The plane.
+        plane: usize,
+        /// The kernel's error.
+        source: std::io::Error,
+    },
+    /// AddFB2 refused the buffer.
+    #[error("AddFB2 of a {width}x{height} {format:?} ({modifier:?}) buffer failed: {source}")]
+    AddFb {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Format.
+        format: Fourcc,
+        /// Modifier.
+        modifier: Modifier,
+        /// The kernel's error.
+        source: std::io::Error,
+    },
+}
+
+/// Framebuffers made so far, by (buffer, opaque variant); weak on both sides, so the cache
+/// keeps nothing alive.
+type FramebufferCache = HashMap<(WeakDmabuf, bool), std::sync::Weak<Inner>>;
+
+/// GEM handle reference counts of one DRM fd.
+#[derive(Debug, Default)]
+struct GemRefs(HashMap<u32, usize>);
+
+#[derive(Debug)]
+struct Inner {
+    device: DrmDeviceFd,
+    fb: framebuffer::Handle,
+    format: Format,
+    handles: Vec<GemHandle>,
+    gem: Arc<Mutex<GemRefs>>,
+    live: Arc<Mutex<usize>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(err) = self.device.destroy_framebuffer(self.fb) {
+            tracing::warn!(%err, fb = ?self.fb, "destroying a framebuffer failed");
+        }
+        let mut gem = self.gem.lock().unwrap_or_else(|e| e.into_inner());
+        for h in &self.handles {
+            let raw: u32 = (*h).into();
+            let count = gem.0.entry(raw).or_insert(1);
+            *count -= 1;
+            if *count == 0 {
+                gem.0.remove(&raw);
+                if let Err(err) = self.device.close_buffer(*h) {
+                    tracing::warn!(%err, "closing a GEM handle failed");
+                }
+            }
+        }
+        *self.live.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+    }
+}
+
+/// A framebuffer made by [`PrimeExporter`]; cheap to clone, destroyed with its last clone.
+#[derive(Debug, Clone)]
+pub struct PrimeFramebuffer(Arc<Inner>);
+
+impl AsRef<framebuffer::Handle> for PrimeFramebuffer {
+    fn as_ref(&self) -> &framebuffer::Handle {
+        &self.0.fb
+    }
+}
+
+impl Framebuffer for PrimeFramebuffer {
+    fn format(&self) -> Format {
+        self.0.format
+    }
+}
+
+/// Exports any LINEAR dma-buf — client buffers (heap, udmabuf, V4L2) and swapchain buffers — as
+/// KMS framebuffers on one DRM device.
+#[derive(Debug, Clone)]
+pub struct PrimeExporter {
+    device: DrmDeviceFd,
+    modifiers: bool,
+    gem: Arc<Mutex<GemRefs>>,
+    cache: Arc<Mutex<FramebufferCache>>,
+    live: Arc<Mutex<usize>>,
+}
+
+struct Planes<'a> {
+    dmabuf: &'a Dmabuf,
+    handles: [Option<GemHandle>; 4],
+    format: Fourcc,
+    modifier: Option<Modifier>,
+}
+
+impl PlanarBuffer for Planes<'_> {
+    fn size(&self) -> (u32, u32) {
+        (self.dmabuf.width(), self.dmabuf.height())
+    }
+    fn format(&self) -> Fourcc {
+        self.format
+    }
+    fn modifier(&self) -> Option<Modifier> {
+        self.modifier
+    }
+    fn pitches(&self) -> [u32; 4] {
+        let mut p = [0; 4];
+        self.dmabuf
+            .strides()
+            .zip(p.iter_mut())
+            .for_each(|(s, d)| *d = s);
+        p
+    }
+    fn handles(&self) -> [Option<GemHandle>; 4] {
+        self.handles
+    }
+    fn offsets(&self) -> [u32; 4] {
+        let mut o = [0; 4];
+        self.dmabuf
+            .offsets()
+            .zip(o.iter_mut())
+            .for_each(|(s, d)| *d = s);
+        o
+    }
+}
+
+impl PrimeExporter {
+    /// An exporter for `device` (asks once whether it takes AddFB2 modifiers).
+    pub fn new(device: DrmDeviceFd) -> Self {
+        let modifiers = device
+            .get_driver_capability(drm::DriverCapability::AddFB2Modifiers)
+            .is_ok_and(|v| v != 0);
+        Self {
+            device,
+            modifiers,
+            gem: Arc::default(),
+            cache: Arc::default(),
+            live: Arc::new(Mutex::new(0)),
+        }
+    }
+
+    /// Framebuffers alive now (cached or on a plane): for leak checks.
+    pub fn live_framebuffers(&self) -> usize {
+        *self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True for dma-bufs this exporter can try: LINEAR (KMS cannot know the layout of an
+    /// implicit-modifier buffer, the rule Weston and Smithay apply too).
+    pub fn eligible(dmabuf: &Dmabuf) -> bool {
+        dmabuf.format().modifier == Modifier::Linear
+    }
+
+    /// Imports `dmabuf`, or returns the cached framebuffer made for it before.
+    pub fn framebuffer_for(
+        &self,
+        dmabuf: &Dmabuf,
+        use_opaque: bool,
+    ) -> Result<PrimeFramebuffer, PrimeError> {
+        let key = (dmabuf.weak(), use_opaque);
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            // Entries whose buffer or framebuffer is gone are dropped here: the cache never
+            // keeps a framebuffer alive by itself.
+            cache.retain(|(weak, _), fb| !weak.is_gone() && fb.strong_count() > 0);
+            if let Some(fb) = cache.get(&key).and_then(std::sync::Weak::upgrade) {
+                return Ok(PrimeFramebuffer(fb));
+            }
+        }
+        let fb = self.import(dmabuf, use_opaque)?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, Arc::downgrade(&fb.0));
+        Ok(fb)
+    }
+
+    fn import(&self, dmabuf: &Dmabuf, use_opaque: bool) -> Result<PrimeFramebuffer, PrimeError> {
+        let mut handles = [None; 4];
+        let mut taken = Vec::with_capacity(dmabuf.num_planes());
+        for (i, fd) in dmabuf.handles().enumerate().take(4) {
+            match self.device.prime_fd_to_buffer(fd) {
+                Ok(h) => {
+                    *self
+                        .gem
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                        .entry(h.into())
+                        .or_insert(0) += 1;
+                    handles[i] = Some(h);
+                    taken.push(h);
+                }
+                Err(source) => {
+                    self.release(&taken);
+                    return Err(PrimeError::Prime { plane: i, source });
+                }
+            }
+        }
+        let code = dmabuf.format().code;
+        let format = if use_opaque {
+            get_opaque(code).unwrap_or(code)
+        } else {
+            code
+        };
+        let modifier = dmabuf.format().modifier;
+        let with_modifier = self.modifiers && modifier != Modifier::Invalid;
+        let planes = Planes {
+            dmabuf,
+            handles,
+            format,
+            modifier: with_modifier.then_some(modifier),
+        };
+        let flags = if with_modifier {
+            FbCmd2Flags::MODIFIERS
+        } else {
+            FbCmd2Flags::empty()
+        };
+        match self.device.add_planar_framebuffer(&planes, flags) {
+            Ok(fb) => {
+                *self.live.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                Ok(PrimeFramebuffer(Arc::new(Inner {
+                    device: self.device.clone(),
+                    fb,
+                    format: Format {
+                        code: format,
+                        modifier,
+                    },
+                    handles: taken,
+                    gem: self.gem.clone(),
+                    live: self.live.clone(),
+                })))
+            }
+            Err(source) => {
+                self.release(&taken);
+                Err(PrimeError::AddFb {
+                    width: dmabuf.width(),
+                    height: dmabuf.height(),
+                    format,
+                    modifier,
+                    source: std::io::Error::other(source.to_string()),
+                })
+            }
+        }
+    }
+
+    fn release(&self, handles: &[GemHandle]) {
+        let mut gem = self.gem.lock().unwrap_or_else(|e| e.into_inner());
+        for h in handles {
+            let raw: u32 = (*h).into();
+            if let Some(c) = gem.0.get_mut(&raw) {
+                *c -= 1;
+                if *c == 0 {
+                    gem.0.remove(&raw);
+                    let _ = self.device.close_buffer(*h);
+                }
+            }
+        }
+    }
+}
+
+impl<B> ExportFramebuffer<B> for PrimeExporter
+where
+    B: Buffer + AsDmabuf,
+    <B as AsDmabuf>::Error: std::fmt::Display,
+{
+    type Framebuffer = PrimeFramebuffer;
+    type Error = PrimeError;
+
+    fn add_framebuffer(
+        &self,
+        _drm: &DrmDeviceFd,
+        buffer: ExportBuffer<'_, B>,
+        use_opaque: bool,
+    ) -> Result<Option<PrimeFramebuffer>, PrimeError> {
+        match buffer {
+            ExportBuffer::Wayland(wl) => match smithay::wayland::dmabuf::get_dmabuf(wl) {
+                Ok(dmabuf) if Self::eligible(dmabuf) => {
+                    self.framebuffer_for(dmabuf, use_opaque).map(Some)
+                }
+                // shm, single-pixel and implicit-modifier buffers are composited.
+                _ => Ok(None),
+            },
+            ExportBuffer::Allocator(b) => {
+                let dmabuf = b.export().map_err(|e| PrimeError::Export(e.to_string()))?;
+                self.framebuffer_for(&dmabuf, use_opaque).map(Some)
+            }
+        }
+    }
+
+    fn can_add_framebuffer(&self, buffer: &ExportBuffer<'_, B>) -> bool {
+        match buffer {
+            ExportBuffer::Wayland(wl) => {
+                smithay::wayland::dmabuf::get_dmabuf(wl).is_ok_and(Self::eligible)
+            }
+            ExportBuffer::Allocator(_) => true,
+        }
+    }
+}
