@@ -1,0 +1,153 @@
+//! What the compositor tells its user and its tests: placement changes in the log, a
+//! once-a-second summary with `--stats`, a JSON state file, PNG screenshots.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use smithay::backend::renderer::element::RenderElementStates;
+use smithay::desktop::Window;
+use wayheap::smithay::{ElementFacts, Placement, PlaneCaps, PlaneKind, explain};
+
+use crate::state::{App, surface_key};
+
+/// Facts about the surface's current buffer: a dma-buf's format, and whether it is scaled.
+fn facts(
+    surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+) -> ElementFacts {
+    use smithay::backend::renderer::utils::RendererSurfaceStateUserData;
+    use smithay::wayland::compositor::with_states;
+    with_states(surface, |states| {
+        let data = states.data_map.get::<RendererSurfaceStateUserData>();
+        let guard = data.map(|d| d.lock().unwrap_or_else(|e| e.into_inner()));
+        let Some(state) = guard.as_ref() else {
+            return ElementFacts {
+                dmabuf_format: None,
+                scaled: false,
+            };
+        };
+        let dmabuf_format = state
+            .buffer()
+            .and_then(|b| smithay::wayland::dmabuf::get_dmabuf(b).ok())
+            .map(smithay::backend::allocator::Buffer::format);
+        let scaled = match (state.buffer_size(), state.surface_size()) {
+            (Some(b), Some(s)) => b.w != s.w || b.h != s.h,
+            _ => false,
+        };
+        ElementFacts {
+            dmabuf_format,
+            scaled,
+        }
+    })
+}
+
+/// Updates `app.placements` from a frame's states; logs every change. `plane_of` says which plane
+/// kind a surface got (KMS), `caps` what the planes can do.
+pub fn update_placements(
+    app: &mut App,
+    states: &RenderElementStates,
+    plane_of: &dyn Fn(
+        &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+    ) -> Option<PlaneKind>,
+    caps: &PlaneCaps,
+    scanout_allowed: bool,
+) {
+    let mut surfaces = Vec::new();
+    for window in app.space.elements() {
+        collect_surfaces(window, &mut surfaces);
+    }
+    let overlays_taken = surfaces
+        .iter()
+        .filter(|s| plane_of(s) == Some(PlaneKind::Overlay))
+        .count();
+    let mut now = BTreeMap::new();
+    for s in &surfaces {
+        let Some(state) = states.element_render_state(s) else {
+            continue;
+        };
+        let placement = explain(
+            plane_of(s),
+            &state.presentation_state,
+            &facts(s),
+            caps,
+            overlays_taken,
+            scanout_allowed,
+        );
+        now.insert(surface_key(s), placement);
+    }
+    for (k, p) in &now {
+        if app.placements.get(k) != Some(p) {
+            tracing::info!(surface = %k, placement = %p, "placement changed");
+        }
+    }
+    app.placements = now;
+}
+
+fn collect_surfaces(
+    window: &Window,
+    out: &mut Vec<smithay::reexports::wayland_server::protocol::wl_surface::WlSurface>,
+) {
+    window.with_surfaces(|s, _| out.push(s.clone()));
+}
+
+/// The state as JSON (for tests and tools).
+pub fn state_json(app: &App, backend: &str) -> serde_json::Value {
+    let placements: serde_json::Map<String, serde_json::Value> = app
+        .placements
+        .iter()
+        .map(|(k, p)| {
+            let (plane, reason) = match p {
+                Placement::Plane(PlaneKind::Primary) => ("primary", None),
+                Placement::Plane(PlaneKind::Overlay) => ("overlay", None),
+                Placement::Plane(PlaneKind::Cursor) => ("cursor", None),
+                Placement::Composited(r) => ("composited", Some(r.to_string())),
+                Placement::Hidden => ("hidden", None),
+            };
+            (
+                k.clone(),
+                serde_json::json!({ "plane": plane, "reason": reason }),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "backend": backend,
+        "frames": app.frames,
+        "socket": app.socket_name.to_string_lossy(),
+        "surfaces": placements,
+        "rejected_dmabufs": app.rejections,
+        "clients": crate::state::CONNECTED_CLIENTS.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// Writes `value` to `path` atomically (write + rename), so a reader never sees half a file.
+pub fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Writes RGBA8 rows as a PNG.
+pub fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    let file =
+        std::fs::File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().map_err(|e| format!("png: {e}"))?;
+    w.write_image_data(rgba).map_err(|e| format!("png: {e}"))?;
+    w.finish().map_err(|e| format!("png: {e}"))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))
+}
+
+/// The `--stats` line.
+pub fn stats_line(app: &App, fps: f64) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for p in app.placements.values() {
+        *counts.entry(p.to_string()).or_default() += 1;
+    }
+    let mut line = format!("[stats] {fps:.1} fps, {} surfaces", app.placements.len());
+    for (k, n) in counts {
+        line.push_str(&format!("; {n} {k}"));
+    }
+    line
+}

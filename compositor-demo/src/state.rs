@@ -1,0 +1,324 @@
+//! The compositor's state and its Wayland protocol handlers. Backends (headless, KMS) render it.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::time::Instant;
+
+use smithay::backend::allocator::Format;
+use smithay::backend::allocator::dmabuf::Dmabuf;
+use smithay::backend::allocator::format::FormatSet;
+use smithay::backend::renderer::utils::on_commit_buffer_handler;
+use smithay::desktop::{PopupManager, Space, Window};
+use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::output::Output;
+use smithay::reexports::calloop::LoopSignal;
+use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
+use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
+use smithay::utils::{Clock, Monotonic, Serial};
+use smithay::wayland::buffer::BufferHandler;
+use smithay::wayland::compositor::{
+    CompositorClientState, CompositorHandler, CompositorState, get_parent, is_sync_subsurface,
+};
+use smithay::wayland::dmabuf::{DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier};
+use smithay::wayland::output::{OutputHandler, OutputManagerState};
+use smithay::wayland::presentation::PresentationState;
+use smithay::wayland::shell::xdg::{
+    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+};
+use smithay::wayland::shm::{ShmHandler, ShmState};
+use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
+use smithay::wayland::viewporter::ViewporterState;
+use smithay::{
+    delegate_compositor, delegate_dmabuf, delegate_output, delegate_presentation, delegate_seat,
+    delegate_shm, delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_shell,
+};
+use wayheap::smithay::{Placement, validate_client_dmabuf};
+
+/// Per-client data.
+#[derive(Debug, Default)]
+pub struct ClientState {
+    pub compositor_state: CompositorClientState,
+}
+
+/// Clients connected now.
+pub static CONNECTED_CLIENTS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+impl ClientData for ClientState {
+    fn initialized(&self, client_id: ClientId) {
+        CONNECTED_CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(?client_id, "client connected");
+    }
+    fn disconnected(&self, client_id: ClientId, reason: DisconnectReason) {
+        CONNECTED_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(?client_id, ?reason, "client disconnected");
+    }
+}
+
+/// What the backend must do for the protocol side.
+pub trait DmabufImporter {
+    /// Imports a validated client dma-buf (for composition); false if it cannot be used.
+    fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> bool;
+}
+
+/// The compositor.
+pub(crate) struct App {
+    pub start: Instant,
+    // Held for its global: dropping the state would withdraw the protocol.
+    #[allow(dead_code)]
+    pub clock: Clock<Monotonic>,
+    pub display: DisplayHandle,
+    pub socket_name: OsString,
+    pub loop_signal: LoopSignal,
+    pub space: Space<Window>,
+    pub popups: PopupManager,
+    pub output: Output,
+
+    pub compositor_state: CompositorState,
+    pub xdg_shell_state: XdgShellState,
+    pub shm_state: ShmState,
+    // Held for its global: dropping the state would withdraw the protocol.
+    #[allow(dead_code)]
+    pub output_manager_state: OutputManagerState,
+    pub seat_state: SeatState<App>,
+    // Held for its global: dropping the state would withdraw the protocol.
+    #[allow(dead_code)]
+    pub seat: Seat<App>,
+    // Held for its global: dropping the state would withdraw the protocol.
+    #[allow(dead_code)]
+    pub viewporter_state: ViewporterState,
+    // Held for its global: dropping the state would withdraw the protocol.
+    #[allow(dead_code)]
+    pub presentation_state: PresentationState,
+    // Held for its global: dropping the state would withdraw the protocol.
+    #[allow(dead_code)]
+    pub single_pixel_state: SinglePixelBufferState,
+    pub dmabuf_state: DmabufState,
+    pub dmabuf_global: Option<DmabufGlobal>,
+    /// Formats + modifiers the dmabuf global advertises.
+    pub dmabuf_formats: FormatSet,
+    /// Set by the backend: imports client dma-bufs for composition.
+    pub importer: Option<Box<dyn DmabufImporter>>,
+
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    /// Frames rendered.
+    pub frames: u64,
+    /// Where each surface (by protocol id) was shown in the last frame.
+    pub placements: BTreeMap<String, Placement>,
+    /// Client dma-bufs refused, and why (most recent last).
+    pub rejections: Vec<String>,
+    /// A screenshot was asked for (SIGUSR1 or --screenshot at exit).
+    pub screenshot_requested: bool,
+}
+
+impl App {
+    /// Maps a new toplevel: fullscreen on the output, as a kiosk would.
+    fn map_toplevel(&mut self, surface: ToplevelSurface) {
+        let size = self.output.current_mode().map(|m| m.size.to_logical(1));
+        surface.with_pending_state(|state| {
+            state.size = size;
+            state.states.set(smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::State::Fullscreen);
+        });
+        surface.send_configure();
+        let window = Window::new_wayland_window(surface);
+        self.space.map_element(window, (0, 0), true);
+        self.dirty = true;
+    }
+}
+
+impl CompositorHandler for App {
+    fn compositor_state(&mut self) -> &mut CompositorState {
+        &mut self.compositor_state
+    }
+
+    fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
+        &client
+            .get_data::<ClientState>()
+            .expect("every client is inserted with ClientState")
+            .compositor_state
+    }
+
+    fn commit(&mut self, surface: &WlSurface) {
+        on_commit_buffer_handler::<Self>(surface);
+        if !is_sync_subsurface(surface) {
+            let mut root = surface.clone();
+            while let Some(parent) = get_parent(&root) {
+                root = parent;
+            }
+            if let Some(window) = self
+                .space
+                .elements()
+                .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
+            {
+                window.on_commit();
+            }
+        }
+        self.popups.commit(surface);
+        self.dirty = true;
+    }
+}
+
+impl BufferHandler for App {
+    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
+}
+
+impl ShmHandler for App {
+    fn shm_state(&self) -> &ShmState {
+        &self.shm_state
+    }
+}
+
+impl XdgShellHandler for App {
+    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
+        &mut self.xdg_shell_state
+    }
+    fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        self.map_toplevel(surface);
+    }
+    fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+        let _ = self
+            .popups
+            .track_popup(smithay::desktop::PopupKind::Xdg(surface));
+    }
+    fn grab(
+        &mut self,
+        _surface: PopupSurface,
+        _seat: smithay::reexports::wayland_server::protocol::wl_seat::WlSeat,
+        _serial: Serial,
+    ) {
+    }
+    fn reposition_request(
+        &mut self,
+        surface: PopupSurface,
+        positioner: PositionerState,
+        token: u32,
+    ) {
+        surface.with_pending_state(|state| {
+            state.geometry = positioner.get_geometry();
+            state.positioner = positioner;
+        });
+        surface.send_repositioned(token);
+    }
+    fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        let gone: Vec<Window> = self
+            .space
+            .elements()
+            .filter(|w| w.toplevel().is_some_and(|t| t == &surface))
+            .cloned()
+            .collect();
+        for w in gone {
+            self.space.unmap_elem(&w);
+        }
+        self.dirty = true;
+    }
+}
+
+impl SeatHandler for App {
+    type KeyboardFocus = WlSurface;
+    type PointerFocus = WlSurface;
+    type TouchFocus = WlSurface;
+    fn seat_state(&mut self) -> &mut SeatState<App> {
+        &mut self.seat_state
+    }
+}
+
+impl OutputHandler for App {}
+
+impl DmabufHandler for App {
+    fn dmabuf_state(&mut self) -> &mut DmabufState {
+        &mut self.dmabuf_state
+    }
+
+    fn dmabuf_imported(
+        &mut self,
+        _global: &DmabufGlobal,
+        dmabuf: Dmabuf,
+        notifier: ImportNotifier,
+    ) {
+        let formats = &self.dmabuf_formats;
+        if let Err(rejection) = validate_client_dmabuf(&dmabuf, |f: &Format| formats.contains(f)) {
+            tracing::warn!(%rejection, "refused a client dma-buf");
+            self.rejections.push(rejection.to_string());
+            rejection.notify(notifier);
+            return;
+        }
+        let ok = self
+            .importer
+            .as_mut()
+            .is_none_or(|i| i.import_dmabuf(&dmabuf));
+        if ok {
+            let _ = notifier.successful::<App>();
+        } else {
+            self.rejections
+                .push("the renderer could not import it".into());
+            notifier.failed();
+        }
+    }
+}
+
+delegate_compositor!(App);
+delegate_shm!(App);
+delegate_xdg_shell!(App);
+delegate_seat!(App);
+delegate_output!(App);
+delegate_viewporter!(App);
+delegate_presentation!(App);
+delegate_single_pixel_buffer!(App);
+delegate_dmabuf!(App);
+
+/// The protocol id of a surface, for reports.
+pub fn surface_key(surface: &WlSurface) -> String {
+    format!("{}", surface.id())
+}
+
+/// Builds the protocol side: globals, the listening socket is the caller's.
+pub fn new_app(
+    display: DisplayHandle,
+    socket_name: OsString,
+    loop_signal: LoopSignal,
+    output: Output,
+) -> App {
+    let clock = Clock::new();
+    let compositor_state = CompositorState::new::<App>(&display);
+    let xdg_shell_state = XdgShellState::new::<App>(&display);
+    let shm_state = ShmState::new::<App>(&display, vec![]);
+    let output_manager_state = OutputManagerState::new_with_xdg_output::<App>(&display);
+    let mut seat_state = SeatState::new();
+    let seat = seat_state.new_wl_seat(&display, "seat0");
+    let viewporter_state = ViewporterState::new::<App>(&display);
+    let presentation_state = PresentationState::new::<App>(&display, clock.id() as u32);
+    let single_pixel_state = SinglePixelBufferState::new::<App>(&display);
+    let _global = output.create_global::<App>(&display);
+    let mut space = Space::default();
+    space.map_output(&output, (0, 0));
+    App {
+        start: Instant::now(),
+        clock,
+        display,
+        socket_name,
+        loop_signal,
+        space,
+        popups: PopupManager::default(),
+        output,
+        compositor_state,
+        xdg_shell_state,
+        shm_state,
+        output_manager_state,
+        seat_state,
+        seat,
+        viewporter_state,
+        presentation_state,
+        single_pixel_state,
+        dmabuf_state: DmabufState::new(),
+        dmabuf_global: None,
+        dmabuf_formats: FormatSet::default(),
+        importer: None,
+        dirty: true,
+        frames: 0,
+        placements: BTreeMap::new(),
+        rejections: Vec::new(),
+        screenshot_requested: false,
+    }
+}
