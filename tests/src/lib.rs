@@ -6,7 +6,9 @@
 //! - [`kms`]: a small atomic-KMS toolkit for in-guest tests (plane discovery, writeback capture).
 //! - [`libtest`]: parsing libtest's output into per-test outcomes.
 
+pub mod compositor;
 pub mod guest;
 pub mod kms;
 pub mod libtest;
+pub mod pattern;
 pub mod vm;

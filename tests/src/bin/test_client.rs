@@ -1,0 +1,452 @@
+//! wayheap-test-client: a Wayland client whose every pixel is known, for compositor tests.
+//!
+//! A fullscreen xdg toplevel (shm or a dma-buf from a heap/udmabuf, the `quadrants` pattern or,
+//! for dma-bufs filling the output, the `gradient`), optionally a desynchronised subsurface with a
+//! dma-buf (`gradient`) at a position. Prints `READY` once the compositor has shown the first
+//! frame, then stays connected for `--seconds`. `--bogus KIND` sends a hostile linux-dmabuf
+//! request instead and reports the protocol error it gets (`PROTOCOL-ERROR ...`, exit 3).
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use wayheap::export::{MemfdBuffer, Udmabuf};
+use wayheap::heap::HeapDir;
+use wayheap_tests::pattern;
+use wayland_client::globals::{GlobalListContents, registry_queue_init};
+use wayland_client::protocol::{
+    wl_buffer, wl_callback, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_subcompositor,
+    wl_subsurface, wl_surface,
+};
+use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
+};
+use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+
+const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
+const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
+
+#[derive(Default)]
+struct State {
+    configured: Option<(i32, i32)>,
+    frame_done: bool,
+}
+
+impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
+    fn event(
+        _: &mut Self,
+        _: &wl_registry::WlRegistry,
+        _: wl_registry::Event,
+        _: &GlobalListContents,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
+    fn event(
+        _: &mut Self,
+        wm: &xdg_wm_base::XdgWmBase,
+        ev: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_wm_base::Event::Ping { serial } = ev {
+            wm.pong(serial);
+        }
+    }
+}
+impl Dispatch<xdg_surface::XdgSurface, ()> for State {
+    fn event(
+        _: &mut Self,
+        s: &xdg_surface::XdgSurface,
+        ev: xdg_surface::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_surface::Event::Configure { serial } = ev {
+            s.ack_configure(serial);
+        }
+    }
+}
+impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &xdg_toplevel::XdgToplevel,
+        ev: xdg_toplevel::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_toplevel::Event::Configure { width, height, .. } = ev
+            && width > 0
+            && height > 0
+        {
+            st.configured = Some((width, height));
+        } else if let xdg_toplevel::Event::Configure { .. } = ev {
+            st.configured.get_or_insert((0, 0));
+        }
+    }
+}
+impl Dispatch<wl_callback::WlCallback, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &wl_callback::WlCallback,
+        ev: wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_callback::Event::Done { .. } = ev {
+            st.frame_done = true;
+        }
+    }
+}
+impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State {
+    fn event(
+        _: &mut Self,
+        _: &zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1,
+        ev: zwp_linux_buffer_params_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwp_linux_buffer_params_v1::Event::Failed = ev {
+            println!("DMABUF-FAILED");
+        }
+    }
+}
+delegate_noop!(State: ignore wl_compositor::WlCompositor);
+delegate_noop!(State: ignore wl_subcompositor::WlSubcompositor);
+delegate_noop!(State: ignore wl_surface::WlSurface);
+delegate_noop!(State: ignore wl_subsurface::WlSubsurface);
+delegate_noop!(State: ignore wl_shm::WlShm);
+delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
+delegate_noop!(State: ignore wl_buffer::WlBuffer);
+delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
+
+/// Where a buffer's memory comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Shm,
+    System,
+    Cma,
+    Udmabuf,
+}
+
+fn parse_source(s: &str) -> Source {
+    match s {
+        "shm" => Source::Shm,
+        "system" => Source::System,
+        "cma" => Source::Cma,
+        "udmabuf" => Source::Udmabuf,
+        other => usage(&format!("unknown buffer source {other:?}")),
+    }
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!(
+        "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] \
+         [--sub SOURCE:WxH@X,Y] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
+         KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
+    );
+    std::process::exit(2)
+}
+
+struct Options {
+    main: Source,
+    opaque: bool,
+    sub: Option<(Source, u32, u32, i32, i32)>,
+    seconds: u64,
+    bogus: Option<String>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        main: Source::Shm,
+        opaque: false,
+        sub: None,
+        seconds: 5,
+        bogus: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--main" => o.main = parse_source(&val()),
+            "--opaque" => o.opaque = true,
+            "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage("--seconds N")),
+            "--bogus" => o.bogus = Some(val()),
+            "--sub" => {
+                let v = val();
+                let parsed = (|| {
+                    let (src, rest) = v.split_once(':')?;
+                    let (size, pos) = rest.split_once('@')?;
+                    let (w, h) = size.split_once('x')?;
+                    let (x, y) = pos.split_once(',')?;
+                    Some((
+                        parse_source(src),
+                        w.parse().ok()?,
+                        h.parse().ok()?,
+                        x.parse().ok()?,
+                        y.parse().ok()?,
+                    ))
+                })();
+                o.sub = Some(parsed.unwrap_or_else(|| usage("--sub SOURCE:WxH@X,Y")));
+            }
+            _ => usage(&format!("unknown argument {a}")),
+        }
+    }
+    o
+}
+
+/// A dma-buf (fd, stride) of `w` x `h` ARGB from `source`, filled with `f`.
+fn dmabuf(source: Source, w: u32, h: u32, f: impl Fn(u32, u32) -> u32) -> (OwnedFd, u32) {
+    let stride = (w * 4).div_ceil(256) * 256;
+    let len = (stride * h) as usize;
+    let buf = match source {
+        Source::System => HeapDir::default()
+            .open("system")
+            .and_then(|heap| heap.allocate_for(len, "test-client")),
+        Source::Cma => {
+            let dir = HeapDir::default();
+            let name = dir
+                .cma_heap()
+                .unwrap_or_else(|| usage("no CMA heap on this system"));
+            dir.open(&name)
+                .and_then(|heap| heap.allocate_for(len, "test-client"))
+        }
+        Source::Udmabuf => {
+            let u = Udmabuf::open().unwrap_or_else(|e| usage(&e.to_string()));
+            let mut mem = MemfdBuffer::new(len).unwrap_or_else(|e| usage(&e.to_string()));
+            pattern::fill(&mut mem, stride as usize, w, h, &f);
+            let exported = mem
+                .export_range_for(&u, 0..len, "test-client")
+                .unwrap_or_else(|e| usage(&e.to_string()));
+            let fd = exported.dmabuf.fd().try_clone_to_owned().expect("dup");
+            return (fd, stride);
+        }
+        Source::Shm => unreachable!("shm is not a dma-buf"),
+    }
+    .unwrap_or_else(|e| usage(&e.to_string()));
+    {
+        let mut map = buf.map().expect("mapping the dma-buf");
+        let mut bytes = map.write().expect("DMA_BUF_IOCTL_SYNC");
+        pattern::fill(&mut bytes, stride as usize, w, h, &f);
+    }
+    (buf.fd().try_clone_to_owned().expect("dup"), stride)
+}
+
+fn dmabuf_buffer(
+    linux_dmabuf: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+    qh: &QueueHandle<State>,
+    fd: &OwnedFd,
+    planes: &[(u32, u32)],
+    w: i32,
+    h: i32,
+    format: u32,
+) -> wl_buffer::WlBuffer {
+    let params = linux_dmabuf.create_params(qh, ());
+    for (i, (offset, stride)) in planes.iter().enumerate() {
+        params.add(fd.as_fd(), i as u32, *offset, *stride, 0, 0); // modifier LINEAR (0)
+    }
+    params.create_immed(
+        w,
+        h,
+        format,
+        zwp_linux_buffer_params_v1::Flags::empty(),
+        qh,
+        (),
+    )
+}
+
+fn shm_buffer(
+    shm: &wl_shm::WlShm,
+    qh: &QueueHandle<State>,
+    w: u32,
+    h: u32,
+    f: impl Fn(u32, u32) -> u32,
+) -> wl_buffer::WlBuffer {
+    let mut mem = MemfdBuffer::new((w * h * 4) as usize).expect("memfd");
+    pattern::fill(&mut mem, (w * 4) as usize, w, h, f);
+    let pool = shm.create_pool(mem.memfd(), (w * h * 4) as i32, qh, ());
+    let buffer = pool.create_buffer(
+        0,
+        w as i32,
+        h as i32,
+        (w * 4) as i32,
+        wl_shm::Format::Argb8888,
+        qh,
+        (),
+    );
+    pool.destroy();
+    buffer
+}
+
+fn main() {
+    let o = options();
+    let conn =
+        Connection::connect_to_env().unwrap_or_else(|e| usage(&format!("no compositor: {e}")));
+    let (globals, mut queue) = registry_queue_init::<State>(&conn).expect("registry");
+    let qh = queue.handle();
+    let compositor: wl_compositor::WlCompositor =
+        globals.bind(&qh, 4..=6, ()).expect("wl_compositor");
+    let wm: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=6, ()).expect("xdg_wm_base");
+    let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).expect("wl_shm");
+    let linux_dmabuf: Option<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1> =
+        globals.bind(&qh, 3..=5, ()).ok();
+    let mut st = State::default();
+
+    if let Some(kind) = &o.bogus {
+        let dmabuf = linux_dmabuf
+            .as_ref()
+            .unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
+        bogus(kind, dmabuf, &qh);
+        match queue
+            .roundtrip(&mut st)
+            .and_then(|_| queue.roundtrip(&mut st))
+        {
+            Ok(_) => {
+                println!("NO-ERROR");
+                std::process::exit(0)
+            }
+            Err(e) => {
+                println!(
+                    "PROTOCOL-ERROR {}",
+                    conn.protocol_error().map_or(e.to_string(), |p| format!(
+                        "{} {}: {}",
+                        p.object_interface, p.code, p.message
+                    ))
+                );
+                std::process::exit(3)
+            }
+        }
+    }
+
+    let surface = compositor.create_surface(&qh, ());
+    let xdg_surface = wm.get_xdg_surface(&surface, &qh, ());
+    let toplevel = xdg_surface.get_toplevel(&qh, ());
+    toplevel.set_title("wayheap-test-client".into());
+    surface.commit();
+    while st.configured.is_none() {
+        queue
+            .blocking_dispatch(&mut st)
+            .expect("waiting for configure");
+    }
+    let (mut w, mut h) = st.configured.unwrap_or((0, 0));
+    if w == 0 || h == 0 {
+        (w, h) = (640, 480);
+    }
+    let (w, h) = (w as u32, h as u32);
+
+    let main_buffer = match o.main {
+        Source::Shm => shm_buffer(&shm, &qh, w, h, |x, y| pattern::quadrants(x, y, w, h)),
+        src => {
+            let d = linux_dmabuf
+                .as_ref()
+                .unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
+            let (fd, stride) = dmabuf(src, w, h, |x, y| pattern::quadrants(x, y, w, h));
+            let format = if o.opaque { XRGB8888 } else { ARGB8888 };
+            dmabuf_buffer(d, &qh, &fd, &[(0, stride)], w as i32, h as i32, format)
+        }
+    };
+    surface.attach(Some(&main_buffer), 0, 0);
+    surface.damage_buffer(0, 0, w as i32, h as i32);
+
+    let mut _keep = Vec::new();
+    if let Some((src, sw, sh, x, y)) = o.sub {
+        let sub_surface = compositor.create_surface(&qh, ());
+        let subcompositor: wl_subcompositor::WlSubcompositor =
+            globals.bind(&qh, 1..=1, ()).expect("wl_subcompositor");
+        let sub = subcompositor.get_subsurface(&sub_surface, &surface, &qh, ());
+        sub.set_position(x, y);
+        sub.set_desync();
+        let buffer = match src {
+            Source::Shm => shm_buffer(&shm, &qh, sw, sh, pattern::gradient),
+            src => {
+                let d = linux_dmabuf
+                    .as_ref()
+                    .unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
+                let (fd, stride) = dmabuf(src, sw, sh, pattern::gradient);
+                dmabuf_buffer(d, &qh, &fd, &[(0, stride)], sw as i32, sh as i32, ARGB8888)
+            }
+        };
+        sub_surface.attach(Some(&buffer), 0, 0);
+        sub_surface.damage_buffer(0, 0, sw as i32, sh as i32);
+        sub_surface.commit();
+        _keep.push((sub_surface, sub, buffer));
+    }
+    surface.frame(&qh, ());
+    surface.commit();
+
+    let start = Instant::now();
+    let mut ready = false;
+    while start.elapsed() < Duration::from_secs(o.seconds) {
+        if let Err(e) = queue.roundtrip(&mut st) {
+            println!("PROTOCOL-ERROR {e}");
+            std::process::exit(3);
+        }
+        if st.frame_done && !ready {
+            ready = true;
+            println!("READY {w}x{h}");
+            let _ = std::io::stdout().flush();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends one hostile buffer creation.
+fn bogus(kind: &str, d: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, qh: &QueueHandle<State>) {
+    let heap_fd = || dmabuf(Source::System, 64, 64, pattern::gradient).0;
+    match kind {
+        "offset-overflow" => {
+            let fd = heap_fd();
+            dmabuf_buffer(d, qh, &fd, &[(u32::MAX - 8, 256)], 64, 64, ARGB8888);
+        }
+        "too-small" => {
+            let fd = heap_fd(); // 64 rows of 256 bytes
+            dmabuf_buffer(d, qh, &fd, &[(0, 256)], 64, 1024, ARGB8888);
+        }
+        "memfd" => {
+            let mem = MemfdBuffer::new(256 * 64).expect("memfd");
+            let fd = mem.memfd().try_clone_to_owned().expect("dup");
+            dmabuf_buffer(d, qh, &fd, &[(0, 256)], 64, 64, ARGB8888);
+        }
+        "socket" => {
+            let (a, _b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+            let fd: OwnedFd = a.into();
+            dmabuf_buffer(d, qh, &fd, &[(0, 256)], 64, 64, ARGB8888);
+        }
+        "plane-count" => {
+            let fd = heap_fd();
+            dmabuf_buffer(
+                d,
+                qh,
+                &fd,
+                &[(0, 256)],
+                64,
+                64,
+                u32::from_le_bytes(*b"NV12"),
+            );
+        }
+        "unknown-format" => {
+            let fd = heap_fd();
+            dmabuf_buffer(
+                d,
+                qh,
+                &fd,
+                &[(0, 256)],
+                64,
+                64,
+                u32::from_le_bytes(*b"ZZZZ"),
+            );
+        }
+        other => usage(&format!("unknown --bogus kind {other:?}")),
+    }
+}

@@ -1,0 +1,270 @@
+//! Driving compositor-demo and the test client from tests (on the host or in the guest).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The compositor-demo binary of this workspace, built on demand (same profile and target dir).
+pub fn compositor_demo_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        // In the guest the binary was built by the host before the boot; it is found by path.
+        if let Some(p) = std::env::var_os("WAYHEAP_COMPOSITOR_DEMO") {
+            return PathBuf::from(p);
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(crate::vm::workspace_root())
+            .args([
+                "build",
+                "-p",
+                "compositor-demo",
+                "--message-format=json-render-diagnostics",
+            ])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running cargo");
+        assert!(out.status.success(), "building compositor-demo failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|m| {
+                (m["reason"] == "compiler-artifact" && m["target"]["name"] == "compositor-demo")
+                    .then(|| m["executable"].as_str().map(PathBuf::from))
+                    .flatten()
+            })
+            .expect("cargo reported no compositor-demo executable")
+    })
+    .clone()
+}
+
+/// A private XDG_RUNTIME_DIR for one test.
+pub fn runtime_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wayheap-xdg-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("runtime dir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    dir
+}
+
+/// A running compositor-demo.
+#[derive(Debug)]
+pub struct Compositor {
+    child: Child,
+    /// Its socket name.
+    pub socket: String,
+    /// XDG_RUNTIME_DIR it and its clients use.
+    pub runtime: PathBuf,
+    /// Where it writes its state.
+    pub state_file: PathBuf,
+    /// Where it writes screenshots.
+    pub screenshot: PathBuf,
+    log: PathBuf,
+}
+
+impl Compositor {
+    /// Starts compositor-demo with `args` plus socket, state file and screenshot path in a
+    /// private runtime dir; waits until the socket exists.
+    pub fn start(tag: &str, args: &[&str]) -> Compositor {
+        Self::start_with(tag, args, &[])
+    }
+
+    /// As [`start`](Self::start), wrapping the command with `wrapper` (e.g. `seatd-launch --`).
+    pub fn start_with(tag: &str, args: &[&str], wrapper: &[&str]) -> Compositor {
+        let runtime = runtime_dir(tag);
+        let socket = format!("wayheap-{tag}");
+        let state_file = runtime.join("state.json");
+        let screenshot = runtime.join("screenshot.png");
+        let log = runtime.join("compositor.log");
+        let bin = compositor_demo_bin();
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        cmd.args(args)
+            .args(["--socket", &socket])
+            .arg("--state-file")
+            .arg(&state_file)
+            .arg("--screenshot")
+            .arg(&screenshot)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        let child = cmd.spawn().expect("starting compositor-demo");
+        let c = Compositor {
+            child,
+            socket,
+            runtime,
+            state_file,
+            screenshot,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !c.runtime.join(&c.socket).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "compositor-demo never opened its socket; log:\n{}",
+                c.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The current state file, once it exists.
+    pub fn state(&self) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&self.state_file)
+                && let Ok(v) = serde_json::from_str(&text)
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no state file; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `pred(state)` holds (at most `timeout`), returning that state.
+    pub fn wait_state(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.state();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "state never matched; last: {s:#}\nlog:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Asks for a screenshot (SIGUSR1) and returns it decoded as (width, height, RGBA).
+    pub fn screenshot(&self) -> (u32, u32, Vec<u8>) {
+        let _ = std::fs::remove_file(&self.screenshot);
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::USR1).expect("SIGUSR1");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.screenshot.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no screenshot; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        crate::pattern::read_png(&self.screenshot).expect("reading the screenshot")
+    }
+
+    /// Runs `f` with the compositor's environment for a client.
+    pub fn client(&self, bin: &Path, args: &[&str]) -> Client {
+        let mut child = Command::new(bin)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("WAYLAND_DISPLAY", &self.socket)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting a client");
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Client { child, lines: rx }
+    }
+
+    /// Stops the compositor (SIGTERM) and returns its exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        self.child.wait().expect("waiting for compositor-demo")
+    }
+
+    /// The compositor's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while it runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Compositor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running client with its stdout lines.
+#[derive(Debug)]
+pub struct Client {
+    /// The process.
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Client {
+    /// Waits for a stdout line starting with `prefix`.
+    pub fn wait_line(&self, prefix: &str, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return Ok(line),
+                Ok(line) => seen.push(line),
+                Err(_) => return Err(format!("no {prefix:?} line; saw {seen:?}")),
+            }
+        }
+    }
+
+    /// Waits for the client to exit; returns the status and its stderr.
+    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().expect("wait");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status, err)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

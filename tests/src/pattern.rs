@@ -1,0 +1,77 @@
+//! Test images whose every pixel is known, shared by the test client and the tests that check
+//! what the compositor showed.
+
+/// An ARGB8888 pixel (`0xAARRGGBB`).
+pub type Argb = u32;
+
+/// Four opaque quadrants: red, green, blue, white (top-left, top-right, bottom-left,
+/// bottom-right) — a shift or a swap of channels cannot pass.
+pub fn quadrants(x: u32, y: u32, w: u32, h: u32) -> Argb {
+    match (x < w / 2, y < h / 2) {
+        (true, true) => 0xffff_0000,
+        (false, true) => 0xff00_ff00,
+        (true, false) => 0xff00_00ff,
+        (false, false) => 0xffff_ffff,
+    }
+}
+
+/// A different opaque colour for every pixel of a 256x256 tile.
+pub fn gradient(x: u32, y: u32) -> Argb {
+    0xff00_0000 | ((x & 0xff) << 16) | ((y & 0xff) << 8) | ((x * 7 + y * 13) & 0xff)
+}
+
+/// Fills `bytes` (rows of `stride` bytes) with `f(x, y)` as little-endian ARGB8888.
+pub fn fill(bytes: &mut [u8], stride: usize, w: u32, h: u32, f: impl Fn(u32, u32) -> Argb) {
+    for y in 0..h {
+        for x in 0..w {
+            let at = y as usize * stride + x as usize * 4;
+            bytes[at..at + 4].copy_from_slice(&f(x, y).to_le_bytes());
+        }
+    }
+}
+
+/// Counts pixels of an RGBA8 image (`width` x `height`) farther than `tolerance` (per channel)
+/// from `expected(x, y)` (ARGB), and returns the count with up to 5 examples.
+pub fn compare_rgba(
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    tolerance: u8,
+    expected: impl Fn(u32, u32) -> Argb,
+) -> (usize, Vec<String>) {
+    let mut wrong = 0;
+    let mut examples = Vec::new();
+    for y in 0..height {
+        for x in 0..width {
+            let at = (y * width + x) as usize * 4;
+            let got = [rgba[at], rgba[at + 1], rgba[at + 2]];
+            let e = expected(x, y);
+            let want = [(e >> 16) as u8, (e >> 8) as u8, e as u8];
+            if got.iter().zip(want).any(|(g, w)| g.abs_diff(w) > tolerance) {
+                wrong += 1;
+                if examples.len() < 5 {
+                    examples.push(format!("({x},{y}) got {got:?} want {want:?}"));
+                }
+            }
+        }
+    }
+    (wrong, examples)
+}
+
+/// Decodes a PNG into (width, height, RGBA8).
+pub fn read_png(path: &std::path::Path) -> Result<(u32, u32, Vec<u8>), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    if info.color_type != png::ColorType::Rgba || info.bit_depth != png::BitDepth::Eight {
+        return Err(format!(
+            "expected 8-bit RGBA, got {:?} {:?}",
+            info.color_type, info.bit_depth
+        ));
+    }
+    buf.truncate(info.buffer_size());
+    Ok((info.width, info.height, buf))
+}
