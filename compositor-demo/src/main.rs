@@ -287,6 +287,7 @@ fn run(args: Args) -> Result<u8, String> {
             }
             sig => {
                 tracing::info!(?sig, "shutting down");
+                demo.app.screenshot_requested = false;
                 demo.app.loop_signal.stop();
             }
         })
@@ -355,11 +356,21 @@ fn run(args: Args) -> Result<u8, String> {
 }
 
 impl Demo {
-    /// One repaint opportunity.
+    /// One repaint opportunity: render if something changed, then take a pending screenshot.
     fn tick(&mut self) {
-        if !self.app.dirty {
-            return;
+        if !self.app.dirty && self.app.flush_frames > 0 {
+            self.app.flush_frames -= 1;
+            self.app.dirty = true;
         }
+        if self.app.dirty {
+            self.render();
+        }
+        if self.app.screenshot_requested {
+            self.take_screenshot();
+        }
+    }
+
+    fn render(&mut self) {
         let time = self.app.start.elapsed();
         let backend_name = match &self.backend {
             Backend::Headless(_) => "headless",
@@ -390,25 +401,40 @@ impl Demo {
                 Some(output.clone())
             });
         }
-        if self.app.screenshot_requested
-            && let Some(path) = self.args.screenshot.clone()
-        {
-            self.app.screenshot_requested = false;
-            let shot = match &mut self.backend {
-                Backend::Headless(h) => h.snapshot(),
-                Backend::Kms(k) => k.writeback_snapshot(),
-            };
-            match shot.and_then(|(w, h, rgba)| report::write_png(&path, w, h, &rgba)) {
-                Ok(()) => tracing::info!(path = %path.display(), "screenshot written"),
-                Err(e) => tracing::error!(%e, "screenshot failed"),
-            }
-        }
         if let Some(path) = &self.args.state_file {
-            let json = report::state_json(&self.app, backend_name);
+            let mut json = report::state_json(&self.app, backend_name);
+            if let Backend::Kms(k) = &self.backend {
+                json["live_framebuffers"] = k.live_framebuffers().into();
+            }
             if let Err(e) = report::write_json(path, &json) {
                 tracing::warn!(%e, path = %path.display(), "writing the state file failed");
             }
         }
         self.stats_frames += 1;
+    }
+
+    fn take_screenshot(&mut self) {
+        let Some(path) = self.args.screenshot.clone() else {
+            self.app.screenshot_requested = false;
+            return;
+        };
+        let shot = match &mut self.backend {
+            Backend::Headless(h) => h.snapshot(),
+            Backend::Kms(k) => k.writeback_snapshot(),
+        };
+        match shot {
+            Err(e) if e == kms::PENDING => {} // after the next vblank
+            Err(e) => {
+                self.app.screenshot_requested = false;
+                tracing::error!(%e, "screenshot failed");
+            }
+            Ok((w, h, rgba)) => {
+                self.app.screenshot_requested = false;
+                match report::write_png(&path, w, h, &rgba) {
+                    Ok(()) => tracing::info!(path = %path.display(), "screenshot written"),
+                    Err(e) => tracing::error!(%e, "screenshot failed"),
+                }
+            }
+        }
     }
 }

@@ -110,6 +110,7 @@ pub fn state_json(app: &App, backend: &str) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "backend": backend,
+        "pid": std::process::id(),
         "frames": app.frames,
         "socket": app.socket_name.to_string_lossy(),
         "surfaces": placements,

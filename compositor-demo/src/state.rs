@@ -103,6 +103,9 @@ pub(crate) struct App {
 
     /// Something changed since the last frame.
     pub dirty: bool,
+    /// Frames still to render after a surface went away, so that the planes and the
+    /// compositor's frame history let go of its buffers.
+    pub flush_frames: u8,
     /// Frames rendered.
     pub frames: u64,
     /// Where each surface (by protocol id) was shown in the last frame.
@@ -212,6 +215,7 @@ impl XdgShellHandler for App {
             self.space.unmap_elem(&w);
         }
         self.dirty = true;
+        self.flush_frames = 3;
     }
 }
 
@@ -316,6 +320,7 @@ pub fn new_app(
         dmabuf_formats: FormatSet::default(),
         importer: None,
         dirty: true,
+        flush_frames: 0,
         frames: 0,
         placements: BTreeMap::new(),
         rejections: Vec::new(),

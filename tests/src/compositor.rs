@@ -95,6 +95,7 @@ impl Compositor {
             .arg("--screenshot")
             .arg(&screenshot)
             .env("XDG_RUNTIME_DIR", &runtime)
+            .env("RUST_LOG", "info,compositor_demo=debug,smithay=warn")
             .env_remove("WAYLAND_DISPLAY")
             .env_remove("DISPLAY")
             .stdout(Stdio::null())
@@ -167,7 +168,7 @@ impl Compositor {
     /// Asks for a screenshot (SIGUSR1) and returns it decoded as (width, height, RGBA).
     pub fn screenshot(&self) -> (u32, u32, Vec<u8>) {
         let _ = std::fs::remove_file(&self.screenshot);
-        let pid = rustix::process::Pid::from_child(&self.child);
+        let pid = rustix::process::Pid::from_raw(self.pid() as i32).expect("pid");
         rustix::process::kill_process(pid, rustix::process::Signal::USR1).expect("SIGUSR1");
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.screenshot.exists() {
@@ -207,12 +208,17 @@ impl Compositor {
     pub fn stop(mut self) -> std::process::ExitStatus {
         let pid = rustix::process::Pid::from_child(&self.child);
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        self.child.wait().expect("waiting for compositor-demo")
+        let status = self.child.wait().expect("waiting for compositor-demo");
+        // Nothing left for Drop to stop.
+        let _ = std::fs::remove_file(&self.state_file);
+        status
     }
 
-    /// The compositor's pid.
+    /// The compositor's pid (from its state file: a wrapper such as seatd-launch has another).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.state()["pid"]
+            .as_u64()
+            .expect("the state file has the pid") as u32
     }
 
     /// True while it runs.
@@ -223,6 +229,26 @@ impl Compositor {
 
 impl Drop for Compositor {
     fn drop(&mut self) {
+        // SIGTERM first: the compositor shuts down cleanly and a wrapper (seatd-launch) cleans up
+        // its socket; SIGKILL only if that does not happen in time.
+        // The compositor itself (its pid is in the state file), then the wrapper, if any.
+        let own = std::fs::read_to_string(&self.state_file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["pid"].as_i64())
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32));
+        if let Some(own) = own {
+            let _ = rustix::process::kill_process(own, rustix::process::Signal::TERM);
+        }
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -267,4 +293,11 @@ impl Drop for Client {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The test client binary: `$WAYHEAP_TEST_CLIENT` (set in the guest), else this crate's.
+pub fn test_client_bin() -> PathBuf {
+    std::env::var_os("WAYHEAP_TEST_CLIENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::vm::workspace_root().join("target/debug/wayheap-test-client"))
 }

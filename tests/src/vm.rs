@@ -129,6 +129,54 @@ pub fn build_guest_tests() -> Result<Vec<GuestBinary>, String> {
     Ok(bins)
 }
 
+/// Builds the programs the guest tests drive (compositor-demo, the test client) and returns the
+/// environment that tells the guest tests where they are.
+pub fn build_guest_programs() -> Result<Vec<(String, PathBuf)>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "-p",
+            "compositor-demo",
+            "-p",
+            "wayheap-tests",
+            "--bins",
+        ])
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the guest programs failed ({})",
+            out.status
+        ));
+    }
+    let mut env = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(name), Some(exe)) = (msg["target"]["name"].as_str(), msg["executable"].as_str())
+        else {
+            continue;
+        };
+        let var = match name {
+            "compositor-demo" => "WAYHEAP_COMPOSITOR_DEMO",
+            "wayheap-test-client" => "WAYHEAP_TEST_CLIENT",
+            _ => continue,
+        };
+        env.push((var.to_owned(), PathBuf::from(exe)));
+    }
+    if env.len() != 2 {
+        return Err(format!(
+            "expected compositor-demo and wayheap-test-client, cargo reported {env:?}"
+        ));
+    }
+    Ok(env)
+}
+
 /// What one guest binary did.
 #[derive(Debug)]
 pub struct BinaryReport {
@@ -188,7 +236,11 @@ impl Vm {
     }
 
     /// Boots once and runs every binary in `bins` (each with `--test-threads=1`), in order.
-    pub fn run_batch(&self, bins: &[GuestBinary]) -> Result<BatchReport, String> {
+    pub fn run_batch(
+        &self,
+        bins: &[GuestBinary],
+        env: &[(String, PathBuf)],
+    ) -> Result<BatchReport, String> {
         let qemu = which("qemu-system-x86_64").ok_or(
             "qemu-system-x86_64 not found: install Debian's qemu-system-x86 (scripts/install-deps)",
         )?;
@@ -227,7 +279,7 @@ impl Vm {
 
         let initramfs = run_dir.join("initramfs.cpio");
         write_initramfs(&initramfs, busybox)?;
-        std::fs::write(run_dir.join("run.sh"), run_script(run_dir_str, bins))
+        std::fs::write(run_dir.join("run.sh"), run_script(run_dir_str, bins, env))
             .map_err(|e| format!("writing run.sh: {e}"))?;
 
         let append = format!(
@@ -371,7 +423,7 @@ impl Vm {
 }
 
 /// The script the guest runs (in the chroot, as root) — one test binary after the other.
-fn run_script(run_dir: &str, bins: &[GuestBinary]) -> String {
+fn run_script(run_dir: &str, bins: &[GuestBinary], env: &[(String, PathBuf)]) -> String {
     let mut s =
         String::from("#!/bin/sh\n# Written by wayheap-tests' VM tier; runs inside the guest.\n");
     let _ = writeln!(
@@ -381,9 +433,16 @@ fn run_script(run_dir: &str, bins: &[GuestBinary]) -> String {
         crate::guest::RESULTS_ENV
     );
     s.push_str("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+    for (k, v) in env {
+        let _ = writeln!(s, "export {k}={}", v.display());
+    }
     let _ = writeln!(s, "R={run_dir}");
     let _ = writeln!(s, "cd {}", workspace_root().display());
     s.push_str("echo \"WAYHEAP-KERNEL $(uname -r)\"\n");
+    // Development only: WAYHEAP_VM_FILTER=name runs the matching tests of each binary.
+    let filter = std::env::var("WAYHEAP_VM_FILTER")
+        .map(|f| format!(" {f}"))
+        .unwrap_or_default();
     for b in bins {
         let _ = writeln!(
             s,
@@ -392,7 +451,7 @@ fn run_script(run_dir: &str, bins: &[GuestBinary]) -> String {
         );
         let _ = writeln!(
             s,
-            "{} --test-threads=1 >\"$R/{n}.out\" 2>&1; echo $? >\"$R/{n}.status\"",
+            "{} --test-threads=1{filter} >\"$R/{n}.out\" 2>&1; echo $? >\"$R/{n}.status\"",
             b.path.display(),
             n = b.name
         );

@@ -38,7 +38,13 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let tier_start = Instant::now();
     let kernel = vm::kernel().map_err(|e| format!("cannot provision the test kernel: {e}"))?;
-    let bins = vm::build_guest_tests()?;
+    let mut bins = vm::build_guest_tests()?;
+    // For iterating on one area: WAYHEAP_VM_ONLY=guest_compositor runs only matching binaries.
+    if let Ok(only) = std::env::var("WAYHEAP_VM_ONLY") {
+        bins.retain(|b| b.name.contains(&only));
+        eprintln!("vm_tier: PARTIAL RUN, only binaries matching {only:?}");
+    }
+    let programs = vm::build_guest_programs()?;
     eprintln!(
         "vm_tier: booting {} with {} guest test binaries ({})",
         kernel.display(),
@@ -48,7 +54,7 @@ fn run() -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let report = Vm::new(kernel).run_batch(&bins)?;
+    let report = Vm::new(kernel).run_batch(&bins, &programs)?;
 
     println!("\nVM tier on kernel {}", report.kernel_release);
     let mut passed = 0usize;

@@ -1,0 +1,228 @@
+//! In-guest: compositor-demo on vkms through a libseat session (seatd-launch), client buffers on
+//! planes, checked by the compositor's own placement report and by writeback pixels.
+
+use std::time::Duration;
+
+use wayheap_tests::compositor::{Compositor, test_client_bin};
+use wayheap_tests::guest::{record_fact, require_guest};
+use wayheap_tests::pattern::{compare_rgba, gradient, quadrants};
+
+const SEATD: &[&str] = &["seatd-launch", "--"];
+
+fn kms(tag: &str, extra: &[&str]) -> Compositor {
+    // Debian 12's seatd-launch uses a fixed socket; one left by a killed run blocks the next.
+    let _ = std::fs::remove_file("/run/seatd.sock");
+    let mut args = vec!["--backend", "kms", "--device", "/dev/dri/card0"];
+    args.extend_from_slice(extra);
+    Compositor::start_with(tag, &args, SEATD)
+}
+
+/// Waits until `n` surfaces are reported and returns (main, sub) placements by surface id order.
+fn placements(comp: &Compositor, n: usize) -> Vec<(String, String, Option<String>)> {
+    let state = comp.wait_state(Duration::from_secs(60), |s| {
+        s["surfaces"]
+            .as_object()
+            .is_some_and(|m| m.len() == n && m.values().all(|p| p["plane"] != "hidden"))
+    });
+    let mut v: Vec<_> = state["surfaces"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, p)| {
+            (
+                k.clone(),
+                p["plane"].as_str().unwrap().to_owned(),
+                p["reason"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    // wl_surface@N: the main surface is created first.
+    v.sort_by_key(|(k, _, _)| {
+        k.trim_start_matches("wl_surface@")
+            .split('[')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+    });
+    v
+}
+
+fn check_pixels(comp: &Compositor, sub: Option<(u32, u32, u32, u32)>) -> usize {
+    let (w, h, rgba) = comp.screenshot();
+    let expected = |x: u32, y: u32| match sub {
+        Some((sx, sy, sw, sh)) if (sx..sx + sw).contains(&x) && (sy..sy + sh).contains(&y) => {
+            gradient(x - sx, y - sy)
+        }
+        _ => quadrants(x, y, w, h),
+    };
+    let (wrong, examples) = compare_rgba(&rgba, w, h, 0, expected);
+    assert_eq!(
+        wrong,
+        0,
+        "{wrong} of {} writeback pixels differ: {examples:?}\nlog:\n{}",
+        w * h,
+        comp.log()
+    );
+    (w * h) as usize
+}
+
+fn overlay_from(source: &str) {
+    let comp = kms(&format!("overlay-{source}"), &[]);
+    let sub = format!("{source}:256x192@100,80");
+    let client = comp.client(&test_client_bin(), &["--seconds", "120", "--sub", &sub]);
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let p = placements(&comp, 2);
+    assert_eq!(p[0].1, "composited", "main (shm) surface: {p:?}");
+    assert_eq!(p[0].2.as_deref(), Some("not a dma-buf"));
+    assert_eq!(
+        p[1].1,
+        "overlay",
+        "{source} subsurface should be on an overlay plane: {p:?}\nlog:\n{}",
+        comp.log()
+    );
+    let n = check_pixels(&comp, Some((100, 80, 256, 192)));
+    record_fact(
+        &format!("overlay from {source}"),
+        format!("on an overlay plane; {n} writeback pixels exact"),
+    );
+}
+
+#[test]
+fn a_system_heap_buffer_lands_on_an_overlay_plane() {
+    require_guest();
+    overlay_from("system");
+}
+
+#[test]
+fn a_cma_heap_buffer_lands_on_an_overlay_plane() {
+    require_guest();
+    overlay_from("cma");
+}
+
+#[test]
+fn a_udmabuf_buffer_lands_on_an_overlay_plane() {
+    require_guest();
+    overlay_from("udmabuf");
+}
+
+#[test]
+fn a_fullscreen_opaque_buffer_is_scanned_out_on_the_primary_plane() {
+    require_guest();
+    let comp = kms("primary", &[]);
+    let client = comp.client(
+        &test_client_bin(),
+        &["--seconds", "120", "--main", "system", "--opaque"],
+    );
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let p = placements(&comp, 1);
+    assert_eq!(p[0].1, "primary", "{p:?}\nlog:\n{}", comp.log());
+    check_pixels(&comp, None);
+}
+
+#[test]
+fn without_planes_everything_is_composited_and_still_right() {
+    require_guest();
+    let comp = kms("no-planes", &["--no-planes"]);
+    let client = comp.client(
+        &test_client_bin(),
+        &["--seconds", "120", "--sub", "system:256x192@100,80"],
+    );
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let p = placements(&comp, 2);
+    assert_eq!(p[1].1, "composited");
+    assert_eq!(p[1].2.as_deref(), Some("scan-out disabled"));
+    check_pixels(&comp, Some((100, 80, 256, 192)));
+}
+
+#[test]
+fn hostile_dmabuf_params_get_protocol_errors_and_the_compositor_goes_on() {
+    require_guest();
+    let mut comp = kms("hostile", &[]);
+    for kind in [
+        "offset-overflow",
+        "too-small",
+        "memfd",
+        "socket",
+        "plane-count",
+        "unknown-format",
+    ] {
+        let client = comp.client(&test_client_bin(), &["--bogus", kind]);
+        let line = client.wait_line("PROTOCOL-ERROR", Duration::from_secs(60));
+        let (status, _) = client.finish();
+        assert!(line.is_ok(), "{kind}: {line:?}\nlog:\n{}", comp.log());
+        assert_eq!(status.code(), Some(3), "{kind}");
+        assert!(
+            comp.alive(),
+            "compositor died on {kind}; log:\n{}",
+            comp.log()
+        );
+    }
+    let rejected = comp.state()["rejected_dmabufs"]
+        .as_array()
+        .map_or(0, Vec::len);
+    record_fact("hostile dma-bufs refused by wayheap's validation", rejected);
+    // Still serving: a well-behaved client gets its frame.
+    let client = comp.client(
+        &test_client_bin(),
+        &["--seconds", "60", "--sub", "system:64x64@0,0"],
+    );
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+}
+
+#[test]
+fn a_client_killed_mid_stream_leaves_no_dmabuf_behind() {
+    require_guest();
+    let comp = kms("killed", &[]);
+    // Baseline: the compositor's own swapchain.
+    let settle = comp.wait_state(Duration::from_secs(60), |s| {
+        s["frames"].as_u64().is_some_and(|f| f > 0)
+    });
+    let _ = settle;
+    let before = wayheap::accounting::process_dmabufs(Some(comp.pid()))
+        .unwrap()
+        .len();
+    let client = comp.client(
+        &test_client_bin(),
+        &["--seconds", "120", "--sub", "cma:256x192@100,80"],
+    );
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let during = wayheap::accounting::process_dmabufs(Some(comp.pid()))
+        .unwrap()
+        .len();
+    assert!(
+        during > before,
+        "the client's dma-buf should be held while shown ({before} -> {during})"
+    );
+    drop(client); // SIGKILL
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let after = wayheap::accounting::process_dmabufs(Some(comp.pid()))
+            .unwrap()
+            .len();
+        if after <= before {
+            record_fact(
+                "dma-buf fds in the compositor",
+                format!("{before} before, {during} with the client, {after} after it was killed"),
+            );
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let fds = wayheap::accounting::process_dmabufs(Some(comp.pid())).unwrap();
+            panic!(
+                "{after} dma-buf fds left (baseline {before}): {fds:?}\nstate: {:#}\nlog:\n{}",
+                comp.state(),
+                comp.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
