@@ -246,6 +246,7 @@ impl DmabufHandler for App {
             tracing::warn!(%rejection, "refused a client dma-buf");
             self.rejections.push(rejection.to_string());
             rejection.notify(notifier);
+            self.dirty = true; // the state file reports it
             return;
         }
         let ok = self

@@ -227,27 +227,54 @@ impl Compositor {
     }
 }
 
-impl Drop for Compositor {
-    fn drop(&mut self) {
-        // SIGTERM first: the compositor shuts down cleanly and a wrapper (seatd-launch) cleans up
-        // its socket; SIGKILL only if that does not happen in time.
-        // The compositor itself (its pid is in the state file), then the wrapper, if any.
-        let own = std::fs::read_to_string(&self.state_file)
+impl Compositor {
+    fn own_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(&self.state_file)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v["pid"].as_i64())
-            .and_then(|p| rustix::process::Pid::from_raw(p as i32));
-        if let Some(own) = own {
-            let _ = rustix::process::kill_process(own, rustix::process::Signal::TERM);
+            .map(|p| p as i32)
+    }
+}
+
+/// True once `pid` has exited (gone, or a zombie nobody reaped yet: it released everything).
+fn exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+impl Drop for Compositor {
+    fn drop(&mut self) {
+        // SIGTERM to the compositor itself (its pid is in the state file; a wrapper such as
+        // seatd-launch has another) and to the wrapper; wait until both are gone, so the next
+        // compositor finds DRM master free; SIGKILL only if that takes too long.
+        let own = self.own_pid();
+        let signal = |pid: i32, sig| {
+            if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(p, sig);
+            }
+        };
+        if let Some(p) = own {
+            signal(p, rustix::process::Signal::TERM);
         }
-        let pid = rustix::process::Pid::from_child(&self.child);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        signal(self.child.id() as i32, rustix::process::Signal::TERM);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+        loop {
+            let wrapper_done = matches!(self.child.try_wait(), Ok(Some(_)));
+            if wrapper_done && own.is_none_or(exited) {
                 return;
             }
+            if Instant::now() > deadline {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(p) = own {
+            signal(p, rustix::process::Signal::KILL);
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
