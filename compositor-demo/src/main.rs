@@ -362,11 +362,13 @@ impl Demo {
             self.app.flush_frames -= 1;
             self.app.dirty = true;
         }
-        if self.app.dirty {
-            self.render();
-        }
+        // The capture first: right after a vblank no flip is pending, and the writeback commit
+        // then sees the frame just shown (a client that redraws every frame keeps one pending).
         if self.app.screenshot_requested {
             self.take_screenshot();
+        }
+        if self.app.dirty {
+            self.render();
         }
     }
 

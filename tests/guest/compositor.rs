@@ -238,3 +238,150 @@ fn a_client_killed_mid_stream_leaves_no_dmabuf_behind() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn when_overlay_planes_run_out_the_rest_is_composited_with_the_reason_and_right_pixels() {
+    require_guest();
+    let comp = kms("planes-run-out", &[]);
+    // Ten 64x64 dma-buf subsurfaces side by side; vkms has eight overlay planes.
+    let subs: Vec<String> = (0..10)
+        .map(|i| format!("system:64x64@{},600", 16 + i * 96))
+        .collect();
+    let mut args = vec!["--seconds", "120"];
+    for s in &subs {
+        args.extend(["--sub", s.as_str()]);
+    }
+    let client = comp.client(&test_client_bin(), &args);
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let p = placements(&comp, 11);
+    let overlays = p.iter().filter(|(_, plane, _)| plane == "overlay").count();
+    let no_plane: Vec<_> = p[1..]
+        .iter()
+        .filter(|(_, plane, _)| plane == "composited")
+        .collect();
+    assert_eq!(overlays, 8, "{p:?}");
+    assert_eq!(no_plane.len(), 2, "{p:?}");
+    assert!(
+        no_plane
+            .iter()
+            .all(|(_, _, r)| r.as_deref() == Some("no plane free")),
+        "{no_plane:?}"
+    );
+    let (w, h, rgba) = comp.screenshot();
+    let expected = |x: u32, y: u32| {
+        if (600..664).contains(&y) && x >= 16 && (x - 16) % 96 < 64 && (x - 16) / 96 < 10 {
+            gradient((x - 16) % 96, y - 600)
+        } else {
+            quadrants(x, y, w, h)
+        }
+    };
+    let (wrong, examples) = compare_rgba(&rgba, w, h, 0, expected);
+    assert_eq!(wrong, 0, "{wrong} pixels differ: {examples:?}");
+    record_fact(
+        "planes run out",
+        "8 subsurfaces on overlays, 2 composited (no plane free), pixels exact",
+    );
+}
+
+#[test]
+fn a_format_no_plane_takes_is_composited_with_the_reason_and_right_pixels() {
+    require_guest();
+    let comp = kms("format", &[]);
+    let client = comp.client(
+        &test_client_bin(),
+        &[
+            "--seconds",
+            "120",
+            "--sub",
+            "system:256x192@100,80",
+            "--sub-format",
+            "RX24",
+        ],
+    );
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let p = placements(&comp, 2);
+    assert_eq!(p[1].1, "composited", "{p:?}");
+    let reason = p[1].2.clone().unwrap_or_default();
+    assert!(
+        reason.contains("RX24") && reason.contains("not supported"),
+        "{reason}"
+    );
+    check_pixels(&comp, Some((100, 80, 256, 192)));
+    record_fact("unsupported plane format", reason);
+}
+
+#[test]
+fn presentation_feedback_says_zero_copy_exactly_when_scanned_out() {
+    require_guest();
+    for (planes, want) in [(true, "zero-copy=true"), (false, "zero-copy=false")] {
+        let comp = kms(
+            if planes { "zc-on" } else { "zc-off" },
+            if planes { &[] } else { &["--no-planes"] },
+        );
+        let client = comp.client(
+            &test_client_bin(),
+            &[
+                "--seconds",
+                "120",
+                "--presentation",
+                "--sub",
+                "cma:128x128@200,200",
+            ],
+        );
+        let line = client
+            .wait_line("PRESENTED", Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+        assert!(line.ends_with(want), "planes={planes}: {line}");
+    }
+}
+
+#[test]
+fn weston_simple_shm_shows_its_content() {
+    require_guest();
+    let comp = kms("weston-simple-shm", &[]);
+    let client = comp.client("/usr/bin/weston-simple-shm".as_ref(), &[]);
+    let state = comp.wait_state(Duration::from_secs(120), |s| {
+        s["surfaces"].as_object().is_some_and(|m| !m.is_empty())
+            && s["frames"].as_u64().is_some_and(|f| f > 10)
+    });
+    let (_, p) = state["surfaces"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(p["plane"], "composited");
+    assert_eq!(p["reason"], "not a dma-buf");
+    let (w, h, rgba) = comp.screenshot();
+    // Its 250x250 window at the top-left is drawn (not background); the rest is background.
+    let px = |x: u32, y: u32| {
+        let at = ((y * w + x) * 4) as usize;
+        [rgba[at], rgba[at + 1], rgba[at + 2]]
+    };
+    let background = px(w - 1, h - 1);
+    let drawn = (0..250)
+        .flat_map(|y| (0..250).map(move |x| (x, y)))
+        .filter(|&(x, y)| px(x, y) != background)
+        .count();
+    assert!(
+        drawn > 250 * 250 / 2,
+        "only {drawn} of 62500 window pixels differ from the background"
+    );
+    let outside = (300..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| px(x, y) != background)
+        .count();
+    assert_eq!(
+        outside, 0,
+        "pixels outside the window differ from the background"
+    );
+    record_fact(
+        "weston-simple-shm",
+        format!("{drawn} of 62500 window pixels drawn, composited (shm)"),
+    );
+    drop(client);
+}

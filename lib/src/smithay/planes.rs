@@ -55,7 +55,7 @@ impl fmt::Display for Reason {
             Reason::FormatUnsupported(fmt) => {
                 write!(
                     f,
-                    "format {:?} / {:?} not supported by a free plane",
+                    "format {} ({:?}) not supported by a free plane",
                     fmt.code, fmt.modifier
                 )
             }

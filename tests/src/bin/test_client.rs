@@ -22,10 +22,22 @@ use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
+use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
 const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
 const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
+/// RGBX8888: composable by pixman, but not scanned out by vkms's planes.
+const RGBX8888: u32 = u32::from_le_bytes(*b"RX24");
+
+/// An ARGB pixel in `format`'s 32-bit layout.
+fn encode(format: u32, argb: u32) -> u32 {
+    if format == RGBX8888 {
+        (argb << 8) | 0xff
+    } else {
+        argb
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -105,6 +117,29 @@ impl Dispatch<wl_callback::WlCallback, ()> for State {
         }
     }
 }
+impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, ()> for State {
+    fn event(
+        _: &mut Self,
+        _: &wp_presentation_feedback::WpPresentationFeedback,
+        ev: wp_presentation_feedback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match ev {
+            wp_presentation_feedback::Event::Presented { flags, .. } => {
+                let zero_copy = flags
+                    .into_result()
+                    .is_ok_and(|f| f.contains(wp_presentation_feedback::Kind::ZeroCopy));
+                println!("PRESENTED zero-copy={zero_copy}");
+            }
+            wp_presentation_feedback::Event::Discarded => println!("DISCARDED"),
+            _ => {}
+        }
+    }
+}
+delegate_noop!(State: ignore wp_presentation::WpPresentation);
+
 impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State {
     fn event(
         _: &mut Self,
@@ -150,7 +185,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] \
-         [--sub SOURCE:WxH@X,Y] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
     );
     std::process::exit(2)
@@ -159,7 +194,9 @@ fn usage(msg: &str) -> ! {
 struct Options {
     main: Source,
     opaque: bool,
-    sub: Option<(Source, u32, u32, i32, i32)>,
+    sub: Vec<(Source, u32, u32, i32, i32)>,
+    sub_format: u32,
+    presentation: bool,
     seconds: u64,
     bogus: Option<String>,
 }
@@ -168,7 +205,9 @@ fn options() -> Options {
     let mut o = Options {
         main: Source::Shm,
         opaque: false,
-        sub: None,
+        sub: Vec::new(),
+        sub_format: ARGB8888,
+        presentation: false,
         seconds: 5,
         bogus: None,
     };
@@ -183,6 +222,14 @@ fn options() -> Options {
             "--opaque" => o.opaque = true,
             "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage("--seconds N")),
             "--bogus" => o.bogus = Some(val()),
+            "--presentation" => o.presentation = true,
+            "--sub-format" => {
+                o.sub_format = match val().as_str() {
+                    "AR24" => ARGB8888,
+                    "RX24" => RGBX8888,
+                    other => usage(&format!("--sub-format AR24|RX24, not {other}")),
+                }
+            }
             "--sub" => {
                 let v = val();
                 let parsed = (|| {
@@ -198,7 +245,8 @@ fn options() -> Options {
                         y.parse().ok()?,
                     ))
                 })();
-                o.sub = Some(parsed.unwrap_or_else(|| usage("--sub SOURCE:WxH@X,Y")));
+                o.sub
+                    .push(parsed.unwrap_or_else(|| usage("--sub SOURCE:WxH@X,Y")));
             }
             _ => usage(&format!("unknown argument {a}")),
         }
@@ -360,7 +408,12 @@ fn main() {
     surface.damage_buffer(0, 0, w as i32, h as i32);
 
     let mut _keep = Vec::new();
-    if let Some((src, sw, sh, x, y)) = o.sub {
+    let presentation: Option<wp_presentation::WpPresentation> = if o.presentation {
+        globals.bind(&qh, 1..=1, ()).ok()
+    } else {
+        None
+    };
+    for (i, &(src, sw, sh, x, y)) in o.sub.iter().enumerate() {
         let sub_surface = compositor.create_surface(&qh, ());
         let subcompositor: wl_subcompositor::WlSubcompositor =
             globals.bind(&qh, 1..=1, ()).expect("wl_subcompositor");
@@ -373,10 +426,15 @@ fn main() {
                 let d = linux_dmabuf
                     .as_ref()
                     .unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
-                let (fd, stride) = dmabuf(src, sw, sh, pattern::gradient);
-                dmabuf_buffer(d, &qh, &fd, &[(0, stride)], sw as i32, sh as i32, ARGB8888)
+                let f = o.sub_format;
+                let (fd, stride) =
+                    dmabuf(src, sw, sh, move |x, y| encode(f, pattern::gradient(x, y)));
+                dmabuf_buffer(d, &qh, &fd, &[(0, stride)], sw as i32, sh as i32, f)
             }
         };
+        if let (Some(p), 0) = (&presentation, i) {
+            p.feedback(&sub_surface, &qh, ());
+        }
         sub_surface.attach(Some(&buffer), 0, 0);
         sub_surface.damage_buffer(0, 0, sw as i32, sh as i32);
         sub_surface.commit();
