@@ -98,7 +98,7 @@ impl Compositor {
             .env("RUST_LOG", "info,compositor_demo=debug,smithay=warn")
             .env_remove("WAYLAND_DISPLAY")
             .env_remove("DISPLAY")
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(runtime.join("stdout.txt")).expect("stdout file"))
             .stderr(std::fs::File::create(&log).expect("log file"));
         let child = cmd.spawn().expect("starting compositor-demo");
         let c = Compositor {
@@ -212,6 +212,13 @@ impl Compositor {
         // Nothing left for Drop to stop.
         let _ = std::fs::remove_file(&self.state_file);
         status
+    }
+
+    /// Stops the compositor (SIGTERM) and returns what it printed on stdout.
+    pub fn stop_with_stdout(self) -> String {
+        let path = self.runtime.join("stdout.txt");
+        let _ = self.stop();
+        std::fs::read_to_string(path).unwrap_or_default()
     }
 
     /// The compositor's pid (from its state file: a wrapper such as seatd-launch has another).

@@ -80,3 +80,23 @@ fn nested_is_refused_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("EGL"));
 }
+
+#[test]
+fn stats_print_a_summary_every_second() {
+    let comp = Compositor::start(
+        "headless-stats",
+        &["--backend", "headless", "--size", "160x120", "--stats"],
+    );
+    let client = comp.client(CLIENT.as_ref(), &["--seconds", "30"]);
+    client
+        .wait_line("READY", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(client);
+    let out = comp.stop_with_stdout();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("[stats]") && l.contains("composited"))
+        .unwrap_or_else(|| panic!("no stats line with a placement in:\n{out}"));
+    assert!(line.contains("fps"), "{line}");
+}

@@ -28,6 +28,8 @@ pub enum PlaneKind {
 pub enum Reason {
     /// Scan-out is switched off (e.g. `--no-planes`).
     ScanoutDisabled,
+    /// The output has no planes at all (a headless or offscreen output).
+    NoPlanes,
     /// Its buffer is shm or single-pixel, not a dma-buf.
     NotADmaBuf,
     /// A dma-buf with an implicit or non-LINEAR modifier the planes do not take.
@@ -48,6 +50,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::ScanoutDisabled => f.write_str("scan-out disabled"),
+            Reason::NoPlanes => f.write_str("the output has no planes"),
             Reason::NotADmaBuf => f.write_str("not a dma-buf"),
             Reason::ModifierUnsupported(m) => {
                 write!(f, "modifier {m:?} not supported by the planes")
@@ -134,6 +137,9 @@ pub fn explain(
     }
     if matches!(state, RenderElementPresentationState::Skipped) {
         return Placement::Hidden;
+    }
+    if caps.overlay_formats.is_empty() && caps.primary_formats.is_empty() {
+        return Placement::Composited(Reason::NoPlanes);
     }
     if !scanout_allowed {
         return Placement::Composited(Reason::ScanoutDisabled);
@@ -253,6 +259,17 @@ mod tests {
         assert_eq!(
             explain(None, &failed, &facts(argb, false), &c, 0, true),
             Placement::Composited(Reason::TestCommitFailed(None))
+        );
+        assert_eq!(
+            explain(
+                None,
+                &RENDERING,
+                &facts(argb, false),
+                &PlaneCaps::default(),
+                0,
+                true
+            ),
+            Placement::Composited(Reason::NoPlanes)
         );
         assert_eq!(
             explain(
