@@ -28,7 +28,7 @@ use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_li
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::DisplayHandle;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
-use smithay::utils::DeviceFd;
+use smithay::utils::{DeviceFd, IsAlive};
 use smithay::wayland::dmabuf::{DmabufFeedbackBuilder, DmabufGlobal, DmabufState};
 use wayheap::heap::HeapDir;
 use wayheap::policy::{Allocator as PolicyAllocator, Constraints, Policy};
@@ -37,6 +37,14 @@ use wayheap::smithay::{HeapAllocator, PlaneCaps, PlaneKind, PrimeExporter};
 use crate::headless::CLEAR;
 use crate::state::App;
 use crate::{Backend, Demo};
+
+smithay::backend::renderer::element::render_elements! {
+    /// What a KMS frame is made of: the client's cursor surface (a cursor-plane candidate) in
+    /// front of the windows.
+    OutputElements<=PixmanRenderer>;
+    Cursor=smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement<PixmanRenderer>,
+    Space=smithay::desktop::space::SpaceRenderElements<PixmanRenderer, smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement<PixmanRenderer>>,
+}
 
 type Compositor =
     DrmCompositor<HeapAllocator, PrimeExporter, Option<OutputPresentationFeedback>, DrmDeviceFd>;
@@ -209,6 +217,15 @@ impl Kms {
         );
         let allocator = HeapAllocator::new(policy, "scanout", Constraints::default());
         let exporter = PrimeExporter::new(fd.clone());
+        // GBM only for the cursor plane (Smithay copies cursor images into a GBM buffer); the
+        // swapchain and client buffers never need it.
+        let gbm = match GbmDevice::new(fd.clone()) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                tracing::info!(%e, "no GBM device: the cursor plane stays unused");
+                None
+            }
+        };
         let compositor = Compositor::new(
             &output,
             surface,
@@ -218,7 +235,7 @@ impl Kms {
             [Fourcc::Xrgb8888, Fourcc::Argb8888],
             renderer_formats,
             drm.cursor_size(),
-            None::<GbmDevice<DrmDeviceFd>>,
+            gbm,
         )
         .map_err(|e| err("DrmCompositor")(&e))?;
 
@@ -344,14 +361,43 @@ impl Kms {
         if self.pending_flip || !self.active {
             return false;
         }
-        let elements =
-            match space_render_elements(&mut self.renderer, [&app.space], &app.output, 1.0) {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::error!(?e, "collecting render elements");
-                    return false;
-                }
-            };
+        let space = match space_render_elements(&mut self.renderer, [&app.space], &app.output, 1.0)
+        {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(?e, "collecting render elements");
+                return false;
+            }
+        };
+        let mut elements: Vec<OutputElements> = Vec::with_capacity(space.len() + 1);
+        let cursor_surface = match &app.cursor {
+            smithay::input::pointer::CursorImageStatus::Surface(s) if s.alive() => Some(s.clone()),
+            _ => None,
+        };
+        if let Some(s) = &cursor_surface {
+            let hotspot = smithay::wayland::compositor::with_states(s, |st| {
+                st.data_map
+                    .get::<smithay::input::pointer::CursorImageSurfaceData>()
+                    .map(|d| d.lock().unwrap_or_else(|e| e.into_inner()).hotspot)
+                    .unwrap_or_default()
+            });
+            let at = (app.pointer_location - hotspot.to_f64())
+                .to_physical(1.0)
+                .to_i32_round();
+            elements.extend(
+                smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+                    &mut self.renderer,
+                    s,
+                    at,
+                    1.0,
+                    1.0,
+                    smithay::backend::renderer::element::Kind::Cursor,
+                )
+                .into_iter()
+                .map(OutputElements::Cursor),
+            );
+        }
+        elements.extend(space.into_iter().map(OutputElements::Space));
         let flags = if planes {
             FrameFlags::DEFAULT
         } else {
@@ -386,7 +432,8 @@ impl Kms {
             let id = Id::from_wayland_resource(s);
             kinds.iter().find(|(k, _)| *k == id).map(|(_, p)| *p)
         };
-        crate::report::update_placements(app, &states, &plane_of, &self.caps, planes);
+        let extra: Vec<WlSurface> = cursor_surface.into_iter().collect();
+        crate::report::update_placements(app, &states, &plane_of, &self.caps, planes, &extra);
 
         // Which output each surface is scanned out on, then collect presentation feedback with
         // ZERO_COPY for surfaces whose own buffer is on a plane.

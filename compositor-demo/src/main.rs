@@ -382,7 +382,7 @@ impl Demo {
             Backend::Headless(h) => match h.render(&self.app) {
                 Ok(states) => {
                     let caps = wayheap::smithay::PlaneCaps::default();
-                    report::update_placements(&mut self.app, &states, &|_| None, &caps, true);
+                    report::update_placements(&mut self.app, &states, &|_| None, &caps, true, &[]);
                     true
                 }
                 Err(e) => {

@@ -50,8 +50,9 @@ pub fn update_placements(
     ) -> Option<PlaneKind>,
     caps: &PlaneCaps,
     scanout_allowed: bool,
+    extra: &[smithay::reexports::wayland_server::protocol::wl_surface::WlSurface],
 ) {
-    let mut surfaces = Vec::new();
+    let mut surfaces = extra.to_vec();
     for window in app.space.elements() {
         collect_surfaces(window, &mut surfaces);
     }

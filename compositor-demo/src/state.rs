@@ -9,6 +9,7 @@ use smithay::backend::allocator::dmabuf::Dmabuf;
 use smithay::backend::allocator::format::FormatSet;
 use smithay::backend::renderer::utils::on_commit_buffer_handler;
 use smithay::desktop::{PopupManager, Space, Window};
+use smithay::input::pointer::{CursorImageStatus, MotionEvent};
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::Output;
 use smithay::reexports::calloop::LoopSignal;
@@ -82,8 +83,6 @@ pub(crate) struct App {
     #[allow(dead_code)]
     pub output_manager_state: OutputManagerState,
     pub seat_state: SeatState<App>,
-    // Held for its global: dropping the state would withdraw the protocol.
-    #[allow(dead_code)]
     pub seat: Seat<App>,
     // Held for its global: dropping the state would withdraw the protocol.
     #[allow(dead_code)]
@@ -114,6 +113,10 @@ pub(crate) struct App {
     pub rejections: Vec<String>,
     /// A screenshot was asked for (SIGUSR1 or --screenshot at exit).
     pub screenshot_requested: bool,
+    /// What the pointer looks like (a client's cursor surface, when it set one).
+    pub cursor: CursorImageStatus,
+    /// Where the pointer is: the output's centre (the demo has no input devices).
+    pub pointer_location: smithay::utils::Point<f64, smithay::utils::Logical>,
 }
 
 impl App {
@@ -125,9 +128,27 @@ impl App {
             state.states.set(smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::State::Fullscreen);
         });
         surface.send_configure();
+        let focus = surface.wl_surface().clone();
         let window = Window::new_wayland_window(surface);
         self.space.map_element(window, (0, 0), true);
         self.dirty = true;
+        // No input devices: the pointer rests at the output's centre over the newest window,
+        // so its client can set a cursor (which the KMS backend puts on the cursor plane).
+        if let Some(pointer) = self.seat.get_pointer() {
+            let location = self.pointer_location;
+            let serial = smithay::utils::SERIAL_COUNTER.next_serial();
+            let time = self.start.elapsed().as_millis() as u32;
+            pointer.motion(
+                self,
+                Some((focus, (0.0, 0.0).into())),
+                &MotionEvent {
+                    location,
+                    serial,
+                    time,
+                },
+            );
+            pointer.frame(self);
+        }
     }
 }
 
@@ -226,6 +247,10 @@ impl SeatHandler for App {
     fn seat_state(&mut self) -> &mut SeatState<App> {
         &mut self.seat_state
     }
+    fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
+        self.cursor = image;
+        self.dirty = true;
+    }
 }
 
 impl OutputHandler for App {}
@@ -291,11 +316,16 @@ pub fn new_app(
     let shm_state = ShmState::new::<App>(&display, vec![]);
     let output_manager_state = OutputManagerState::new_with_xdg_output::<App>(&display);
     let mut seat_state = SeatState::new();
-    let seat = seat_state.new_wl_seat(&display, "seat0");
+    let mut seat = seat_state.new_wl_seat(&display, "seat0");
+    seat.add_pointer();
     let viewporter_state = ViewporterState::new::<App>(&display);
     let presentation_state = PresentationState::new::<App>(&display, clock.id() as u32);
     let single_pixel_state = SinglePixelBufferState::new::<App>(&display);
     let _global = output.create_global::<App>(&display);
+    let pointer_location = output
+        .current_mode()
+        .map(|m| (f64::from(m.size.w) / 2.0, f64::from(m.size.h) / 2.0).into())
+        .unwrap_or_default();
     let mut space = Space::default();
     space.map_output(&output, (0, 0));
     App {
@@ -326,5 +356,7 @@ pub fn new_app(
         placements: BTreeMap::new(),
         rejections: Vec::new(),
         screenshot_requested: false,
+        cursor: CursorImageStatus::default_named(),
+        pointer_location,
     }
 }

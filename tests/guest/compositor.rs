@@ -385,3 +385,28 @@ fn weston_simple_shm_shows_its_content() {
     );
     drop(client);
 }
+
+#[test]
+fn a_small_argb_cursor_goes_on_the_cursor_plane() {
+    require_guest();
+    let comp = kms("cursor", &[]);
+    let client = comp.client(
+        &test_client_bin(),
+        &["--seconds", "120", "--cursor", "shm:64x64"],
+    );
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let p = placements(&comp, 2);
+    assert!(
+        p.iter().any(|(_, plane, _)| plane == "cursor"),
+        "{p:?}\nlog:\n{}",
+        comp.log()
+    );
+    // The pointer rests at the output's centre (512, 384), hotspot (0, 0).
+    check_pixels(&comp, Some((512, 384, 64, 64)));
+    record_fact(
+        "cursor",
+        "a 64x64 ARGB cursor surface on the cursor plane, writeback pixels exact",
+    );
+}

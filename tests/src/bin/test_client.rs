@@ -15,8 +15,8 @@ use wayheap::heap::HeapDir;
 use wayheap_tests::pattern;
 use wayland_client::globals::{GlobalListContents, registry_queue_init};
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_subcompositor,
-    wl_subsurface, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_pointer, wl_registry, wl_seat, wl_shm, wl_shm_pool,
+    wl_subcompositor, wl_subsurface, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
@@ -43,6 +43,23 @@ fn encode(format: u32, argb: u32) -> u32 {
 struct State {
     configured: Option<(i32, i32)>,
     frame_done: bool,
+    /// The serial of the last wl_pointer.enter (needed to set a cursor).
+    pointer_enter: Option<u32>,
+}
+
+impl Dispatch<wl_pointer::WlPointer, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &wl_pointer::WlPointer,
+        ev: wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_pointer::Event::Enter { serial, .. } = ev {
+            st.pointer_enter = Some(serial);
+        }
+    }
 }
 
 impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
@@ -155,6 +172,7 @@ impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State 
     }
 }
 delegate_noop!(State: ignore wl_compositor::WlCompositor);
+delegate_noop!(State: ignore wl_seat::WlSeat);
 delegate_noop!(State: ignore wl_subcompositor::WlSubcompositor);
 delegate_noop!(State: ignore wl_surface::WlSurface);
 delegate_noop!(State: ignore wl_subsurface::WlSubsurface);
@@ -185,7 +203,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--cursor SOURCE:WxH] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
     );
     std::process::exit(2)
@@ -197,6 +215,7 @@ struct Options {
     sub: Vec<(Source, u32, u32, i32, i32)>,
     sub_format: u32,
     presentation: bool,
+    cursor: Option<(Source, u32, u32)>,
     seconds: u64,
     bogus: Option<String>,
 }
@@ -208,6 +227,7 @@ fn options() -> Options {
         sub: Vec::new(),
         sub_format: ARGB8888,
         presentation: false,
+        cursor: None,
         seconds: 5,
         bogus: None,
     };
@@ -223,6 +243,15 @@ fn options() -> Options {
             "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage("--seconds N")),
             "--bogus" => o.bogus = Some(val()),
             "--presentation" => o.presentation = true,
+            "--cursor" => {
+                let v = val();
+                let parsed = (|| {
+                    let (src, size) = v.split_once(':')?;
+                    let (w, h) = size.split_once('x')?;
+                    Some((parse_source(src), w.parse().ok()?, h.parse().ok()?))
+                })();
+                o.cursor = Some(parsed.unwrap_or_else(|| usage("--cursor SOURCE:WxH")));
+            }
             "--sub-format" => {
                 o.sub_format = match val().as_str() {
                     "AR24" => ARGB8888,
@@ -377,6 +406,11 @@ fn main() {
         }
     }
 
+    // The pointer before the window: the compositor sends its enter when the window maps.
+    let pointer = o.cursor.map(|_| {
+        let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
+        seat.get_pointer(&qh, ())
+    });
     let surface = compositor.create_surface(&qh, ());
     let xdg_surface = wm.get_xdg_surface(&surface, &qh, ());
     let toplevel = xdg_surface.get_toplevel(&qh, ());
@@ -438,10 +472,37 @@ fn main() {
         sub_surface.attach(Some(&buffer), 0, 0);
         sub_surface.damage_buffer(0, 0, sw as i32, sh as i32);
         sub_surface.commit();
-        _keep.push((sub_surface, sub, buffer));
+        _keep.push((sub_surface, Some(sub), buffer));
     }
     surface.frame(&qh, ());
     surface.commit();
+
+    if let (Some((src, cw, ch)), Some(pointer)) = (o.cursor, &pointer) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while st.pointer_enter.is_none() && Instant::now() < deadline {
+            queue.roundtrip(&mut st).expect("waiting for the pointer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let serial = st
+            .pointer_enter
+            .unwrap_or_else(|| usage("the pointer never entered our surface"));
+        let cursor_surface = compositor.create_surface(&qh, ());
+        let buffer = match src {
+            Source::Shm => shm_buffer(&shm, &qh, cw, ch, pattern::gradient),
+            src => {
+                let d = linux_dmabuf
+                    .as_ref()
+                    .unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
+                let (fd, stride) = dmabuf(src, cw, ch, pattern::gradient);
+                dmabuf_buffer(d, &qh, &fd, &[(0, stride)], cw as i32, ch as i32, ARGB8888)
+            }
+        };
+        cursor_surface.attach(Some(&buffer), 0, 0);
+        cursor_surface.damage_buffer(0, 0, cw as i32, ch as i32);
+        cursor_surface.commit();
+        pointer.set_cursor(serial, Some(&cursor_surface), 0, 0);
+        _keep.push((cursor_surface, None, buffer));
+    }
 
     let start = Instant::now();
     let mut ready = false;
