@@ -410,3 +410,72 @@ fn a_small_argb_cursor_goes_on_the_cursor_plane() {
         "a 64x64 ARGB cursor surface on the cursor plane, writeback pixels exact",
     );
 }
+
+/// The /dev/videoN node of the vivid capture device `name`.
+fn video_node(name: &str) -> String {
+    for entry in std::fs::read_dir("/sys/class/video4linux").unwrap() {
+        let entry = entry.unwrap();
+        if std::fs::read_to_string(entry.path().join("name"))
+            .unwrap()
+            .trim()
+            == name
+        {
+            return format!("/dev/{}", entry.file_name().to_string_lossy());
+        }
+    }
+    panic!("no V4L2 node {name}");
+}
+
+#[test]
+fn weston_simple_dmabuf_v4l_shows_vivid_frames_on_a_plane() {
+    require_guest();
+    let comp = kms("weston-v4l", &[]);
+    let node = video_node("vivid-000-vid-cap");
+    let client = comp.client(
+        "/usr/bin/weston-simple-dmabuf-v4l".as_ref(),
+        &["-v", &node, "-f", "XR24", "-d", "XR24"],
+    );
+    let state = comp.wait_state(Duration::from_secs(120), |s| {
+        s["surfaces"]
+            .as_object()
+            .is_some_and(|m| m.values().any(|p| p["plane"] != "hidden"))
+            && s["frames"].as_u64().is_some_and(|f| f > 10)
+    });
+    let planes: Vec<String> = state["surfaces"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p["plane"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        planes.iter().any(|p| p == "overlay" || p == "primary"),
+        "V4L2 dma-bufs should be scanned out: {state:#}\nlog:\n{}",
+        comp.log()
+    );
+    let (w, h, rgba) = comp.screenshot();
+    let px = |x: u32, y: u32| {
+        let at = ((y * w + x) * 4) as usize;
+        [rgba[at], rgba[at + 1], rgba[at + 2]]
+    };
+    let background = px(w - 1, h - 1);
+    // vivid's test pattern (320x240 by default) at the top-left: eight colour bars under its
+    // text, so row 200 crosses all of them; everything right of the window is background.
+    let colours: std::collections::HashSet<[u8; 3]> =
+        (0..320).step_by(4).map(|x| px(x, 200)).collect();
+    assert!(
+        colours.len() >= 8,
+        "expected 8 colour bars at row 200, got {colours:?}"
+    );
+    assert!(
+        (400..w).all(|x| px(x, 200) == background),
+        "pixels right of the window are not background"
+    );
+    record_fact(
+        "weston-simple-dmabuf-v4l",
+        format!(
+            "vivid XR24 frames on {planes:?}, {} bar colours",
+            colours.len()
+        ),
+    );
+    drop(client);
+}
