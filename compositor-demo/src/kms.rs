@@ -89,6 +89,12 @@ pub(crate) struct Kms {
     pending_flip: bool,
     active: bool,
     states: Option<RenderElementStates>,
+    /// (default, scan-out) dma-buf feedback: surfaces on a plane, or that could be, get the
+    /// scan-out one.
+    feedback: Option<(
+        smithay::wayland::dmabuf::DmabufFeedback,
+        smithay::wayland::dmabuf::DmabufFeedback,
+    )>,
 }
 
 fn err(what: &str) -> impl Fn(&dyn std::fmt::Display) -> String + '_ {
@@ -321,6 +327,7 @@ impl Kms {
             pending_flip: false,
             active: true,
             states: None,
+            feedback: None,
         };
         Ok((kms, output))
     }
@@ -334,26 +341,51 @@ impl Kms {
     /// The linux-dmabuf global with feedback: a scan-out tranche per overlay-capable format
     /// (from the planes' IN_FORMATS), then everything pixman composes.
     pub fn create_dmabuf_global(
-        &self,
+        &mut self,
         state: &mut DmabufState,
         dh: &DisplayHandle,
         formats: FormatSet,
     ) -> Result<DmabufGlobal, String> {
         let dev = self.node.dev_id();
-        let scanout: FormatSet = self
+        let default = DmabufFeedbackBuilder::new(dev, formats.clone())
+            .build()
+            .map_err(|e| err("dmabuf feedback")(&e))?;
+        // One scan-out tranche per distinct plane format set (each plane's IN_FORMATS, as far
+        // as the renderer can also compose them for the fallback), overlays first, then the
+        // primary plane; the renderer's formats follow as the last tranche.
+        let mut plane_sets: Vec<Vec<smithay::backend::allocator::Format>> = Vec::new();
+        for set in self
             .caps
             .overlay_formats
             .iter()
-            .flatten()
-            .chain(self.caps.primary_formats.iter())
-            .filter(|f| formats.contains(f))
-            .copied()
-            .collect();
-        let feedback = DmabufFeedbackBuilder::new(dev, formats)
-            .add_preference_tranche(dev, Some(TrancheFlags::Scanout), scanout)
-            .build()
-            .map_err(|e| err("dmabuf feedback")(&e))?;
-        Ok(state.create_global_with_default_feedback::<App>(dh, &feedback))
+            .chain(std::iter::once(&self.caps.primary_formats))
+        {
+            let mut usable: Vec<_> = set
+                .iter()
+                .filter(|f| formats.contains(f))
+                .copied()
+                .collect();
+            usable.sort_by_key(|f| (f.code as u32, u64::from(f.modifier)));
+            if !usable.is_empty() && !plane_sets.contains(&usable) {
+                plane_sets.push(usable);
+            }
+        }
+        let mut builder = DmabufFeedbackBuilder::new(dev, formats);
+        for set in &plane_sets {
+            builder = builder.add_preference_tranche(
+                dev,
+                Some(TrancheFlags::Scanout),
+                set.iter().copied(),
+            );
+        }
+        let scanout = builder.build().map_err(|e| err("dmabuf feedback")(&e))?;
+        tracing::info!(
+            tranches = plane_sets.len(),
+            "dmabuf feedback: per-plane scan-out tranches"
+        );
+        let global = state.create_global_with_default_feedback::<App>(dh, &scanout);
+        self.feedback = Some((default, scanout));
+        Ok(global)
     }
 
     /// Renders and queues a frame unless a flip is pending; returns whether a frame was made.
@@ -448,6 +480,15 @@ impl Kms {
                     |next, _, _, _| next,
                 );
             });
+        }
+        if let Some((default, scanout)) = &self.feedback {
+            for w in app.space.elements() {
+                w.send_dmabuf_feedback(&output, surface_primary_scanout_output, |s, _| {
+                    smithay::backend::renderer::element::utils::select_dmabuf_feedback(
+                        s, &states, default, scanout,
+                    )
+                });
+            }
         }
         let mut feedback = OutputPresentationFeedback::new(&output);
         for w in app.space.elements() {

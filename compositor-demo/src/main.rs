@@ -210,7 +210,7 @@ fn run(args: Args) -> Result<u8, String> {
         no_planes: args.no_planes,
     });
 
-    let (backend, output) = match choice {
+    let (mut backend, output) = match choice {
         BackendChoice::Kms => {
             let (kms, output) = kms::Kms::new(
                 args.device.as_deref(),
@@ -255,7 +255,7 @@ fn run(args: Args) -> Result<u8, String> {
         Backend::Kms(k) => k.renderer_dmabuf_formats(),
     };
     app.dmabuf_formats = formats.clone();
-    app.dmabuf_global = Some(match &backend {
+    app.dmabuf_global = Some(match &mut backend {
         Backend::Kms(k) => k.create_dmabuf_global(&mut app.dmabuf_state, &dh, formats)?,
         Backend::Headless(_) => app.dmabuf_state.create_global::<App>(&dh, formats),
     });
