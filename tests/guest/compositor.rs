@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use wayheap_tests::compositor::{Compositor, test_client_bin};
-use wayheap_tests::guest::{record_fact, require_guest};
+use wayheap_tests::guest::{record_fact, require_guest, video_node};
 use wayheap_tests::pattern::{compare_rgba, gradient, quadrants};
 
 const SEATD: &[&str] = &["seatd-launch", "--"];
@@ -409,21 +409,6 @@ fn a_small_argb_cursor_goes_on_the_cursor_plane() {
         "cursor",
         "a 64x64 ARGB cursor surface on the cursor plane, writeback pixels exact",
     );
-}
-
-/// The /dev/videoN node of the vivid capture device `name`.
-fn video_node(name: &str) -> String {
-    for entry in std::fs::read_dir("/sys/class/video4linux").unwrap() {
-        let entry = entry.unwrap();
-        if std::fs::read_to_string(entry.path().join("name"))
-            .unwrap()
-            .trim()
-            == name
-        {
-            return format!("/dev/{}", entry.file_name().to_string_lossy());
-        }
-    }
-    panic!("no V4L2 node {name}");
 }
 
 #[test]

@@ -86,22 +86,12 @@ const VIDIOC_STREAMON: Opcode = opcode::write::<i32>(b'V', 18);
 const VIDIOC_STREAMOFF: Opcode = opcode::write::<i32>(b'V', 19);
 
 fn open_capture(name: &str) -> File {
-    for entry in std::fs::read_dir("/sys/class/video4linux").unwrap() {
-        let entry = entry.unwrap();
-        if std::fs::read_to_string(entry.path().join("name"))
-            .unwrap()
-            .trim()
-            == name
-        {
-            let node = format!("/dev/{}", entry.file_name().to_string_lossy());
-            return std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(node)
-                .unwrap();
-        }
-    }
-    panic!("no V4L2 node named {name}");
+    let node = wayheap_tests::guest::video_node(name);
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&node)
+        .unwrap_or_else(|e| panic!("{node}: {e}"))
 }
 
 /// Sets 640x360 YUYV and returns the image size the driver wants.

@@ -138,3 +138,15 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("creating a temp dir");
     dir
 }
+
+/// The `/dev/videoN` node of the V4L2 device whose sysfs name is `name` (e.g. `vivid-001-vid-cap`).
+pub fn video_node(name: &str) -> String {
+    for entry in std::fs::read_dir("/sys/class/video4linux").expect("/sys/class/video4linux") {
+        let entry = entry.expect("sysfs entry");
+        let node_name = std::fs::read_to_string(entry.path().join("name")).unwrap_or_default();
+        if node_name.trim() == name {
+            return format!("/dev/{}", entry.file_name().to_string_lossy());
+        }
+    }
+    panic!("no V4L2 node named {name}");
+}

@@ -58,6 +58,30 @@ type FramebufferCache = HashMap<(WeakDmabuf, bool), std::sync::Weak<Inner>>;
 #[derive(Debug, Default)]
 struct GemRefs(HashMap<u32, usize>);
 
+impl GemRefs {
+    /// Counts one more user of each handle.
+    fn take(&mut self, handle: GemHandle) {
+        *self.0.entry(handle.into()).or_insert(0) += 1;
+    }
+
+    /// Drops one user of each handle and closes the handles nobody uses any more.
+    fn release(&mut self, device: &DrmDeviceFd, handles: &[GemHandle]) {
+        for h in handles {
+            let raw: u32 = (*h).into();
+            let Some(count) = self.0.get_mut(&raw) else {
+                continue;
+            };
+            *count -= 1;
+            if *count == 0 {
+                self.0.remove(&raw);
+                if let Err(err) = device.close_buffer(*h) {
+                    tracing::warn!(%err, "closing a GEM handle failed");
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     device: DrmDeviceFd,
@@ -73,18 +97,10 @@ impl Drop for Inner {
         if let Err(err) = self.device.destroy_framebuffer(self.fb) {
             tracing::warn!(%err, fb = ?self.fb, "destroying a framebuffer failed");
         }
-        let mut gem = self.gem.lock().unwrap_or_else(|e| e.into_inner());
-        for h in &self.handles {
-            let raw: u32 = (*h).into();
-            let count = gem.0.entry(raw).or_insert(1);
-            *count -= 1;
-            if *count == 0 {
-                gem.0.remove(&raw);
-                if let Err(err) = self.device.close_buffer(*h) {
-                    tracing::warn!(%err, "closing a GEM handle failed");
-                }
-            }
-        }
+        self.gem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .release(&self.device, &self.handles);
         *self.live.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
     }
 }
@@ -210,13 +226,7 @@ impl PrimeExporter {
         for (i, fd) in dmabuf.handles().enumerate().take(4) {
             match self.device.prime_fd_to_buffer(fd) {
                 Ok(h) => {
-                    *self
-                        .gem
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                        .entry(h.into())
-                        .or_insert(0) += 1;
+                    self.gem.lock().unwrap_or_else(|e| e.into_inner()).take(h);
                     handles[i] = Some(h);
                     taken.push(h);
                 }
@@ -274,17 +284,10 @@ impl PrimeExporter {
     }
 
     fn release(&self, handles: &[GemHandle]) {
-        let mut gem = self.gem.lock().unwrap_or_else(|e| e.into_inner());
-        for h in handles {
-            let raw: u32 = (*h).into();
-            if let Some(c) = gem.0.get_mut(&raw) {
-                *c -= 1;
-                if *c == 0 {
-                    gem.0.remove(&raw);
-                    let _ = self.device.close_buffer(*h);
-                }
-            }
-        }
+        self.gem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .release(&self.device, handles);
     }
 }
 
