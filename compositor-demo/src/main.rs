@@ -105,7 +105,8 @@ pub(crate) struct Demo {
     pub args: Arc<ArgsView>,
     pub child: Option<std::process::Child>,
     pub exit_code: u8,
-    pub stats_frames: u64,
+    /// The last state written (frame count blanked) and when.
+    pub last_state: Option<(serde_json::Value, Instant)>,
 }
 
 /// The parts of the arguments the loop needs.
@@ -324,7 +325,7 @@ fn run(args: Args) -> Result<u8, String> {
         args: view,
         child,
         exit_code: 0,
-        stats_frames: 0,
+        last_state: None,
     };
     event_loop
         .run(None, &mut demo, |demo| {
@@ -403,16 +404,26 @@ impl Demo {
                 Some(output.clone())
             });
         }
+        // The state file is rewritten when something in it other than the frame count changed,
+        // and otherwise at most every 250 ms: no file I/O on every frame of a busy client.
         if let Some(path) = &self.args.state_file {
             let mut json = report::state_json(&self.app, backend_name);
             if let Backend::Kms(k) = &self.backend {
                 json["live_framebuffers"] = k.live_framebuffers().into();
             }
-            if let Err(e) = report::write_json(path, &json) {
-                tracing::warn!(%e, path = %path.display(), "writing the state file failed");
+            let mut key = json.clone();
+            key["frames"] = serde_json::Value::Null;
+            let changed = self
+                .last_state
+                .as_ref()
+                .is_none_or(|(k, at)| *k != key || at.elapsed() > Duration::from_millis(250));
+            if changed {
+                if let Err(e) = report::write_json(path, &json) {
+                    tracing::warn!(%e, path = %path.display(), "writing the state file failed");
+                }
+                self.last_state = Some((key, Instant::now()));
             }
         }
-        self.stats_frames += 1;
     }
 
     fn take_screenshot(&mut self) {
