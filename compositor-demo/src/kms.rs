@@ -383,7 +383,9 @@ impl Kms {
             tranches = plane_sets.len(),
             "dmabuf feedback: per-plane scan-out tranches"
         );
-        let global = state.create_global_with_default_feedback::<App>(dh, &scanout);
+        // Surfaces start with the default (composition) feedback; those on a plane, or that
+        // failed to get one only for a reason a different buffer would fix, get the scan-out one.
+        let global = state.create_global_with_default_feedback::<App>(dh, &default);
         self.feedback = Some((default, scanout));
         Ok(global)
     }

@@ -37,12 +37,16 @@
 //! - [`policy`]: usage → ordered providers with constraints, and the allocation walk.
 //! - [`pool`]: N equal buffers, reused without allocating.
 //! - [`accounting`]: what the process holds, per provider and usage, and any process's dma-bufs.
+//! - `client` (feature `client`): linux-dmabuf feedback, parsed safely, and the allocation
+//!   decision it leads to.
 //! - `smithay` (feature `smithay`): the compositor side — PRIME framebuffer export, a heap-backed
 //!   swapchain allocator, client dma-buf validation, plane placement with reasons.
 
 #![warn(missing_docs)]
 
 pub mod accounting;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod dmabuf;
 pub mod export;
 pub mod heap;

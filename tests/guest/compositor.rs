@@ -464,3 +464,52 @@ fn weston_simple_dmabuf_v4l_shows_vivid_frames_on_a_plane() {
     );
     drop(client);
 }
+
+#[test]
+fn surface_feedback_leads_the_client_library_to_scanout_exactly_when_a_plane_is_used() {
+    require_guest();
+    // Planes on: the subsurface is on an overlay, its feedback gets the scan-out tranche, and
+    // wayheap::client decides "scanout".
+    let comp = kms("feedback-on", &[]);
+    let client = comp.client(
+        &test_client_bin(),
+        &[
+            "--seconds",
+            "120",
+            "--feedback",
+            "--sub",
+            "system:256x192@100,80",
+        ],
+    );
+    let line = client
+        .wait_line("FEEDBACK Scanout", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    assert!(line.contains("scanout_tranches=1"), "{line}");
+    record_fact("client decision with planes", &line);
+    drop(client);
+    drop(comp);
+
+    // Planes off: only the composition feedback; the decision is "sampling", never "scanout".
+    let comp = kms("feedback-off", &["--no-planes"]);
+    let client = comp.client(
+        &test_client_bin(),
+        &[
+            "--seconds",
+            "120",
+            "--feedback",
+            "--sub",
+            "system:256x192@100,80",
+        ],
+    );
+    let line = client
+        .wait_line("FEEDBACK", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    assert!(line.starts_with("FEEDBACK Sampling"), "{line}");
+    assert!(
+        client
+            .wait_line("FEEDBACK Scanout", Duration::from_secs(5))
+            .is_err(),
+        "scan-out feedback while composited"
+    );
+    record_fact("client decision without planes", &line);
+}

@@ -18,9 +18,9 @@ use wayland_client::protocol::{
     wl_buffer, wl_callback, wl_compositor, wl_pointer, wl_registry, wl_seat, wl_shm, wl_shm_pool,
     wl_subcompositor, wl_subsurface, wl_surface,
 };
-use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
+use wayland_client::{Connection, Dispatch, Proxy, QueueHandle, delegate_noop};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
-    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_feedback_v1, zwp_linux_dmabuf_v1,
 };
 use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
@@ -41,10 +41,50 @@ fn encode(format: u32, argb: u32) -> u32 {
 
 #[derive(Default)]
 struct State {
+    /// linux-dmabuf feedback being collected for the first subsurface.
+    feedback: wayheap::client::FeedbackCollector,
     configured: Option<(i32, i32)>,
     frame_done: bool,
     /// The serial of the last wl_pointer.enter (needed to set a cursor).
     pointer_enter: Option<u32>,
+}
+
+impl Dispatch<zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1,
+        ev: zwp_linux_dmabuf_feedback_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use zwp_linux_dmabuf_feedback_v1::Event;
+        let c = &mut st.feedback;
+        match ev {
+            Event::FormatTable { fd, size } => c.format_table(fd, size),
+            Event::MainDevice { device } => c.main_device(&device),
+            Event::TrancheTargetDevice { device } => c.tranche_target_device(&device),
+            Event::TrancheFormats { indices } => c.tranche_formats(&indices),
+            Event::TrancheFlags { flags } => {
+                c.tranche_flags(flags.into_result().map_or(0, |f| f.bits()))
+            }
+            Event::TrancheDone => c.tranche_done(),
+            Event::Done => match c.done() {
+                Ok(f) => {
+                    let d = wayheap::client::decide(Some(&f), wayheap::layout::Fourcc::ARGB8888);
+                    let scanout = f.tranches.iter().filter(|t| t.scanout).count();
+                    println!(
+                        "FEEDBACK {:?} tranches={} scanout_tranches={scanout}: {}",
+                        d.path,
+                        f.tranches.len(),
+                        d.reason
+                    );
+                }
+                Err(e) => println!("FEEDBACK-ERROR {e}"),
+            },
+            _ => {}
+        }
+    }
 }
 
 impl Dispatch<wl_pointer::WlPointer, ()> for State {
@@ -203,7 +243,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--cursor SOURCE:WxH] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--cursor SOURCE:WxH] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
     );
     std::process::exit(2)
@@ -216,6 +256,7 @@ struct Options {
     sub_format: u32,
     presentation: bool,
     cursor: Option<(Source, u32, u32)>,
+    feedback: bool,
     seconds: u64,
     bogus: Option<String>,
 }
@@ -228,6 +269,7 @@ fn options() -> Options {
         sub_format: ARGB8888,
         presentation: false,
         cursor: None,
+        feedback: false,
         seconds: 5,
         bogus: None,
     };
@@ -243,6 +285,7 @@ fn options() -> Options {
             "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage("--seconds N")),
             "--bogus" => o.bogus = Some(val()),
             "--presentation" => o.presentation = true,
+            "--feedback" => o.feedback = true,
             "--cursor" => {
                 let v = val();
                 let parsed = (|| {
@@ -468,6 +511,11 @@ fn main() {
         };
         if let (Some(p), 0) = (&presentation, i) {
             p.feedback(&sub_surface, &qh, ());
+        }
+        if let (true, 0, Some(d)) = (o.feedback, i, &linux_dmabuf)
+            && d.version() >= 4
+        {
+            d.get_surface_feedback(&sub_surface, &qh, ());
         }
         sub_surface.attach(Some(&buffer), 0, 0);
         sub_surface.damage_buffer(0, 0, sw as i32, sh as i32);

@@ -1,0 +1,162 @@
+//! Choosing how to allocate from the compositor's feedback.
+//!
+//! The first tranche that accepts the wanted format with the LINEAR modifier (heap and udmabuf
+//! buffers are LINEAR) decides: a scan-out tranche means the buffer can go on a plane, so it is
+//! allocated through the policy's `scanout` usage (CMA first where displays need contiguous
+//! memory); any other tranche means the compositor samples it (`render` usage). When no tranche
+//! takes LINEAR, a dma-buf would be refused: fall back to wl_shm and say the path is not
+//! zero-copy.
+
+use std::fmt;
+
+use super::feedback::{Feedback, FormatModifier};
+use crate::layout::Fourcc;
+use crate::policy::MODIFIER_LINEAR;
+
+/// How to get a buffer to the compositor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BufferPath {
+    /// A dma-buf for scan-out: policy usage `scanout`.
+    Scanout,
+    /// A dma-buf the compositor samples: policy usage `render`.
+    Sampling,
+    /// wl_shm: a copy into the compositor's memory every frame; not zero-copy.
+    Shm,
+}
+
+impl BufferPath {
+    /// The policy usage to allocate with (`None` for shm).
+    pub fn usage(self) -> Option<&'static str> {
+        match self {
+            BufferPath::Scanout => Some("scanout"),
+            BufferPath::Sampling => Some("render"),
+            BufferPath::Shm => None,
+        }
+    }
+
+    /// True for the dma-buf paths.
+    pub fn zero_copy(self) -> bool {
+        self != BufferPath::Shm
+    }
+}
+
+/// The decision and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// What to do.
+    pub path: BufferPath,
+    /// Why, for logs and users.
+    pub reason: String,
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.path, self.reason)
+    }
+}
+
+/// Decides how to allocate a `format` buffer from `feedback` (`None`: the compositor sent none,
+/// linux-dmabuf before version 4, so dma-bufs are sampled).
+pub fn decide(feedback: Option<&Feedback>, format: Fourcc) -> Decision {
+    let Some(feedback) = feedback else {
+        return Decision {
+            path: BufferPath::Sampling,
+            reason: format!("no feedback (linux-dmabuf before v4): {format} LINEAR for sampling"),
+        };
+    };
+    let wanted = FormatModifier {
+        format: format.0,
+        modifier: MODIFIER_LINEAR,
+    };
+    for (i, t) in feedback.tranches.iter().enumerate() {
+        if t.formats.contains(&wanted) {
+            return if t.scanout {
+                Decision {
+                    path: BufferPath::Scanout,
+                    reason: format!(
+                        "tranche {i} (scanout) takes {format} LINEAR: allocate for scan-out"
+                    ),
+                }
+            } else {
+                Decision {
+                    path: BufferPath::Sampling,
+                    reason: format!(
+                        "tranche {i} (sampling) takes {format} LINEAR: allocate for sampling"
+                    ),
+                }
+            };
+        }
+    }
+    Decision {
+        path: BufferPath::Shm,
+        reason: format!(
+            "no tranche accepts {format} with the LINEAR modifier: wl_shm, not zero-copy"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::feedback::Tranche;
+    use super::*;
+
+    fn fm(format: Fourcc, modifier: u64) -> FormatModifier {
+        FormatModifier {
+            format: format.0,
+            modifier,
+        }
+    }
+
+    fn feedback(tranches: Vec<(bool, Vec<FormatModifier>)>) -> Feedback {
+        Feedback {
+            main_device: Some(1),
+            tranches: tranches
+                .into_iter()
+                .map(|(scanout, formats)| Tranche {
+                    target_device: Some(1),
+                    formats,
+                    scanout,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_scanout_tranche_with_linear_means_scanout() {
+        let f = feedback(vec![
+            (true, vec![fm(Fourcc::ARGB8888, 0)]),
+            (false, vec![fm(Fourcc::ARGB8888, 0)]),
+        ]);
+        let d = decide(Some(&f), Fourcc::ARGB8888);
+        assert_eq!(d.path, BufferPath::Scanout);
+        assert_eq!(d.path.usage(), Some("scanout"));
+        assert!(d.reason.contains("tranche 0"));
+    }
+
+    #[test]
+    fn the_first_tranche_that_takes_linear_decides() {
+        // The scan-out tranche takes the format only tiled: the sampling tranche decides.
+        let f = feedback(vec![
+            (true, vec![fm(Fourcc::NV12, 0x0100_0000_0000_0001)]),
+            (false, vec![fm(Fourcc::NV12, 0)]),
+        ]);
+        assert_eq!(decide(Some(&f), Fourcc::NV12).path, BufferPath::Sampling);
+    }
+
+    #[test]
+    fn no_linear_anywhere_falls_back_to_shm_and_says_so() {
+        let f = feedback(vec![(
+            false,
+            vec![fm(Fourcc::XRGB8888, 0x0100_0000_0000_0001)],
+        )]);
+        let d = decide(Some(&f), Fourcc::XRGB8888);
+        assert_eq!(d.path, BufferPath::Shm);
+        assert!(!d.path.zero_copy());
+        assert!(d.reason.contains("not zero-copy"), "{d}");
+    }
+
+    #[test]
+    fn without_feedback_dmabufs_are_sampled() {
+        assert_eq!(decide(None, Fourcc::ARGB8888).path, BufferPath::Sampling);
+    }
+}

@@ -1,0 +1,347 @@
+//! linux-dmabuf feedback (`zwp_linux_dmabuf_feedback_v1`, version 4+): collecting the events,
+//! reading the format table safely, and the tranches that result.
+//!
+//! The compositor sends a format table once (a read-only fd of 16-byte entries: `u32 format,
+//! u32 padding, u64 modifier`) and tranches that refer to it by 16-bit index. Everything here is
+//! untrusted: a truncated table, a size that is not a multiple of 16, or an index past the end
+//! is an error, never a panic or an out-of-bounds read.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::mm::{MapFlags, ProtFlags};
+
+/// One (format, modifier) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FormatModifier {
+    /// DRM fourcc.
+    pub format: u32,
+    /// DRM modifier (`0` is LINEAR).
+    pub modifier: u64,
+}
+
+/// The compositor's format table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FormatTable(pub Vec<FormatModifier>);
+
+/// Why feedback could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedbackError {
+    /// The table's size is not a whole number of 16-byte entries.
+    #[error("format table size {0} is not a multiple of 16 bytes")]
+    TableSize(u64),
+    /// The fd holds less than the announced size.
+    #[error("format table fd holds {actual} bytes, {announced} announced")]
+    TableTruncated {
+        /// Announced size.
+        announced: u64,
+        /// What the fd holds.
+        actual: u64,
+    },
+    /// Mapping the table failed.
+    #[error("mapping the format table failed: {0}")]
+    Map(rustix::io::Errno),
+    /// A tranche refers past the end of the table.
+    #[error("tranche index {index} is outside the {len}-entry format table")]
+    IndexOutOfRange {
+        /// The index.
+        index: u16,
+        /// Table entries.
+        len: usize,
+    },
+    /// A tranche's index array has an odd byte count.
+    #[error("tranche formats array of {0} bytes is not a list of 16-bit indices")]
+    IndicesSize(usize),
+    /// `done` before any format table.
+    #[error("feedback done without a format table")]
+    NoTable,
+    /// A device array that is not one `dev_t`.
+    #[error("device array of {0} bytes is not a dev_t")]
+    DeviceSize(usize),
+}
+
+impl FormatTable {
+    /// Parses table bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, FeedbackError> {
+        if bytes.len() % 16 != 0 {
+            return Err(FeedbackError::TableSize(bytes.len() as u64));
+        }
+        Ok(FormatTable(
+            bytes
+                .chunks_exact(16)
+                .map(|e| FormatModifier {
+                    format: u32::from_ne_bytes([e[0], e[1], e[2], e[3]]),
+                    modifier: u64::from_ne_bytes([
+                        e[8], e[9], e[10], e[11], e[12], e[13], e[14], e[15],
+                    ]),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Maps `size` bytes of the compositor's table fd read-only (as the protocol requires) and
+    /// parses them; the size is checked against the fd first.
+    pub fn from_fd(fd: OwnedFd, size: u32) -> Result<Self, FeedbackError> {
+        let size = u64::from(size);
+        if size % 16 != 0 {
+            return Err(FeedbackError::TableSize(size));
+        }
+        if size == 0 {
+            return Ok(FormatTable::default());
+        }
+        let actual = rustix::fs::fstat(&fd)
+            .map(|s| s.st_size as u64)
+            .unwrap_or(0);
+        if actual < size {
+            return Err(FeedbackError::TableTruncated {
+                announced: size,
+                actual,
+            });
+        }
+        // SAFETY: a private read-only mapping of `size` bytes the fd holds (checked above); the
+        // slice below lives only within this function and the mapping is removed before return.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                size as usize,
+                ProtFlags::READ,
+                MapFlags::PRIVATE,
+                fd.as_fd(),
+                0,
+            )
+        }
+        .map_err(FeedbackError::Map)?;
+        // SAFETY: `ptr` maps `size` readable bytes until the munmap below.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size as usize) };
+        let table = Self::parse(bytes);
+        // SAFETY: the mapping made above; `bytes` is not used after this.
+        let _ = unsafe { rustix::mm::munmap(ptr, size as usize) };
+        table
+    }
+
+    /// Resolves a tranche's 16-bit indices (native-endian array) against the table.
+    pub fn resolve(&self, indices: &[u8]) -> Result<Vec<FormatModifier>, FeedbackError> {
+        if indices.len() % 2 != 0 {
+            return Err(FeedbackError::IndicesSize(indices.len()));
+        }
+        indices
+            .chunks_exact(2)
+            .map(|c| {
+                let index = u16::from_ne_bytes([c[0], c[1]]);
+                self.0
+                    .get(usize::from(index))
+                    .copied()
+                    .ok_or(FeedbackError::IndexOutOfRange {
+                        index,
+                        len: self.0.len(),
+                    })
+            })
+            .collect()
+    }
+}
+
+/// One tranche: formats a target device takes, and whether it is for scan-out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tranche {
+    /// The device (`dev_t`) buffers should be allocated for.
+    pub target_device: Option<u64>,
+    /// Formats and modifiers, resolved from the table.
+    pub formats: Vec<FormatModifier>,
+    /// The compositor would scan buffers of these formats out directly.
+    pub scanout: bool,
+}
+
+/// Complete feedback, most preferred tranche first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Feedback {
+    /// The compositor's main device.
+    pub main_device: Option<u64>,
+    /// The tranches, in preference order.
+    pub tranches: Vec<Tranche>,
+}
+
+/// Collects feedback events into [`Feedback`]; feed it every event of one feedback object.
+#[derive(Debug, Default)]
+pub struct FeedbackCollector {
+    table: Option<FormatTable>,
+    pending: Feedback,
+    tranche: Tranche,
+    error: Option<FeedbackError>,
+}
+
+fn dev_t(bytes: &[u8]) -> Result<u64, FeedbackError> {
+    match bytes.len() {
+        8 => Ok(u64::from_ne_bytes(bytes.try_into().expect("8 bytes"))),
+        4 => Ok(u64::from(u32::from_ne_bytes(
+            bytes.try_into().expect("4 bytes"),
+        ))),
+        n => Err(FeedbackError::DeviceSize(n)),
+    }
+}
+
+impl FeedbackCollector {
+    /// `format_table(fd, size)`.
+    pub fn format_table(&mut self, fd: OwnedFd, size: u32) {
+        match FormatTable::from_fd(fd, size) {
+            Ok(t) => self.table = Some(t),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// `main_device(dev)`.
+    pub fn main_device(&mut self, dev: &[u8]) {
+        match dev_t(dev) {
+            Ok(d) => self.pending.main_device = Some(d),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// `tranche_target_device(dev)`.
+    pub fn tranche_target_device(&mut self, dev: &[u8]) {
+        match dev_t(dev) {
+            Ok(d) => self.tranche.target_device = Some(d),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// `tranche_formats(indices)`.
+    pub fn tranche_formats(&mut self, indices: &[u8]) {
+        let Some(table) = &self.table else {
+            self.error = Some(FeedbackError::NoTable);
+            return;
+        };
+        match table.resolve(indices) {
+            Ok(f) => self.tranche.formats.extend(f),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// `tranche_flags(flags)`: bit 0 is scanout.
+    pub fn tranche_flags(&mut self, flags: u32) {
+        self.tranche.scanout = flags & 1 != 0;
+    }
+
+    /// `tranche_done`.
+    pub fn tranche_done(&mut self) {
+        self.pending
+            .tranches
+            .push(std::mem::take(&mut self.tranche));
+    }
+
+    /// `done`: the feedback so far, atomically (or the first error it contained).
+    pub fn done(&mut self) -> Result<Feedback, FeedbackError> {
+        if let Some(e) = self.error.take() {
+            self.pending = Feedback::default();
+            return Err(e);
+        }
+        if self.table.is_none() {
+            return Err(FeedbackError::NoTable);
+        }
+        Ok(std::mem::take(&mut self.pending))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(format: u32, modifier: u64) -> Vec<u8> {
+        let mut v = format.to_ne_bytes().to_vec();
+        v.extend([0; 4]);
+        v.extend(modifier.to_ne_bytes());
+        v
+    }
+
+    fn table_fd(bytes: &[u8]) -> OwnedFd {
+        let fd = rustix::fs::memfd_create("table", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::io::write(&fd, bytes).unwrap();
+        fd
+    }
+
+    #[test]
+    fn a_table_and_tranches_resolve() {
+        let mut bytes = entry(0x3432_5241, 0);
+        bytes.extend(entry(0x3231_564e, 0));
+        let mut c = FeedbackCollector::default();
+        c.format_table(table_fd(&bytes), bytes.len() as u32);
+        c.main_device(&7u64.to_ne_bytes());
+        c.tranche_target_device(&7u64.to_ne_bytes());
+        c.tranche_formats(&[1, 0]);
+        c.tranche_flags(1);
+        c.tranche_done();
+        c.tranche_formats(&[0, 0, 1, 0]);
+        c.tranche_done();
+        let f = c.done().unwrap();
+        assert_eq!(f.main_device, Some(7));
+        assert_eq!(f.tranches.len(), 2);
+        assert!(f.tranches[0].scanout && !f.tranches[1].scanout);
+        assert_eq!(
+            f.tranches[0].formats,
+            vec![FormatModifier {
+                format: 0x3231_564e,
+                modifier: 0
+            }]
+        );
+        assert_eq!(f.tranches[1].formats.len(), 2);
+    }
+
+    #[test]
+    fn wrong_sizes_and_truncation_are_errors() {
+        assert_eq!(
+            FormatTable::parse(&[0; 15]),
+            Err(FeedbackError::TableSize(15))
+        );
+        assert!(matches!(
+            FormatTable::from_fd(table_fd(&[0; 16]), 20),
+            Err(FeedbackError::TableSize(20))
+        ));
+        assert!(matches!(
+            FormatTable::from_fd(table_fd(&[0; 16]), 32),
+            Err(FeedbackError::TableTruncated {
+                announced: 32,
+                actual: 16
+            })
+        ));
+    }
+
+    #[test]
+    fn out_of_range_indices_are_errors_not_reads() {
+        let t = FormatTable::parse(&entry(1, 0)).unwrap();
+        assert_eq!(
+            t.resolve(&[1, 0]),
+            Err(FeedbackError::IndexOutOfRange { index: 1, len: 1 })
+        );
+        assert_eq!(
+            t.resolve(&[0xff, 0xff]),
+            Err(FeedbackError::IndexOutOfRange {
+                index: 0xffff,
+                len: 1
+            })
+        );
+        assert_eq!(t.resolve(&[0]), Err(FeedbackError::IndicesSize(1)));
+    }
+
+    #[test]
+    fn an_error_spoils_only_that_round() {
+        let mut c = FeedbackCollector::default();
+        c.format_table(table_fd(&entry(1, 0)), 16);
+        c.tranche_formats(&[9, 0]);
+        c.tranche_done();
+        assert!(matches!(
+            c.done(),
+            Err(FeedbackError::IndexOutOfRange { .. })
+        ));
+        c.tranche_formats(&[0, 0]);
+        c.tranche_done();
+        assert_eq!(c.done().unwrap().tranches.len(), 1);
+    }
+
+    #[test]
+    fn formats_before_a_table_and_odd_devices_are_errors() {
+        let mut c = FeedbackCollector::default();
+        c.tranche_formats(&[0, 0]);
+        assert_eq!(c.done(), Err(FeedbackError::NoTable));
+        c.main_device(&[1, 2, 3]);
+        c.format_table(table_fd(&entry(1, 0)), 16);
+        assert_eq!(c.done(), Err(FeedbackError::DeviceSize(3)));
+    }
+}
