@@ -92,7 +92,7 @@ pub fn live_for_provider(provider: &str) -> (u64, u64) {
         })
 }
 
-/// How many CPU copies into dma-bufs the library made ([`crate::export::copy_into_dmabuf`]), and
+/// How many CPU copies into dma-bufs the library made ([`crate::export::copy_into_export`]), and
 /// their bytes. Zero-copy paths never add to it.
 pub fn copies() -> (u64, u64) {
     let l = ledger();
