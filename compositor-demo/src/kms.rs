@@ -184,7 +184,8 @@ impl Kms {
                 .map(|p| p.formats.iter().copied().collect())
                 .collect(),
             primary_formats: surface.plane_info().formats.iter().copied().collect(),
-            scaling: false,
+            // KMS does not say whether planes scale; a refused test commit will.
+            scaling: None,
         };
         tracing::info!(
             device = %path.display(),

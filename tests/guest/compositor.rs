@@ -513,3 +513,49 @@ fn surface_feedback_leads_the_client_library_to_scanout_exactly_when_a_plane_is_
     );
     record_fact("client decision without planes", &line);
 }
+
+#[test]
+fn a_scaled_buffer_is_composited_because_vkms_planes_do_not_scale() {
+    require_guest();
+    let comp = kms("scaled", &[]);
+    let client = comp.client(
+        &test_client_bin(),
+        &[
+            "--seconds",
+            "120",
+            "--sub",
+            "system:128x96@100,80",
+            "--sub-scale",
+            "256x192",
+        ],
+    );
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let p = placements(&comp, 2);
+    assert_eq!(p[1].1, "composited", "{p:?}");
+    assert_eq!(
+        p[1].2.as_deref(),
+        Some("scaling not supported by the planes"),
+        "{p:?}"
+    );
+    // Drawn, scaled, where it belongs: the 256x192 destination no longer shows the window below.
+    let (w, h, rgba) = comp.screenshot();
+    let covered = (80..272)
+        .flat_map(|y| (100..356).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let at = ((y * w + x) * 4) as usize;
+            let q = quadrants(x, y, w, h);
+            [rgba[at], rgba[at + 1], rgba[at + 2]] != [(q >> 16) as u8, (q >> 8) as u8, q as u8]
+        })
+        .count();
+    assert!(
+        covered > 256 * 192 * 9 / 10,
+        "only {covered} of {} destination pixels show the buffer",
+        256 * 192
+    );
+    record_fact(
+        "scaled subsurface",
+        "composited (scaling not supported by the planes), drawn at 256x192",
+    );
+}

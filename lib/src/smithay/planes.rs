@@ -117,8 +117,10 @@ pub struct PlaneCaps {
     pub overlay_formats: Vec<Vec<Format>>,
     /// The primary plane's formats.
     pub primary_formats: Vec<Format>,
-    /// Whether the planes scale.
-    pub scaling: bool,
+    /// Whether the planes scale: `Some` when known, `None` when only the kernel can tell (KMS
+    /// has no property for it), in which case a refused test commit of a scaled element is
+    /// blamed on the scaling.
+    pub scaling: Option<bool>,
 }
 
 /// Explains one element's placement. `plane` is what the frame result says it got (by element
@@ -159,7 +161,10 @@ pub fn explain(
         {
             Reason::FormatUnsupported(format)
         }
-        _ if facts.scaled && !caps.scaling => Reason::ScalingUnsupported,
+        _ if facts.scaled && caps.scaling == Some(false) => Reason::ScalingUnsupported,
+        RenderElementPresentationState::Rendering {
+            reason: Some(RenderingReason::ScanoutFailed),
+        } if facts.scaled => Reason::ScalingUnsupported,
         RenderElementPresentationState::Rendering {
             reason: Some(RenderingReason::ScanoutFailed),
         } => Reason::TestCommitFailed(None),
@@ -185,7 +190,7 @@ mod tests {
         PlaneCaps {
             overlay_formats: vec![vec![linear(Fourcc::Argb8888), linear(Fourcc::Xrgb8888)]; planes],
             primary_formats: vec![linear(Fourcc::Xrgb8888)],
-            scaling: false,
+            scaling: Some(false),
         }
     }
 
@@ -281,6 +286,34 @@ mod tests {
                 true
             ),
             Placement::Hidden
+        );
+    }
+
+    #[test]
+    fn unknown_scaling_is_blamed_only_when_the_kernel_refused_a_scaled_element() {
+        let argb = Some(linear(Fourcc::Argb8888));
+        let unknown = PlaneCaps {
+            scaling: None,
+            ..caps(2)
+        };
+        let failed = RenderElementPresentationState::Rendering {
+            reason: Some(RenderingReason::ScanoutFailed),
+        };
+        let e = |state: &RenderElementPresentationState, scaled| {
+            explain(None, state, &facts(argb, scaled), &unknown, 0, true)
+        };
+        assert_eq!(
+            e(&failed, true),
+            Placement::Composited(Reason::ScalingUnsupported)
+        );
+        assert_eq!(
+            e(&failed, false),
+            Placement::Composited(Reason::TestCommitFailed(None))
+        );
+        // Scaled but never refused: not blamed on scaling.
+        assert_eq!(
+            e(&RENDERING, true),
+            Placement::Composited(Reason::OverlapsComposited)
         );
     }
 }

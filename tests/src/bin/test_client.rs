@@ -23,6 +23,7 @@ use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_feedback_v1, zwp_linux_dmabuf_v1,
 };
 use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
+use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
 const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
@@ -196,6 +197,8 @@ impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, ()> for State {
     }
 }
 delegate_noop!(State: ignore wp_presentation::WpPresentation);
+delegate_noop!(State: ignore wp_viewporter::WpViewporter);
+delegate_noop!(State: ignore wp_viewport::WpViewport);
 
 impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State {
     fn event(
@@ -243,7 +246,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--cursor SOURCE:WxH] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
     );
     std::process::exit(2)
@@ -257,6 +260,8 @@ struct Options {
     presentation: bool,
     cursor: Option<(Source, u32, u32)>,
     feedback: bool,
+    /// wp_viewporter destination size for the first subsurface (scaling).
+    sub_scale: Option<(i32, i32)>,
     seconds: u64,
     bogus: Option<String>,
 }
@@ -270,6 +275,7 @@ fn options() -> Options {
         presentation: false,
         cursor: None,
         feedback: false,
+        sub_scale: None,
         seconds: 5,
         bogus: None,
     };
@@ -286,6 +292,13 @@ fn options() -> Options {
             "--bogus" => o.bogus = Some(val()),
             "--presentation" => o.presentation = true,
             "--feedback" => o.feedback = true,
+            "--sub-scale" => {
+                let v = val();
+                let parsed = v
+                    .split_once('x')
+                    .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+                o.sub_scale = Some(parsed.unwrap_or_else(|| usage("--sub-scale WxH")));
+            }
             "--cursor" => {
                 let v = val();
                 let parsed = (|| {
@@ -485,6 +498,7 @@ fn main() {
     surface.damage_buffer(0, 0, w as i32, h as i32);
 
     let mut _keep = Vec::new();
+    let mut _viewports = Vec::new();
     let presentation: Option<wp_presentation::WpPresentation> = if o.presentation {
         globals.bind(&qh, 1..=1, ()).ok()
     } else {
@@ -511,6 +525,13 @@ fn main() {
         };
         if let (Some(p), 0) = (&presentation, i) {
             p.feedback(&sub_surface, &qh, ());
+        }
+        if let (Some((dw, dh)), 0) = (o.sub_scale, i) {
+            let viewporter: wp_viewporter::WpViewporter =
+                globals.bind(&qh, 1..=1, ()).expect("wp_viewporter");
+            let viewport = viewporter.get_viewport(&sub_surface, &qh, ());
+            viewport.set_destination(dw, dh);
+            _viewports.push(viewport);
         }
         if let (true, 0, Some(d)) = (o.feedback, i, &linux_dmabuf)
             && d.version() >= 4
