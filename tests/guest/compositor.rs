@@ -46,6 +46,15 @@ fn placements(comp: &Compositor, n: usize) -> Vec<(String, String, Option<String
     v
 }
 
+/// Starts the test client with `args` and waits until the compositor has shown its first frame.
+fn shown(comp: &Compositor, args: &[&str]) -> wayheap_tests::compositor::Client {
+    let client = comp.client(&test_client_bin(), args);
+    client
+        .wait_line("READY", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    client
+}
+
 fn check_pixels(comp: &Compositor, sub: Option<(u32, u32, u32, u32)>) -> usize {
     let (w, h, rgba) = comp.screenshot();
     let expected = |x: u32, y: u32| match sub {
@@ -68,10 +77,7 @@ fn check_pixels(comp: &Compositor, sub: Option<(u32, u32, u32, u32)>) -> usize {
 fn overlay_from(source: &str) {
     let comp = kms(&format!("overlay-{source}"), &[]);
     let sub = format!("{source}:256x192@100,80");
-    let client = comp.client(&test_client_bin(), &["--seconds", "120", "--sub", &sub]);
-    client
-        .wait_line("READY", Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let _client = shown(&comp, &["--seconds", "120", "--sub", &sub]);
     let p = placements(&comp, 2);
     assert_eq!(p[0].1, "composited", "main (shm) surface: {p:?}");
     assert_eq!(p[0].2.as_deref(), Some("not a dma-buf"));
@@ -110,13 +116,7 @@ fn a_udmabuf_buffer_lands_on_an_overlay_plane() {
 fn a_fullscreen_opaque_buffer_is_scanned_out_on_the_primary_plane() {
     require_guest();
     let comp = kms("primary", &[]);
-    let client = comp.client(
-        &test_client_bin(),
-        &["--seconds", "120", "--main", "system", "--opaque"],
-    );
-    client
-        .wait_line("READY", Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let _client = shown(&comp, &["--seconds", "120", "--main", "system", "--opaque"]);
     let p = placements(&comp, 1);
     assert_eq!(p[0].1, "primary", "{p:?}\nlog:\n{}", comp.log());
     check_pixels(&comp, None);
@@ -126,13 +126,10 @@ fn a_fullscreen_opaque_buffer_is_scanned_out_on_the_primary_plane() {
 fn without_planes_everything_is_composited_and_still_right() {
     require_guest();
     let comp = kms("no-planes", &["--no-planes"]);
-    let client = comp.client(
-        &test_client_bin(),
+    let _client = shown(
+        &comp,
         &["--seconds", "120", "--sub", "system:256x192@100,80"],
     );
-    client
-        .wait_line("READY", Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
     let p = placements(&comp, 2);
     assert_eq!(p[1].1, "composited");
     assert_eq!(p[1].2.as_deref(), Some("scan-out disabled"));
@@ -173,13 +170,7 @@ fn hostile_dmabuf_params_get_protocol_errors_and_the_compositor_goes_on() {
         state["rejected_dmabufs"].to_string(),
     );
     // Still serving: a well-behaved client gets its frame.
-    let client = comp.client(
-        &test_client_bin(),
-        &["--seconds", "60", "--sub", "system:64x64@0,0"],
-    );
-    client
-        .wait_line("READY", Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let _client = shown(&comp, &["--seconds", "60", "--sub", "system:64x64@0,0"]);
 }
 
 /// The client's dma-bufs among the compositor's fds: the test client names its buffers
@@ -201,13 +192,7 @@ fn client_dmabufs(comp: &Compositor) -> Vec<wayheap::accounting::ProcessDmaBuf> 
 fn a_client_killed_mid_stream_leaves_no_dmabuf_behind() {
     require_guest();
     let comp = kms("killed", &[]);
-    let client = comp.client(
-        &test_client_bin(),
-        &["--seconds", "120", "--sub", "cma:256x192@100,80"],
-    );
-    client
-        .wait_line("READY", Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let client = shown(&comp, &["--seconds", "120", "--sub", "cma:256x192@100,80"]);
     let during = client_dmabufs(&comp).len();
     assert!(
         during > 0,
@@ -289,8 +274,8 @@ fn when_overlay_planes_run_out_the_rest_is_composited_with_the_reason_and_right_
 fn a_format_no_plane_takes_is_composited_with_the_reason_and_right_pixels() {
     require_guest();
     let comp = kms("format", &[]);
-    let client = comp.client(
-        &test_client_bin(),
+    let _client = shown(
+        &comp,
         &[
             "--seconds",
             "120",
@@ -300,9 +285,6 @@ fn a_format_no_plane_takes_is_composited_with_the_reason_and_right_pixels() {
             "RX24",
         ],
     );
-    client
-        .wait_line("READY", Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
     let p = placements(&comp, 2);
     assert_eq!(p[1].1, "composited", "{p:?}");
     let reason = p[1].2.clone().unwrap_or_default();
@@ -390,13 +372,7 @@ fn weston_simple_shm_shows_its_content() {
 fn a_small_argb_cursor_goes_on_the_cursor_plane() {
     require_guest();
     let comp = kms("cursor", &[]);
-    let client = comp.client(
-        &test_client_bin(),
-        &["--seconds", "120", "--cursor", "shm:64x64"],
-    );
-    client
-        .wait_line("READY", Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let _client = shown(&comp, &["--seconds", "120", "--cursor", "shm:64x64"]);
     let p = placements(&comp, 2);
     assert!(
         p.iter().any(|(_, plane, _)| plane == "cursor"),
@@ -518,8 +494,8 @@ fn surface_feedback_leads_the_client_library_to_scanout_exactly_when_a_plane_is_
 fn a_scaled_buffer_is_composited_because_vkms_planes_do_not_scale() {
     require_guest();
     let comp = kms("scaled", &[]);
-    let client = comp.client(
-        &test_client_bin(),
+    let _client = shown(
+        &comp,
         &[
             "--seconds",
             "120",
@@ -529,9 +505,6 @@ fn a_scaled_buffer_is_composited_because_vkms_planes_do_not_scale() {
             "256x192",
         ],
     );
-    client
-        .wait_line("READY", Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
     let p = placements(&comp, 2);
     assert_eq!(p[1].1, "composited", "{p:?}");
     assert_eq!(
