@@ -532,3 +532,27 @@ fn a_scaled_buffer_is_composited_because_vkms_planes_do_not_scale() {
         "composited (scaling not supported by the planes), drawn at 256x192",
     );
 }
+
+#[test]
+fn a_refused_create_becomes_a_typed_error_with_the_parameters_and_no_disconnect() {
+    require_guest();
+    let mut comp = kms("create-failed", &[]);
+    let client = comp.client(&test_client_bin(), &["--bogus", "memfd-create"]);
+    let line = client
+        .wait_line("CREATE-FAILED", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    assert!(
+        line.contains("64x64 AR24") && line.contains("[(0, 256)]"),
+        "{line}"
+    );
+    assert!(
+        client
+            .wait_line("NO-ERROR", Duration::from_secs(30))
+            .is_ok(),
+        "the client should stay connected"
+    );
+    let (status, _) = client.finish();
+    assert!(status.success());
+    assert!(comp.alive());
+    record_fact("create + failed", line);
+}

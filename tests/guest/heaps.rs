@@ -367,3 +367,21 @@ fn images_are_laid_out_and_allocated_by_usage() {
         .unwrap();
     let _ = bufs[0].buffer.as_fd();
 }
+
+#[test]
+fn buffer_specs_come_from_layouts_and_refuse_buffers_that_are_too_small() {
+    use wayheap::client::BufferSpec;
+    use wayheap::layout::{Fourcc, Layout, LayoutOptions};
+    require_guest();
+    let layout = Layout::new(Fourcc::NV12, 640, 480, LayoutOptions::default()).unwrap();
+    let heap = HeapDir::default().open("system").unwrap();
+    let buf = heap.allocate(layout.total_size() as usize).unwrap();
+    let spec = BufferSpec::from_layout(&layout, &[&buf], 0).unwrap();
+    assert_eq!(spec.describe().planes, vec![(0, 768), (768 * 480, 768)]);
+    // Exported application memory that starts 100 bytes into its first page.
+    let big = heap.allocate(layout.total_size() as usize + 4096).unwrap();
+    let shifted = BufferSpec::from_layout(&layout, &[&big], 100).unwrap();
+    assert_eq!(shifted.describe().planes[1].0, 768 * 480 + 100);
+    // The same shift in a buffer without room for it is refused before the compositor sees it.
+    assert!(BufferSpec::from_layout(&layout, &[&buf], 100).is_err());
+}

@@ -23,9 +23,11 @@
 //! println!("{decision}");
 //! ```
 
+mod buffer;
 mod decision;
 mod feedback;
 
+pub use buffer::{BufferCreation, BufferDescription, BufferError, BufferSpec, PlaneSpec};
 pub use decision::{BufferPath, Decision, decide};
 pub use feedback::{
     Feedback, FeedbackCollector, FeedbackError, FormatModifier, FormatTable, Tranche,

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use wayheap::client::{BufferCreation, BufferDescription, BufferSpec, PlaneSpec};
 use wayheap::export::{MemfdBuffer, Udmabuf};
 use wayheap::heap::HeapDir;
 use wayheap_tests::pattern;
@@ -200,19 +201,25 @@ delegate_noop!(State: ignore wp_presentation::WpPresentation);
 delegate_noop!(State: ignore wp_viewporter::WpViewporter);
 delegate_noop!(State: ignore wp_viewport::WpViewport);
 
-impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, ()> for State {
+impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, BufferDescription> for State {
     fn event(
         _: &mut Self,
         _: &zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1,
         ev: zwp_linux_buffer_params_v1::Event,
-        _: &(),
+        description: &BufferDescription,
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let zwp_linux_buffer_params_v1::Event::Failed = ev {
-            println!("DMABUF-FAILED");
+        match BufferCreation::event(ev, description) {
+            Some(BufferCreation::Created(_)) => println!("CREATED {description}"),
+            Some(BufferCreation::Failed(e)) => println!("CREATE-FAILED {e}"),
+            None => {}
         }
     }
+
+    wayland_client::event_created_child!(State, zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, [
+        zwp_linux_buffer_params_v1::EVT_CREATED_OPCODE => (wl_buffer::WlBuffer, ()),
+    ]);
 }
 delegate_noop!(State: ignore wl_compositor::WlCompositor);
 delegate_noop!(State: ignore wl_seat::WlSeat);
@@ -385,18 +392,25 @@ fn dmabuf_buffer(
     h: i32,
     format: u32,
 ) -> wl_buffer::WlBuffer {
-    let params = linux_dmabuf.create_params(qh, ());
-    for (i, (offset, stride)) in planes.iter().enumerate() {
-        params.add(fd.as_fd(), i as u32, *offset, *stride, 0, 0); // modifier LINEAR (0)
+    spec(fd, planes, w, h, format).create_immed(linux_dmabuf, qh, ())
+}
+
+/// A LINEAR buffer spec over one fd (planes as (offset, stride)).
+fn spec<'a>(fd: &'a OwnedFd, planes: &[(u32, u32)], w: i32, h: i32, format: u32) -> BufferSpec<'a> {
+    BufferSpec {
+        width: w,
+        height: h,
+        format: wayheap::layout::Fourcc(format),
+        modifier: 0, // LINEAR
+        planes: planes
+            .iter()
+            .map(|&(offset, stride)| PlaneSpec {
+                fd: fd.as_fd(),
+                offset,
+                stride,
+            })
+            .collect(),
     }
-    params.create_immed(
-        w,
-        h,
-        format,
-        zwp_linux_buffer_params_v1::Flags::empty(),
-        qh,
-        (),
-    )
 }
 
 fn shm_buffer(
@@ -605,6 +619,12 @@ fn bogus(kind: &str, d: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, qh: &QueueHandle
             let mem = MemfdBuffer::new(256 * 64).expect("memfd");
             let fd = mem.memfd().try_clone_to_owned().expect("dup");
             dmabuf_buffer(d, qh, &fd, &[(0, 256)], 64, 64, ARGB8888);
+        }
+        "memfd-create" => {
+            // `create` instead of `create_immed`: the refusal is a `failed` event, not an error.
+            let mem = MemfdBuffer::new(256 * 64).expect("memfd");
+            let fd = mem.memfd().try_clone_to_owned().expect("dup");
+            spec(&fd, &[(0, 256)], 64, 64, ARGB8888).create(d, qh);
         }
         "socket" => {
             let (a, _b) = std::os::unix::net::UnixStream::pair().expect("socketpair");

@@ -1,0 +1,241 @@
+//! dma-bufs as `wl_buffer`s through linux-dmabuf: the parameters from a layout (including the
+//! plane offset of exported application memory), `create_immed`, and `create` whose `failed`
+//! becomes a typed error that names the parameters the compositor refused.
+
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use wayland_client::protocol::wl_buffer::WlBuffer;
+use wayland_client::{Dispatch, QueueHandle};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
+};
+
+use crate::dmabuf::DmaBuf;
+use crate::layout::{Fourcc, Layout, LayoutError};
+use crate::policy::MODIFIER_LINEAR;
+
+/// One plane: the dma-buf holding it, where it starts, its stride.
+#[derive(Debug, Clone, Copy)]
+pub struct PlaneSpec<'a> {
+    /// The dma-buf.
+    pub fd: BorrowedFd<'a>,
+    /// Byte offset of the plane in it.
+    pub offset: u32,
+    /// Bytes per row.
+    pub stride: u32,
+}
+
+/// Everything linux-dmabuf needs to make a wl_buffer.
+#[derive(Debug, Clone)]
+pub struct BufferSpec<'a> {
+    /// Width in pixels.
+    pub width: i32,
+    /// Height in pixels.
+    pub height: i32,
+    /// DRM fourcc.
+    pub format: Fourcc,
+    /// DRM modifier (heap and udmabuf buffers: LINEAR).
+    pub modifier: u64,
+    /// The planes, in the format's order.
+    pub planes: Vec<PlaneSpec<'a>>,
+}
+
+impl<'a> BufferSpec<'a> {
+    /// The spec of an image laid out by [`Layout`] in `buffers` (one, or one per plane).
+    /// `base_offset` is added to every plane offset: the [`crate::export::ExportedRange::offset`]
+    /// of application memory that does not start on a page. Checks every plane fits its buffer.
+    pub fn from_layout(
+        layout: &Layout,
+        buffers: &[&'a DmaBuf],
+        base_offset: u32,
+    ) -> Result<Self, LayoutError> {
+        let layout = if base_offset == 0 {
+            layout.clone()
+        } else {
+            layout.with_base_offset(base_offset)?
+        };
+        layout.check_buffers(&buffers.iter().map(|b| b.size() as u64).collect::<Vec<_>>())?;
+        let planes = layout
+            .planes
+            .iter()
+            .map(|p| PlaneSpec {
+                fd: buffers[p.buffer].fd(),
+                offset: p.offset,
+                stride: p.stride,
+            })
+            .collect();
+        Ok(BufferSpec {
+            width: layout.width as i32,
+            height: layout.height as i32,
+            format: layout.format,
+            modifier: MODIFIER_LINEAR,
+            planes,
+        })
+    }
+
+    /// The parameters, for error messages.
+    pub fn describe(&self) -> BufferDescription {
+        BufferDescription {
+            width: self.width,
+            height: self.height,
+            format: self.format,
+            modifier: self.modifier,
+            planes: self.planes.iter().map(|p| (p.offset, p.stride)).collect(),
+        }
+    }
+
+    fn params<D>(
+        &self,
+        dmabuf: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        qh: &QueueHandle<D>,
+    ) -> zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1
+    where
+        D: Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, BufferDescription>
+            + 'static,
+    {
+        let params = dmabuf.create_params(qh, self.describe());
+        for (i, p) in self.planes.iter().enumerate() {
+            params.add(
+                p.fd.as_fd(),
+                i as u32,
+                p.offset,
+                p.stride,
+                (self.modifier >> 32) as u32,
+                self.modifier as u32,
+            );
+        }
+        params
+    }
+
+    /// `create_immed`: the wl_buffer at once; a compositor that refuses it raises a protocol
+    /// error on the connection (see [`BufferError::from_protocol`]).
+    pub fn create_immed<D, U>(
+        &self,
+        dmabuf: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        qh: &QueueHandle<D>,
+        udata: U,
+    ) -> WlBuffer
+    where
+        D: Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, BufferDescription>
+            + Dispatch<WlBuffer, U>
+            + 'static,
+        U: Send + Sync + 'static,
+    {
+        let params = self.params(dmabuf, qh);
+        let buffer = params.create_immed(
+            self.width,
+            self.height,
+            self.format.0,
+            zwp_linux_buffer_params_v1::Flags::empty(),
+            qh,
+            udata,
+        );
+        params.destroy();
+        buffer
+    }
+
+    /// `create`: the compositor validates first and answers `created` or `failed`; feed those
+    /// events to [`BufferCreation::event`], whose user data is the spec's description.
+    pub fn create<D>(
+        &self,
+        dmabuf: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        qh: &QueueHandle<D>,
+    ) -> zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1
+    where
+        D: Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, BufferDescription>
+            + 'static,
+    {
+        let params = self.params(dmabuf, qh);
+        params.create(
+            self.width,
+            self.height,
+            self.format.0,
+            zwp_linux_buffer_params_v1::Flags::empty(),
+        );
+        params
+    }
+}
+
+/// A buffer's parameters, kept with the request so a refusal can name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferDescription {
+    /// Width.
+    pub width: i32,
+    /// Height.
+    pub height: i32,
+    /// Format.
+    pub format: Fourcc,
+    /// Modifier.
+    pub modifier: u64,
+    /// (offset, stride) per plane.
+    pub planes: Vec<(u32, u32)>,
+}
+
+impl fmt::Display for BufferDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}x{} {} modifier {:#x}, planes (offset, stride) {:?}",
+            self.width, self.height, self.format, self.modifier, self.planes
+        )
+    }
+}
+
+/// Why the compositor did not make a buffer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BufferError {
+    /// `create` was answered with `failed`.
+    #[error(
+        "the compositor refused the dma-buf ({0}): it cannot use these parameters; fall back to another layout or to wl_shm"
+    )]
+    Failed(BufferDescription),
+    /// `create_immed` (or a bad request) ended in a protocol error.
+    #[error("the compositor raised protocol error {code} on {interface}: {message}")]
+    Protocol {
+        /// The interface (`zwp_linux_buffer_params_v1`).
+        interface: String,
+        /// The error code (e.g. 7, out_of_bounds).
+        code: u32,
+        /// The compositor's message.
+        message: String,
+    },
+}
+
+impl BufferError {
+    /// The protocol error of a connection that died, as a typed error.
+    pub fn from_protocol(conn: &wayland_client::Connection) -> Option<BufferError> {
+        conn.protocol_error().map(|p| BufferError::Protocol {
+            interface: p.object_interface,
+            code: p.code,
+            message: p.message,
+        })
+    }
+}
+
+/// The outcome of one `create`.
+#[derive(Debug)]
+pub enum BufferCreation {
+    /// The wl_buffer.
+    Created(WlBuffer),
+    /// The refusal, with the parameters.
+    Failed(BufferError),
+}
+
+impl BufferCreation {
+    /// Turns a params event into an outcome (`None` for events that are not an answer).
+    pub fn event(
+        event: zwp_linux_buffer_params_v1::Event,
+        description: &BufferDescription,
+    ) -> Option<BufferCreation> {
+        match event {
+            zwp_linux_buffer_params_v1::Event::Created { buffer } => {
+                Some(BufferCreation::Created(buffer))
+            }
+            zwp_linux_buffer_params_v1::Event::Failed => Some(BufferCreation::Failed(
+                BufferError::Failed(description.clone()),
+            )),
+            _ => None,
+        }
+    }
+}
