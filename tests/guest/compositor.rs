@@ -556,3 +556,47 @@ fn a_refused_create_becomes_a_typed_error_with_the_parameters_and_no_disconnect(
     assert!(comp.alive());
     record_fact("create + failed", line);
 }
+
+fn swapchain_line(comp: &Compositor) -> String {
+    let client = comp.client(
+        &test_client_bin(),
+        &["--seconds", "120", "--swapchain", "3:20"],
+    );
+    client
+        .wait_line("SWAPCHAIN", Duration::from_secs(180))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()))
+}
+
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+}
+
+#[test]
+fn a_client_swapchain_reuses_released_buffers_and_counts_zero_copy() {
+    require_guest();
+    let comp = kms("swapchain", &[]);
+    let line = swapchain_line(&comp);
+    let used: usize = field(&line, "used").parse().unwrap();
+    let zero_copy: u64 = field(&line, "zero_copy").parse().unwrap();
+    assert!(
+        (2..=3).contains(&used),
+        "20 frames should cycle through the 3 buffers: {line}"
+    );
+    assert!(
+        zero_copy >= 10,
+        "a subsurface on an overlay plane is scanned out from its own buffer: {line}"
+    );
+    record_fact("client swapchain, planes", &line);
+    drop(comp);
+
+    let comp = kms("swapchain-composited", &["--no-planes"]);
+    let line = swapchain_line(&comp);
+    assert_eq!(
+        field(&line, "zero_copy"),
+        "0",
+        "composited frames are never zero-copy: {line}"
+    );
+    record_fact("client swapchain, composited", &line);
+}

@@ -26,9 +26,11 @@
 mod buffer;
 mod decision;
 mod feedback;
+mod swapchain;
 
 pub use buffer::{BufferCreation, BufferDescription, BufferError, BufferSpec, PlaneSpec};
 pub use decision::{BufferPath, Decision, decide};
 pub use feedback::{
     Feedback, FeedbackCollector, FeedbackError, FormatModifier, FormatTable, Tranche,
 };
+pub use swapchain::{SlotData, Swapchain, SwapchainDispatch, SwapchainError};

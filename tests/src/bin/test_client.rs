@@ -43,6 +43,12 @@ fn encode(format: u32, argb: u32) -> u32 {
 
 #[derive(Default)]
 struct State {
+    /// Presentation feedback counts (swapchain mode).
+    presented: u64,
+    zero_copy: u64,
+    quiet_presentation: bool,
+    /// The latest complete feedback (swapchain mode decides from it).
+    last_feedback: Option<wayheap::client::Feedback>,
     /// linux-dmabuf feedback being collected for the first subsurface.
     feedback: wayheap::client::FeedbackCollector,
     configured: Option<(i32, i32)>,
@@ -73,6 +79,7 @@ impl Dispatch<zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, ()> for St
             Event::TrancheDone => c.tranche_done(),
             Event::Done => match c.done() {
                 Ok(f) => {
+                    st.last_feedback = Some(f.clone());
                     let d = wayheap::client::decide(Some(&f), wayheap::layout::Fourcc::ARGB8888);
                     let scanout = f.tranches.iter().filter(|t| t.scanout).count();
                     println!(
@@ -178,7 +185,7 @@ impl Dispatch<wl_callback::WlCallback, ()> for State {
 }
 impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, ()> for State {
     fn event(
-        _: &mut Self,
+        st: &mut Self,
         _: &wp_presentation_feedback::WpPresentationFeedback,
         ev: wp_presentation_feedback::Event,
         _: &(),
@@ -190,7 +197,11 @@ impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, ()> for State {
                 let zero_copy = flags
                     .into_result()
                     .is_ok_and(|f| f.contains(wp_presentation_feedback::Kind::ZeroCopy));
-                println!("PRESENTED zero-copy={zero_copy}");
+                st.presented += 1;
+                st.zero_copy += u64::from(zero_copy);
+                if !st.quiet_presentation {
+                    println!("PRESENTED zero-copy={zero_copy}");
+                }
             }
             wp_presentation_feedback::Event::Discarded => println!("DISCARDED"),
             _ => {}
@@ -229,6 +240,7 @@ delegate_noop!(State: ignore wl_subsurface::WlSubsurface);
 delegate_noop!(State: ignore wl_shm::WlShm);
 delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
+wayheap::delegate_swapchain!(State);
 delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
 
 /// Where a buffer's memory comes from.
@@ -269,6 +281,8 @@ struct Options {
     feedback: bool,
     /// wp_viewporter destination size for the first subsurface (scaling).
     sub_scale: Option<(i32, i32)>,
+    /// Swapchain mode: (buffers, frames) on a 256x192 subsurface at (100, 80).
+    swapchain: Option<(usize, u32)>,
     seconds: u64,
     bogus: Option<String>,
 }
@@ -283,6 +297,7 @@ fn options() -> Options {
         cursor: None,
         feedback: false,
         sub_scale: None,
+        swapchain: None,
         seconds: 5,
         bogus: None,
     };
@@ -299,6 +314,13 @@ fn options() -> Options {
             "--bogus" => o.bogus = Some(val()),
             "--presentation" => o.presentation = true,
             "--feedback" => o.feedback = true,
+            "--swapchain" => {
+                let v = val();
+                let parsed = v
+                    .split_once(':')
+                    .and_then(|(n, f)| Some((n.parse().ok()?, f.parse().ok()?)));
+                o.swapchain = Some(parsed.unwrap_or_else(|| usage("--swapchain BUFFERS:FRAMES")));
+            }
             "--sub-scale" => {
                 let v = val();
                 let parsed = v
@@ -587,6 +609,21 @@ fn main() {
         _keep.push((cursor_surface, None, buffer));
     }
 
+    if let Some((count, frames)) = o.swapchain {
+        run_swapchain(
+            &conn,
+            &mut queue,
+            &mut st,
+            &globals,
+            &compositor,
+            &surface,
+            linux_dmabuf.as_ref(),
+            count,
+            frames,
+        );
+        return;
+    }
+
     let start = Instant::now();
     let mut ready = false;
     while start.elapsed() < Duration::from_secs(o.seconds) {
@@ -601,6 +638,90 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Swapchain mode: a 256x192 subsurface at (100, 80) fed `frames` frames from a
+/// `wayheap::client::Swapchain` of `count` buffers allocated as the surface's feedback decides.
+#[allow(clippy::too_many_arguments)]
+fn run_swapchain(
+    _conn: &Connection,
+    queue: &mut wayland_client::EventQueue<State>,
+    st: &mut State,
+    globals: &wayland_client::globals::GlobalList,
+    compositor: &wl_compositor::WlCompositor,
+    parent: &wl_surface::WlSurface,
+    linux_dmabuf: Option<&zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1>,
+    count: usize,
+    frames: u32,
+) {
+    use wayheap::client::{Swapchain, decide};
+    use wayheap::layout::{Fourcc, Layout, LayoutOptions};
+    let qh = queue.handle();
+    let d = linux_dmabuf.unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
+    let subcompositor: wl_subcompositor::WlSubcompositor =
+        globals.bind(&qh, 1..=1, ()).expect("wl_subcompositor");
+    let presentation: wp_presentation::WpPresentation =
+        globals.bind(&qh, 1..=1, ()).expect("wp_presentation");
+    let surface = compositor.create_surface(&qh, ());
+    let sub = subcompositor.get_subsurface(&surface, parent, &qh, ());
+    sub.set_position(100, 80);
+    sub.set_desync();
+    parent.commit();
+    // The surface's own feedback decides where the buffers come from.
+    if d.version() >= 4 {
+        d.get_surface_feedback(&surface, &qh, ());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while st.last_feedback.is_none() && Instant::now() < deadline {
+            queue.roundtrip(st).expect("waiting for feedback");
+        }
+    }
+    let decision = decide(st.last_feedback.as_ref(), Fourcc::ARGB8888);
+    let layout = Layout::new(Fourcc::ARGB8888, 256, 192, LayoutOptions::default()).expect("layout");
+    let alloc = wayheap::policy::Allocator::from_env().expect("policy");
+    let mut chain = Swapchain::new(&alloc, decision, layout, count, d, &qh)
+        .unwrap_or_else(|e| usage(&e.to_string()));
+    st.quiet_presentation = true;
+    let mut used = std::collections::BTreeSet::new();
+    for frame in 0..frames {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let index = loop {
+            if let Some((i, buf)) = chain.acquire() {
+                let mut map = buf.map().expect("map");
+                let mut bytes = map.write().expect("sync");
+                let colour =
+                    0xff00_0000 | (frame * 40 % 256) << 16 | 0x8000 | (255 - frame * 40 % 256);
+                pattern::fill(&mut bytes, 1024, 256, 192, |_, _| colour);
+                break i;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no buffer was released within 30 s"
+            );
+            queue.blocking_dispatch(st).expect("dispatch");
+        };
+        used.insert(index);
+        presentation.feedback(&surface, &qh, ());
+        st.frame_done = false;
+        surface.frame(&qh, ());
+        chain.submit(index, &surface);
+        while !st.frame_done {
+            queue.blocking_dispatch(st).expect("dispatch");
+        }
+    }
+    // Let the last presentations arrive.
+    for _ in 0..10 {
+        queue.roundtrip(st).expect("roundtrip");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "SWAPCHAIN frames={frames} buffers={count} used={} releases={:?} presented={} zero_copy={} provider={} decision={}",
+        used.len(),
+        chain.releases(),
+        st.presented,
+        st.zero_copy,
+        chain.provider(),
+        chain.decision()
+    );
 }
 
 /// Sends one hostile buffer creation.
