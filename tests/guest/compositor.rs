@@ -577,7 +577,33 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
 fn a_client_swapchain_reuses_released_buffers_and_counts_zero_copy() {
     require_guest();
     let comp = kms("swapchain", &[]);
-    let line = swapchain_line(&comp);
+    let client = comp.client(
+        &test_client_bin(),
+        &["--seconds", "120", "--swapchain", "3:20"],
+    );
+    // Allocated for sampling first (the default feedback); once on a plane, the surface gets the
+    // scan-out feedback and the swapchain moves to the scan-out usage (CMA first), leaking nothing.
+    let realloc = client
+        .wait_line("REALLOCATED", Duration::from_secs(180))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    assert!(
+        realloc.starts_with("REALLOCATED Sampling -> Scanout"),
+        "{realloc}"
+    );
+    assert_eq!(
+        field(&realloc, "provider"),
+        "default_cma_region",
+        "{realloc}"
+    );
+    assert_eq!(
+        field(&realloc, "live_dmabufs"),
+        "3",
+        "the old buffers are gone: {realloc}"
+    );
+    record_fact("client swapchain reallocation", &realloc);
+    let line = client
+        .wait_line("SWAPCHAIN", Duration::from_secs(180))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
     let used: usize = field(&line, "used").parse().unwrap();
     let zero_copy: u64 = field(&line, "zero_copy").parse().unwrap();
     assert!(

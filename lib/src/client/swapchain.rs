@@ -159,6 +159,13 @@ impl Swapchain {
             .collect()
     }
 
+    /// Whether buffers allocated by `new` would come from elsewhere than these: the path
+    /// (scan-out, sampling, shm) changed with the surface's feedback. The caller then makes a new
+    /// swapchain; dropping this one destroys its wl_buffers and closes its dma-bufs.
+    pub fn outdated_by(&self, new: &Decision) -> bool {
+        new.path != self.decision.path
+    }
+
     /// True when the decision was to scan out (the buffers came from the `scanout` usage).
     pub fn for_scanout(&self) -> bool {
         self.decision.path == BufferPath::Scanout

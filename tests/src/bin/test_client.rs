@@ -644,7 +644,7 @@ fn main() {
 /// `wayheap::client::Swapchain` of `count` buffers allocated as the surface's feedback decides.
 #[allow(clippy::too_many_arguments)]
 fn run_swapchain(
-    _conn: &Connection,
+    conn: &Connection,
     queue: &mut wayland_client::EventQueue<State>,
     st: &mut State,
     globals: &wayland_client::globals::GlobalList,
@@ -678,7 +678,7 @@ fn run_swapchain(
     let decision = decide(st.last_feedback.as_ref(), Fourcc::ARGB8888);
     let layout = Layout::new(Fourcc::ARGB8888, 256, 192, LayoutOptions::default()).expect("layout");
     let alloc = wayheap::policy::Allocator::from_env().expect("policy");
-    let mut chain = Swapchain::new(&alloc, decision, layout, count, d, &qh)
+    let mut chain = Swapchain::new(&alloc, decision, layout.clone(), count, d, &qh)
         .unwrap_or_else(|e| usage(&e.to_string()));
     st.quiet_presentation = true;
     let mut used = std::collections::BTreeSet::new();
@@ -700,6 +700,24 @@ fn run_swapchain(
             queue.blocking_dispatch(st).expect("dispatch");
         };
         used.insert(index);
+        // The surface's feedback may have changed (e.g. it went onto a plane): reallocate.
+        let latest = decide(st.last_feedback.as_ref(), Fourcc::ARGB8888);
+        if chain.outdated_by(&latest) {
+            let from = format!("{:?}", chain.decision().path);
+            chain = Swapchain::new(&alloc, latest, layout.clone(), count, d, &qh)
+                .unwrap_or_else(|e| usage(&e.to_string()));
+            // Flushed, the socket no longer holds duplicates of the new fds: what is left is ours.
+            let _ = conn.flush();
+            let live = wayheap::accounting::process_dmabufs(None).map_or(0, |v| v.len());
+            println!(
+                "REALLOCATED {from} -> {:?} provider={} live_dmabufs={live} reason: {}",
+                chain.decision().path,
+                chain.provider(),
+                chain.decision().reason
+            );
+            used.clear();
+            continue;
+        }
         presentation.feedback(&surface, &qh, ());
         st.frame_done = false;
         surface.frame(&qh, ());
