@@ -1,10 +1,15 @@
 //! The client side (feature `client`): from the compositor's linux-dmabuf feedback to a decision
-//! of how to allocate.
+//! of how to allocate, to wl_buffers and a swapchain.
 //!
-//! This first part is protocol-agnostic: an application forwards the events of its
-//! `zwp_linux_dmabuf_feedback_v1` object to a [`FeedbackCollector`] (whatever Wayland binding it
-//! uses), gets a validated [`Feedback`] on `done`, and [`decide`]s from it: scan-out (policy usage
-//! `scanout`), sampling (`render`), or wl_shm when no tranche takes LINEAR — with the reason.
+//! - [`FeedbackCollector`]: forward the events of a `zwp_linux_dmabuf_feedback_v1` object, get a
+//!   validated [`Feedback`] on `done`.
+//! - [`decide`]: scan-out (policy usage `scanout`), sampling (`render`), or wl_shm when no tranche
+//!   takes LINEAR — with the reason.
+//! - [`BufferSpec`]: the linux-dmabuf parameters of a laid-out image; `create_immed`, or `create`
+//!   whose refusal becomes a [`BufferError`] naming the parameters.
+//! - [`Swapchain`]: N buffers allocated by the decision, handed out only once released (wire
+//!   the releases with [`delegate_swapchain!`](crate::delegate_swapchain)); `outdated_by` tells
+//!   when new feedback calls for reallocation.
 //!
 //! ## How to use
 //!
