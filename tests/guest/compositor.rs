@@ -626,3 +626,29 @@ fn a_client_swapchain_reuses_released_buffers_and_counts_zero_copy() {
     );
     record_fact("client swapchain, composited", &line);
 }
+
+#[test]
+fn foreign_dmabufs_are_imported_once_each_and_scanned_out() {
+    require_guest();
+    let comp = kms("imports", &[]);
+    let client = comp.client(&test_client_bin(), &["--import-frames", "12"]);
+    let line = client
+        .wait_line("IMPORTS", Duration::from_secs(180))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    assert_eq!(
+        line, "IMPORTS frames=12 imports=2",
+        "two dma-bufs, two imports"
+    );
+    let state = comp.state();
+    let planes: Vec<&str> = state["surfaces"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|p| p["plane"].as_str())
+        .collect();
+    assert!(
+        planes.contains(&"overlay"),
+        "the imported buffers go on an overlay: {state:#}"
+    );
+    record_fact("import cache", format!("{line}, on {planes:?}"));
+}

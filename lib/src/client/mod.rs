@@ -10,6 +10,7 @@
 //! - [`Swapchain`]: N buffers allocated by the decision, handed out only once released (wire
 //!   the releases with [`delegate_swapchain!`](crate::delegate_swapchain)); `outdated_by` tells
 //!   when new feedback calls for reallocation.
+//! - [`ImportCache`]: wl_buffers for dma-bufs exported elsewhere (V4L2), one per dma-buf, reused.
 //!
 //! ## How to use
 //!
@@ -31,6 +32,7 @@
 mod buffer;
 mod decision;
 mod feedback;
+mod import;
 mod swapchain;
 
 pub use buffer::{BufferCreation, BufferDescription, BufferError, BufferSpec, PlaneSpec};
@@ -38,4 +40,5 @@ pub use decision::{BufferPath, Decision, decide};
 pub use feedback::{
     Feedback, FeedbackCollector, FeedbackError, FormatModifier, FormatTable, Tranche,
 };
+pub use import::ImportCache;
 pub use swapchain::{SlotData, Swapchain, SwapchainDispatch, SwapchainError};

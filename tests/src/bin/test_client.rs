@@ -283,6 +283,8 @@ struct Options {
     sub_scale: Option<(i32, i32)>,
     /// Swapchain mode: (buffers, frames) on a 256x192 subsurface at (100, 80).
     swapchain: Option<(usize, u32)>,
+    /// Import mode: frames alternating between two "foreign" dma-bufs.
+    import_frames: Option<u32>,
     seconds: u64,
     bogus: Option<String>,
 }
@@ -298,6 +300,7 @@ fn options() -> Options {
         feedback: false,
         sub_scale: None,
         swapchain: None,
+        import_frames: None,
         seconds: 5,
         bogus: None,
     };
@@ -314,6 +317,9 @@ fn options() -> Options {
             "--bogus" => o.bogus = Some(val()),
             "--presentation" => o.presentation = true,
             "--feedback" => o.feedback = true,
+            "--import-frames" => {
+                o.import_frames = Some(val().parse().unwrap_or_else(|_| usage("--import-frames N")))
+            }
             "--swapchain" => {
                 let v = val();
                 let parsed = v
@@ -609,6 +615,18 @@ fn main() {
         _keep.push((cursor_surface, None, buffer));
     }
 
+    if let Some(frames) = o.import_frames {
+        run_imports(
+            &mut queue,
+            &mut st,
+            &globals,
+            &compositor,
+            &surface,
+            linux_dmabuf.as_ref(),
+            frames,
+        );
+        return;
+    }
     if let Some((count, frames)) = o.swapchain {
         run_swapchain(
             &conn,
@@ -740,6 +758,67 @@ fn run_swapchain(
         chain.provider(),
         chain.decision()
     );
+}
+
+/// Import mode: two dma-bufs (as a camera would export them) shown alternately on a subsurface,
+/// each frame through a fresh fd of the same buffer; `ImportCache` must import each only once.
+fn run_imports(
+    queue: &mut wayland_client::EventQueue<State>,
+    st: &mut State,
+    globals: &wayland_client::globals::GlobalList,
+    compositor: &wl_compositor::WlCompositor,
+    parent: &wl_surface::WlSurface,
+    linux_dmabuf: Option<&zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1>,
+    frames: u32,
+) {
+    use wayheap::client::ImportCache;
+    use wayheap::dmabuf::DmaBuf;
+    use wayheap::layout::{Fourcc, Layout, LayoutOptions};
+    let qh = queue.handle();
+    let d = linux_dmabuf.unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
+    let subcompositor: wl_subcompositor::WlSubcompositor =
+        globals.bind(&qh, 1..=1, ()).expect("wl_subcompositor");
+    let surface = compositor.create_surface(&qh, ());
+    let sub = subcompositor.get_subsurface(&surface, parent, &qh, ());
+    sub.set_position(100, 80);
+    sub.set_desync();
+    parent.commit();
+    let layout = Layout::new(Fourcc::ARGB8888, 256, 192, LayoutOptions::default()).expect("layout");
+    let heap = HeapDir::default()
+        .open("system")
+        .unwrap_or_else(|e| usage(&e.to_string()));
+    let exported: Vec<_> = (0..2)
+        .map(|_| {
+            heap.allocate(layout.total_size() as usize)
+                .unwrap_or_else(|e| usage(&e.to_string()))
+        })
+        .collect();
+    let mut cache = ImportCache::default();
+    for frame in 0..frames {
+        // What a V4L2 dequeue hands over: another fd of one of the same two buffers.
+        let fd = exported[frame as usize % 2]
+            .fd()
+            .try_clone_to_owned()
+            .expect("dup");
+        let foreign = DmaBuf::import(fd).unwrap_or_else(|e| usage(&e.to_string()));
+        let spec = BufferSpec::from_layout(&layout, &[&foreign], 0).expect("spec");
+        let buffer = cache
+            .get_or_create(&foreign, &spec, d, &qh, || ())
+            .unwrap_or_else(|e| usage(&e.to_string()));
+        st.frame_done = false;
+        surface.frame(&qh, ());
+        surface.attach(Some(&buffer), 0, 0);
+        surface.damage_buffer(0, 0, 256, 192);
+        surface.commit();
+        while !st.frame_done {
+            queue.blocking_dispatch(st).expect("dispatch");
+        }
+    }
+    println!("IMPORTS frames={frames} imports={}", cache.imports());
+    for _ in 0..50 {
+        let _ = queue.roundtrip(st);
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Sends one hostile buffer creation.
