@@ -658,6 +658,23 @@ fn main() {
     }
 }
 
+/// A desynchronised subsurface of `parent` at (100, 80), as the swapchain and import modes use.
+fn desync_subsurface(
+    globals: &wayland_client::globals::GlobalList,
+    qh: &QueueHandle<State>,
+    compositor: &wl_compositor::WlCompositor,
+    parent: &wl_surface::WlSurface,
+) -> (wl_surface::WlSurface, wl_subsurface::WlSubsurface) {
+    let subcompositor: wl_subcompositor::WlSubcompositor =
+        globals.bind(qh, 1..=1, ()).expect("wl_subcompositor");
+    let surface = compositor.create_surface(qh, ());
+    let sub = subcompositor.get_subsurface(&surface, parent, qh, ());
+    sub.set_position(100, 80);
+    sub.set_desync();
+    parent.commit();
+    (surface, sub)
+}
+
 /// Swapchain mode: a 256x192 subsurface at (100, 80) fed `frames` frames from a
 /// `wayheap::client::Swapchain` of `count` buffers allocated as the surface's feedback decides.
 #[allow(clippy::too_many_arguments)]
@@ -676,15 +693,9 @@ fn run_swapchain(
     use wayheap::layout::{Fourcc, Layout, LayoutOptions};
     let qh = queue.handle();
     let d = linux_dmabuf.unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
-    let subcompositor: wl_subcompositor::WlSubcompositor =
-        globals.bind(&qh, 1..=1, ()).expect("wl_subcompositor");
     let presentation: wp_presentation::WpPresentation =
         globals.bind(&qh, 1..=1, ()).expect("wp_presentation");
-    let surface = compositor.create_surface(&qh, ());
-    let sub = subcompositor.get_subsurface(&surface, parent, &qh, ());
-    sub.set_position(100, 80);
-    sub.set_desync();
-    parent.commit();
+    let (surface, _sub) = desync_subsurface(globals, &qh, compositor, parent);
     // The surface's own feedback decides where the buffers come from.
     if d.version() >= 4 {
         d.get_surface_feedback(&surface, &qh, ());
@@ -776,13 +787,7 @@ fn run_imports(
     use wayheap::layout::{Fourcc, Layout, LayoutOptions};
     let qh = queue.handle();
     let d = linux_dmabuf.unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
-    let subcompositor: wl_subcompositor::WlSubcompositor =
-        globals.bind(&qh, 1..=1, ()).expect("wl_subcompositor");
-    let surface = compositor.create_surface(&qh, ());
-    let sub = subcompositor.get_subsurface(&surface, parent, &qh, ());
-    sub.set_position(100, 80);
-    sub.set_desync();
-    parent.commit();
+    let (surface, _sub) = desync_subsurface(globals, &qh, compositor, parent);
     let layout = Layout::new(Fourcc::ARGB8888, 256, 192, LayoutOptions::default()).expect("layout");
     let heap = HeapDir::default()
         .open("system")
