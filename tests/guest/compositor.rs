@@ -557,14 +557,22 @@ fn a_refused_create_becomes_a_typed_error_with_the_parameters_and_no_disconnect(
     record_fact("create + failed", line);
 }
 
-fn swapchain_line(comp: &Compositor) -> String {
+/// Runs the swapchain client (3 buffers, 20 frames); the client stays connected, showing its
+/// last frame, until the returned handle is dropped.
+fn swapchain_line(comp: &Compositor) -> (wayheap_tests::compositor::Client, String) {
     let client = comp.client(
         &test_client_bin(),
         &["--seconds", "120", "--swapchain", "3:20"],
     );
-    client
+    let line = client
         .wait_line("SWAPCHAIN", Duration::from_secs(180))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    (client, line)
+}
+
+fn check_swapchain_picture(comp: &Compositor) {
+    let (w, _, rgba) = comp.screenshot();
+    wayheap_tests::pattern::check_swapchain_picture(w, &rgba);
 }
 
 fn field<'a>(line: &'a str, key: &str) -> &'a str {
@@ -614,16 +622,25 @@ fn a_client_swapchain_reuses_released_buffers_and_counts_zero_copy() {
         zero_copy >= 10,
         "a subsurface on an overlay plane is scanned out from its own buffer: {line}"
     );
+    // Paced by frame callbacks: every frame's callback came before the next frame was drawn.
+    assert!(
+        field(&line, "frames_done").parse::<u32>().unwrap() >= 19,
+        "{line}"
+    );
+    check_swapchain_picture(&comp);
     record_fact("client swapchain, planes", &line);
     drop(comp);
 
     let comp = kms("swapchain-composited", &["--no-planes"]);
-    let line = swapchain_line(&comp);
+    let (_client, line) = swapchain_line(&comp);
     assert_eq!(
         field(&line, "zero_copy"),
         "0",
         "composited frames are never zero-copy: {line}"
     );
+    // Composited, only the damaged squares are redrawn: the picture is right only if the
+    // damage and the buffer-age redraw are.
+    check_swapchain_picture(&comp);
     record_fact("client swapchain, composited", &line);
 }
 

@@ -189,26 +189,9 @@ impl Compositor {
         crate::pattern::read_png(&self.screenshot).expect("reading the screenshot")
     }
 
-    /// Runs `f` with the compositor's environment for a client.
+    /// Starts a client of this compositor.
     pub fn client(&self, bin: &Path, args: &[&str]) -> Client {
-        let mut child = Command::new(bin)
-            .args(args)
-            .env("XDG_RUNTIME_DIR", &self.runtime)
-            .env("WAYLAND_DISPLAY", &self.socket)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting a client");
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().expect("piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Client { child, lines: rx }
+        Client::spawn(&self.runtime, &self.socket, bin, args)
     }
 
     /// Stops the compositor (SIGTERM) and returns its exit status.
@@ -304,6 +287,29 @@ pub struct Client {
 }
 
 impl Client {
+    /// Starts `bin` as a client of the compositor listening on `runtime`/`socket`, its stdout
+    /// read line by line.
+    pub fn spawn(runtime: &Path, socket: &str, bin: &Path, args: &[&str]) -> Client {
+        let mut child = Command::new(bin)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", runtime)
+            .env("WAYLAND_DISPLAY", socket)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Client { child, lines: rx }
+    }
+
     /// Waits for a stdout line starting with `prefix`.
     pub fn wait_line(&self, prefix: &str, timeout: Duration) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
@@ -341,4 +347,120 @@ pub fn test_client_bin() -> PathBuf {
     std::env::var_os("WAYHEAP_TEST_CLIENT")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::vm::workspace_root().join("target/debug/wayheap-test-client"))
+}
+
+/// A running Weston (Debian's, a compositor nobody here wrote), headless with the pixman
+/// renderer and `--debug` so that `weston-screenshooter` may take screenshots.
+#[derive(Debug)]
+pub struct Weston {
+    child: Child,
+    /// Its socket name.
+    pub socket: String,
+    /// XDG_RUNTIME_DIR it and its clients use.
+    pub runtime: PathBuf,
+    log: PathBuf,
+}
+
+impl Weston {
+    /// Starts `weston --backend=headless-backend.so --use-pixman` (640x480, desktop shell: the
+    /// kiosk shell shows nothing on the headless backend) in a
+    /// private runtime dir and waits for its socket.
+    pub fn start_headless(tag: &str) -> Weston {
+        let runtime = runtime_dir(tag);
+        let socket = format!("weston-{tag}");
+        let log = runtime.join("weston.log");
+        // No startup fade: desktop-shell keeps the output black until its shell client is up,
+        // which under TCG can be after the test has looked.
+        let config = runtime.join("weston.ini");
+        std::fs::write(
+            &config,
+            "[shell]\nstartup-animation=none\npanel-position=none\n",
+        )
+        .expect("weston.ini");
+        let child = Command::new("weston")
+            .args([
+                "--backend=headless-backend.so",
+                "--use-pixman",
+                "--width=640",
+                "--height=480",
+                "--shell=desktop-shell.so",
+                "--debug",
+                "--idle-time=0",
+            ])
+            .arg(format!("--socket={socket}"))
+            .arg(format!("--config={}", config.display()))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("starting weston (Debian package weston; scripts/install-deps installs it)");
+        let w = Weston {
+            child,
+            socket,
+            runtime,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !w.runtime.join(&w.socket).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "weston never opened its socket; log:\n{}",
+                w.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        w
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Starts a client of this Weston.
+    pub fn client(&self, bin: &Path, args: &[&str]) -> Client {
+        Client::spawn(&self.runtime, &self.socket, bin, args)
+    }
+
+    /// A screenshot of the output through `weston-screenshooter` (RGBA).
+    pub fn screenshot(&self) -> (u32, u32, Vec<u8>) {
+        let dir = self.runtime.join("shots");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("shots dir");
+        let status = Command::new("weston-screenshooter")
+            .current_dir(&dir)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("WAYLAND_DISPLAY", &self.socket)
+            .status()
+            .expect("running weston-screenshooter");
+        assert!(
+            status.success(),
+            "weston-screenshooter: {status}; log:\n{}",
+            self.log()
+        );
+        let png = std::fs::read_dir(&dir)
+            .expect("shots dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "png"))
+            .unwrap_or_else(|| panic!("weston-screenshooter wrote no PNG; log:\n{}", self.log()));
+        // Kept beside the run's results for a look when a test fails.
+        if let Some(results) = std::env::var_os(crate::guest::RESULTS_ENV) {
+            let _ = std::fs::copy(
+                &png,
+                std::path::Path::new(&results).join("weston-screenshot.png"),
+            );
+            let _ = std::fs::copy(&self.log, std::path::Path::new(&results).join("weston.log"));
+        }
+        crate::pattern::read_png(&png).expect("reading the screenshot")
+    }
+}
+
+impl Drop for Weston {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -58,7 +58,7 @@ pub fn compare_rgba(
     (wrong, examples)
 }
 
-/// Decodes a PNG into (width, height, RGBA8).
+/// Decodes an 8-bit RGBA or RGB PNG into (width, height, RGBA8).
 pub fn read_png(path: &std::path::Path) -> Result<(u32, u32, Vec<u8>), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut reader = png::Decoder::new(std::io::BufReader::new(file))
@@ -66,12 +66,37 @@ pub fn read_png(path: &std::path::Path) -> Result<(u32, u32, Vec<u8>), String> {
         .map_err(|e| e.to_string())?;
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
-    if info.color_type != png::ColorType::Rgba || info.bit_depth != png::BitDepth::Eight {
-        return Err(format!(
-            "expected 8-bit RGBA, got {:?} {:?}",
-            info.color_type, info.bit_depth
-        ));
-    }
     buf.truncate(info.buffer_size());
-    Ok((info.width, info.height, buf))
+    match (info.color_type, info.bit_depth) {
+        (png::ColorType::Rgba, png::BitDepth::Eight) => Ok((info.width, info.height, buf)),
+        // weston-screenshooter writes RGB.
+        (png::ColorType::Rgb, png::BitDepth::Eight) => Ok((
+            info.width,
+            info.height,
+            buf.chunks_exact(3)
+                .flat_map(|p| [p[0], p[1], p[2], 0xff])
+                .collect(),
+        )),
+        (c, d) => Err(format!("expected 8-bit RGBA or RGB, got {c:?} {d:?}")),
+    }
+}
+
+/// Checks the test client's swapchain mode picture after its 20 frames: a dark 256x192
+/// rectangle at (100, 80) of a `w`-pixel-wide RGBA screenshot with only frame 19's square in
+/// it. A stale square left by wrong damage or buffer-age handling shows up right beside it
+/// (frame 18's square started 16 px to the left).
+pub fn check_swapchain_picture(w: u32, rgba: &[u8]) {
+    let px = |x: u32, y: u32| {
+        let at = ((y * w + x) * 4) as usize;
+        [rgba[at], rgba[at + 1], rgba[at + 2]]
+    };
+    // Frame 19: square at x 112..176, y 64..128 of the buffer; colour (248, 0x80, 7).
+    assert_eq!(px(100 + 144, 80 + 96), [248, 0x80, 7], "frame 19's square");
+    assert_eq!(
+        px(100 + 104, 80 + 96),
+        [0x20; 3],
+        "frame 18's square was not cleared"
+    );
+    assert_eq!(px(100 + 180, 80 + 96), [0x20; 3], "right of the square");
+    assert_eq!(px(100 + 10, 80 + 10), [0x20; 3], "background");
 }

@@ -39,6 +39,9 @@ pub struct BufferSpec<'a> {
     pub modifier: u64,
     /// The planes, in the format's order.
     pub planes: Vec<PlaneSpec<'a>>,
+    /// The device the compositor should import to (linux-dmabuf v6 `set_sampling_device`;
+    /// ignored below v6): [`Decision::device`](super::Decision::device).
+    pub sampling_device: Option<u64>,
 }
 
 impl<'a> BufferSpec<'a> {
@@ -71,6 +74,7 @@ impl<'a> BufferSpec<'a> {
             format: layout.format,
             modifier: MODIFIER_LINEAR,
             planes,
+            sampling_device: None,
         })
     }
 
@@ -95,6 +99,11 @@ impl<'a> BufferSpec<'a> {
             + 'static,
     {
         let params = dmabuf.create_params(qh, self.describe());
+        if let Some(device) = self.sampling_device
+            && wayland_client::Proxy::version(dmabuf) >= 6
+        {
+            params.set_sampling_device(device.to_ne_bytes().to_vec());
+        }
         for (i, p) in self.planes.iter().enumerate() {
             params.add(
                 p.fd.as_fd(),

@@ -47,11 +47,26 @@ pub struct Decision {
     pub path: BufferPath,
     /// Why, for logs and users.
     pub reason: String,
+    /// The device the compositor imports to ([`Feedback::import_device`]), for
+    /// `set_sampling_device` (linux-dmabuf v6); `None` when unknown.
+    pub device: Option<u64>,
 }
 
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}: {}", self.path, self.reason)
+    }
+}
+
+/// The decision when the compositor has no `zwp_linux_dmabuf_v1` global at all (a pixman-only
+/// compositor, a nested session without dma-buf): wl_shm.
+pub fn decide_without_linux_dmabuf(format: Fourcc) -> Decision {
+    Decision {
+        path: BufferPath::Shm,
+        reason: format!(
+            "the compositor offers no linux-dmabuf: {format} through wl_shm, not zero-copy"
+        ),
+        device: None,
     }
 }
 
@@ -62,8 +77,10 @@ pub fn decide(feedback: Option<&Feedback>, format: Fourcc) -> Decision {
         return Decision {
             path: BufferPath::Sampling,
             reason: format!("no feedback (linux-dmabuf before v4): {format} LINEAR for sampling"),
+            device: None,
         };
     };
+    let device = feedback.import_device();
     let wanted = FormatModifier {
         format: format.0,
         modifier: MODIFIER_LINEAR,
@@ -76,6 +93,7 @@ pub fn decide(feedback: Option<&Feedback>, format: Fourcc) -> Decision {
                     reason: format!(
                         "tranche {i} (scanout) takes {format} LINEAR: allocate for scan-out"
                     ),
+                    device,
                 }
             } else {
                 Decision {
@@ -83,6 +101,7 @@ pub fn decide(feedback: Option<&Feedback>, format: Fourcc) -> Decision {
                     reason: format!(
                         "tranche {i} (sampling) takes {format} LINEAR: allocate for sampling"
                     ),
+                    device,
                 }
             };
         }
@@ -92,6 +111,7 @@ pub fn decide(feedback: Option<&Feedback>, format: Fourcc) -> Decision {
         reason: format!(
             "no tranche accepts {format} with the LINEAR modifier: wl_shm, not zero-copy"
         ),
+        device: None,
     }
 }
 
@@ -116,6 +136,7 @@ mod tests {
                     target_device: Some(1),
                     formats,
                     scanout,
+                    sampling: !scanout,
                 })
                 .collect(),
         }

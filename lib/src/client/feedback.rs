@@ -1,6 +1,11 @@
 //! linux-dmabuf feedback (`zwp_linux_dmabuf_feedback_v1`, version 4+): collecting the events,
 //! reading the format table safely, and the tranches that result.
 //!
+//! Version 6 changed two things this module hides: `main_device` is no longer sent (the device
+//! to import to is the target of a tranche with the new `sampling` flag), and every tranche
+//! carries at least one flag. [`Feedback::import_device`] answers "which device" for every
+//! version.
+//!
 //! The compositor sends a format table once (a read-only fd of 16-byte entries: `u32 format,
 //! u32 padding, u64 modifier`) and tranches that refer to it by 16-bit index. Everything here is
 //! untrusted: a truncated table, a size that is not a multiple of 16, or an index past the end
@@ -9,6 +14,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::mm::{MapFlags, ProtFlags};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_feedback_v1;
 
 /// One (format, modifier) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,15 +154,31 @@ pub struct Tranche {
     pub formats: Vec<FormatModifier>,
     /// The compositor would scan buffers of these formats out directly.
     pub scanout: bool,
+    /// The compositor samples buffers of these formats efficiently on `target_device`
+    /// (the `sampling` flag, linux-dmabuf v6).
+    pub sampling: bool,
 }
 
 /// Complete feedback, most preferred tranche first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Feedback {
-    /// The compositor's main device.
+    /// The compositor's main device (`main_device`, deprecated and no longer sent in v6).
     pub main_device: Option<u64>,
     /// The tranches, in preference order.
     pub tranches: Vec<Tranche>,
+}
+
+impl Feedback {
+    /// The device the compositor imports buffers to for sampling: the target of the first
+    /// tranche flagged `sampling` (v6), or else the deprecated `main_device` (v4, v5). This is
+    /// what `zwp_linux_buffer_params_v1.set_sampling_device` should name.
+    pub fn import_device(&self) -> Option<u64> {
+        self.tranches
+            .iter()
+            .find(|t| t.sampling)
+            .and_then(|t| t.target_device)
+            .or(self.main_device)
+    }
 }
 
 /// Collects feedback events into [`Feedback`]; feed it every event of one feedback object.
@@ -215,9 +237,10 @@ impl FeedbackCollector {
         }
     }
 
-    /// `tranche_flags(flags)`: bit 0 is scanout.
+    /// `tranche_flags(flags)`: bit 0 is scanout, bit 1 sampling (v6).
     pub fn tranche_flags(&mut self, flags: u32) {
         self.tranche.scanout = flags & 1 != 0;
+        self.tranche.sampling = flags & 2 != 0;
     }
 
     /// `tranche_done`.
@@ -225,6 +248,29 @@ impl FeedbackCollector {
         self.pending
             .tranches
             .push(std::mem::take(&mut self.tranche));
+    }
+
+    /// Feeds one event of a `zwp_linux_dmabuf_feedback_v1` object; returns the outcome on
+    /// `done` (`None` for every other event).
+    pub fn event(
+        &mut self,
+        event: zwp_linux_dmabuf_feedback_v1::Event,
+    ) -> Option<Result<Feedback, FeedbackError>> {
+        use zwp_linux_dmabuf_feedback_v1::Event;
+        match event {
+            Event::FormatTable { fd, size } => self.format_table(fd, size),
+            Event::MainDevice { device } => self.main_device(&device),
+            Event::TrancheTargetDevice { device } => self.tranche_target_device(&device),
+            Event::TrancheFormats { indices } => self.tranche_formats(&indices),
+            // Unknown bits (a newer protocol) are kept out by `into_result` failing: no flags.
+            Event::TrancheFlags { flags } => {
+                self.tranche_flags(flags.into_result().map_or(0, |f| f.bits()))
+            }
+            Event::TrancheDone => self.tranche_done(),
+            Event::Done => return Some(self.done()),
+            _ => {}
+        }
+        None
     }
 
     /// `done`: the feedback so far, atomically (or the first error it contained).
@@ -282,6 +328,37 @@ mod tests {
             }]
         );
         assert_eq!(f.tranches[1].formats.len(), 2);
+    }
+
+    #[test]
+    fn version_6_feedback_names_the_sampling_tranche_device_without_main_device() {
+        let bytes = entry(0x3432_5241, 0);
+        let mut c = FeedbackCollector::default();
+        c.format_table(table_fd(&bytes), 16);
+        // A scan-out tranche for the display device, then the sampling tranche for the GPU.
+        c.tranche_target_device(&5u64.to_ne_bytes());
+        c.tranche_formats(&[0, 0]);
+        c.tranche_flags(1);
+        c.tranche_done();
+        c.tranche_target_device(&9u64.to_ne_bytes());
+        c.tranche_formats(&[0, 0]);
+        c.tranche_flags(2);
+        c.tranche_done();
+        let f = c.done().unwrap();
+        assert_eq!(f.main_device, None);
+        assert!(f.tranches[0].scanout && !f.tranches[0].sampling);
+        assert!(f.tranches[1].sampling && !f.tranches[1].scanout);
+        assert_eq!(f.import_device(), Some(9));
+        // Version 4/5: no sampling flag, the deprecated main device answers.
+        let v5 = Feedback {
+            main_device: Some(3),
+            tranches: vec![Tranche {
+                target_device: Some(5),
+                scanout: true,
+                ..Tranche::default()
+            }],
+        };
+        assert_eq!(v5.import_device(), Some(3));
     }
 
     #[test]

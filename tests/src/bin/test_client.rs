@@ -10,7 +10,9 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use wayheap::client::{BufferCreation, BufferDescription, BufferSpec, PlaneSpec};
+use wayheap::client::{
+    BufferCreation, BufferDescription, BufferSpec, PlaneSpec, SurfaceStack, SwapchainProtocols,
+};
 use wayheap::export::{MemfdBuffer, Udmabuf};
 use wayheap::heap::HeapDir;
 use wayheap_tests::pattern;
@@ -66,18 +68,9 @@ impl Dispatch<zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, ()> for St
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        use zwp_linux_dmabuf_feedback_v1::Event;
-        let c = &mut st.feedback;
-        match ev {
-            Event::FormatTable { fd, size } => c.format_table(fd, size),
-            Event::MainDevice { device } => c.main_device(&device),
-            Event::TrancheTargetDevice { device } => c.tranche_target_device(&device),
-            Event::TrancheFormats { indices } => c.tranche_formats(&indices),
-            Event::TrancheFlags { flags } => {
-                c.tranche_flags(flags.into_result().map_or(0, |f| f.bits()))
-            }
-            Event::TrancheDone => c.tranche_done(),
-            Event::Done => match c.done() {
+        match st.feedback.event(ev) {
+            None => {}
+            Some(result) => match result {
                 Ok(f) => {
                     st.last_feedback = Some(f.clone());
                     let d = wayheap::client::decide(Some(&f), wayheap::layout::Fourcc::ARGB8888);
@@ -91,7 +84,6 @@ impl Dispatch<zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, ()> for St
                 }
                 Err(e) => println!("FEEDBACK-ERROR {e}"),
             },
-            _ => {}
         }
     }
 }
@@ -264,7 +256,7 @@ fn parse_source(s: &str) -> Source {
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] \
+        "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] [--fullscreen] \
          [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
     );
@@ -274,6 +266,9 @@ fn usage(msg: &str) -> ! {
 struct Options {
     main: Source,
     opaque: bool,
+    /// Ask for fullscreen (compositor-demo makes every window fullscreen; Weston's desktop
+    /// shell only when asked).
+    fullscreen: bool,
     sub: Vec<(Source, u32, u32, i32, i32)>,
     sub_format: u32,
     presentation: bool,
@@ -293,6 +288,7 @@ fn options() -> Options {
     let mut o = Options {
         main: Source::Shm,
         opaque: false,
+        fullscreen: false,
         sub: Vec::new(),
         sub_format: ARGB8888,
         presentation: false,
@@ -313,6 +309,7 @@ fn options() -> Options {
         match a.as_str() {
             "--main" => o.main = parse_source(&val()),
             "--opaque" => o.opaque = true,
+            "--fullscreen" => o.fullscreen = true,
             "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage("--seconds N")),
             "--bogus" => o.bogus = Some(val()),
             "--presentation" => o.presentation = true,
@@ -438,6 +435,7 @@ fn spec<'a>(fd: &'a OwnedFd, planes: &[(u32, u32)], w: i32, h: i32, format: u32)
                 stride,
             })
             .collect(),
+        sampling_device: None,
     }
 }
 
@@ -474,8 +472,16 @@ fn main() {
         globals.bind(&qh, 4..=6, ()).expect("wl_compositor");
     let wm: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=6, ()).expect("xdg_wm_base");
     let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).expect("wl_shm");
-    let linux_dmabuf: Option<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1> =
-        globals.bind(&qh, 3..=5, ()).ok();
+    let linux_dmabuf = match wayheap::client::bind_linux_dmabuf(&globals, &qh) {
+        Ok(d) => {
+            println!("LINUX-DMABUF version={}", d.version());
+            Some(d)
+        }
+        Err(e) => {
+            println!("LINUX-DMABUF none: {e}");
+            None
+        }
+    };
     let mut st = State::default();
 
     if let Some(kind) = &o.bogus {
@@ -513,6 +519,9 @@ fn main() {
     let xdg_surface = wm.get_xdg_surface(&surface, &qh, ());
     let toplevel = xdg_surface.get_toplevel(&qh, ());
     toplevel.set_title("wayheap-test-client".into());
+    if o.fullscreen {
+        toplevel.set_fullscreen(None);
+    }
     surface.commit();
     while st.configured.is_none() {
         queue
@@ -540,19 +549,19 @@ fn main() {
     surface.damage_buffer(0, 0, w as i32, h as i32);
 
     let mut _keep = Vec::new();
-    let mut _viewports = Vec::new();
+    let mut _buffers = Vec::new();
+    let mut _surfaces = Vec::new();
     let presentation: Option<wp_presentation::WpPresentation> = if o.presentation {
         globals.bind(&qh, 1..=1, ()).ok()
     } else {
         None
     };
+    let subcompositor: wl_subcompositor::WlSubcompositor =
+        globals.bind(&qh, 1..=1, ()).expect("wl_subcompositor");
+    let viewporter: Option<wp_viewporter::WpViewporter> = globals.bind(&qh, 1..=1, ()).ok();
+    let mut stack = SurfaceStack::new(surface.clone(), &subcompositor, viewporter.as_ref(), &qh);
     for (i, &(src, sw, sh, x, y)) in o.sub.iter().enumerate() {
-        let sub_surface = compositor.create_surface(&qh, ());
-        let subcompositor: wl_subcompositor::WlSubcompositor =
-            globals.bind(&qh, 1..=1, ()).expect("wl_subcompositor");
-        let sub = subcompositor.get_subsurface(&sub_surface, &surface, &qh, ());
-        sub.set_position(x, y);
-        sub.set_desync();
+        let sub_surface = stack.add_layer(&compositor, &qh, x, y).surface.clone();
         let buffer = match src {
             Source::Shm => shm_buffer(&shm, &qh, sw, sh, pattern::gradient),
             src => {
@@ -569,21 +578,15 @@ fn main() {
             p.feedback(&sub_surface, &qh, ());
         }
         if let (Some((dw, dh)), 0) = (o.sub_scale, i) {
-            let viewporter: wp_viewporter::WpViewporter =
-                globals.bind(&qh, 1..=1, ()).expect("wp_viewporter");
-            let viewport = viewporter.get_viewport(&sub_surface, &qh, ());
-            viewport.set_destination(dw, dh);
-            _viewports.push(viewport);
+            assert!(stack.set_layer_destination(0, dw, dh), "no wp_viewporter");
         }
-        if let (true, 0, Some(d)) = (o.feedback, i, &linux_dmabuf)
-            && d.version() >= 4
-        {
-            d.get_surface_feedback(&sub_surface, &qh, ());
+        if let (true, 0, Some(d)) = (o.feedback, i, &linux_dmabuf) {
+            _keep.push(wayheap::client::surface_feedback(d, &sub_surface, &qh, ()));
         }
         sub_surface.attach(Some(&buffer), 0, 0);
         sub_surface.damage_buffer(0, 0, sw as i32, sh as i32);
         sub_surface.commit();
-        _keep.push((sub_surface, Some(sub), buffer));
+        _buffers.push(buffer);
     }
     surface.frame(&qh, ());
     surface.commit();
@@ -612,30 +615,36 @@ fn main() {
         cursor_surface.damage_buffer(0, 0, cw as i32, ch as i32);
         cursor_surface.commit();
         pointer.set_cursor(serial, Some(&cursor_surface), 0, 0);
-        _keep.push((cursor_surface, None, buffer));
+        _buffers.push(buffer);
+        _surfaces.push(cursor_surface);
     }
 
     if let Some(frames) = o.import_frames {
         run_imports(
             &mut queue,
             &mut st,
-            &globals,
+            &mut stack,
             &compositor,
-            &surface,
             linux_dmabuf.as_ref(),
             frames,
         );
         return;
     }
     if let Some((count, frames)) = o.swapchain {
+        let presentation: wp_presentation::WpPresentation =
+            globals.bind(&qh, 1..=1, ()).expect("wp_presentation");
+        let protocols = SwapchainProtocols {
+            linux_dmabuf: linux_dmabuf.as_ref(),
+            shm: Some(&shm),
+            presentation: Some(&presentation),
+        };
         run_swapchain(
             &conn,
             &mut queue,
             &mut st,
-            &globals,
+            &mut stack,
             &compositor,
-            &surface,
-            linux_dmabuf.as_ref(),
+            &protocols,
             count,
             frames,
         );
@@ -658,82 +667,113 @@ fn main() {
     }
 }
 
-/// A desynchronised subsurface of `parent` at (100, 80), as the swapchain and import modes use.
-fn desync_subsurface(
-    globals: &wayland_client::globals::GlobalList,
+/// Swapchain mode's picture: a 64x64 square moving right over a dark background.
+const SWAPCHAIN_BACKGROUND: u32 = 0xff20_2020;
+
+/// Where frame `frame`'s square is in the 256x192 buffer.
+fn swapchain_square(frame: u32) -> (usize, usize) {
+    ((frame * 16 % 192) as usize, 64)
+}
+
+/// Frame `frame`'s square colour.
+fn swapchain_colour(frame: u32) -> u32 {
+    0xff00_0000 | (frame * 40 % 256) << 16 | 0x8000 | (255 - frame * 40 % 256)
+}
+
+/// Fills `(x, y, w, h)` of an ARGB8888 image with `argb`.
+fn fill_rect(
+    bytes: &mut [u8],
+    stride: usize,
+    (x, y, w, h): (usize, usize, usize, usize),
+    argb: u32,
+) {
+    for row in y..y + h {
+        let line = &mut bytes[row * stride + x * 4..row * stride + (x + w) * 4];
+        for px in line.chunks_exact_mut(4) {
+            px.copy_from_slice(&argb.to_le_bytes());
+        }
+    }
+}
+
+/// A desynchronised layer at (100, 80) above the main surface, as the swapchain and import
+/// modes use.
+fn overlay_layer(
+    stack: &mut SurfaceStack,
     qh: &QueueHandle<State>,
     compositor: &wl_compositor::WlCompositor,
-    parent: &wl_surface::WlSurface,
-) -> (wl_surface::WlSurface, wl_subsurface::WlSubsurface) {
-    let subcompositor: wl_subcompositor::WlSubcompositor =
-        globals.bind(qh, 1..=1, ()).expect("wl_subcompositor");
-    let surface = compositor.create_surface(qh, ());
-    let sub = subcompositor.get_subsurface(&surface, parent, qh, ());
-    sub.set_position(100, 80);
-    sub.set_desync();
-    parent.commit();
-    (surface, sub)
+) -> wl_surface::WlSurface {
+    let surface = stack.add_layer(compositor, qh, 100, 80).surface.clone();
+    stack.main().commit();
+    surface
 }
 
 /// Swapchain mode: a 256x192 subsurface at (100, 80) fed `frames` frames from a
-/// `wayheap::client::Swapchain` of `count` buffers allocated as the surface's feedback decides.
+/// `wayheap::client::Swapchain` of `count` buffers allocated as the surface's feedback decides
+/// (wl_shm when the compositor has no linux-dmabuf), paced by frame callbacks; a reused buffer
+/// gets only the moving 64x64 square redrawn and damaged.
 #[allow(clippy::too_many_arguments)]
 fn run_swapchain(
     conn: &Connection,
     queue: &mut wayland_client::EventQueue<State>,
     st: &mut State,
-    globals: &wayland_client::globals::GlobalList,
+    stack: &mut SurfaceStack,
     compositor: &wl_compositor::WlCompositor,
-    parent: &wl_surface::WlSurface,
-    linux_dmabuf: Option<&zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1>,
+    protocols: &SwapchainProtocols<'_>,
     count: usize,
     frames: u32,
 ) {
-    use wayheap::client::{Swapchain, decide};
+    use wayheap::client::{Swapchain, decide, decide_without_linux_dmabuf, surface_feedback};
     use wayheap::layout::{Fourcc, Layout, LayoutOptions};
     let qh = queue.handle();
-    let d = linux_dmabuf.unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
-    let presentation: wp_presentation::WpPresentation =
-        globals.bind(&qh, 1..=1, ()).expect("wp_presentation");
-    let (surface, _sub) = desync_subsurface(globals, &qh, compositor, parent);
+    let surface = overlay_layer(stack, &qh, compositor);
     // The surface's own feedback decides where the buffers come from.
-    if d.version() >= 4 {
-        d.get_surface_feedback(&surface, &qh, ());
+    let decide_now = |st: &State| match protocols.linux_dmabuf {
+        Some(_) => decide(st.last_feedback.as_ref(), Fourcc::ARGB8888),
+        None => decide_without_linux_dmabuf(Fourcc::ARGB8888),
+    };
+    let feedback = protocols
+        .linux_dmabuf
+        .and_then(|d| surface_feedback(d, &surface, &qh, ()));
+    if feedback.is_some() {
         let deadline = Instant::now() + Duration::from_secs(10);
         while st.last_feedback.is_none() && Instant::now() < deadline {
             queue.roundtrip(st).expect("waiting for feedback");
         }
     }
-    let decision = decide(st.last_feedback.as_ref(), Fourcc::ARGB8888);
     let layout = Layout::new(Fourcc::ARGB8888, 256, 192, LayoutOptions::default()).expect("layout");
     let alloc = wayheap::policy::Allocator::from_env().expect("policy");
-    let mut chain = Swapchain::new(&alloc, decision, layout.clone(), count, d, &qh)
-        .unwrap_or_else(|e| usage(&e.to_string()));
-    st.quiet_presentation = true;
+    let mut chain = Swapchain::new(
+        &alloc,
+        decide_now(st),
+        layout.clone(),
+        count,
+        protocols,
+        &qh,
+    )
+    .unwrap_or_else(|e| usage(&e.to_string()));
+    let stride = layout.planes[0].stride as usize;
     let mut used = std::collections::BTreeSet::new();
-    for frame in 0..frames {
+    let mut frame = 0;
+    while frame < frames {
         let deadline = Instant::now() + Duration::from_secs(30);
+        // Paced by frame callbacks, then by releases.
         let index = loop {
-            if let Some((i, buf)) = chain.acquire() {
-                let mut map = buf.map().expect("map");
-                let mut bytes = map.write().expect("sync");
-                let colour =
-                    0xff00_0000 | (frame * 40 % 256) << 16 | 0x8000 | (255 - frame * 40 % 256);
-                pattern::fill(&mut bytes, 1024, 256, 192, |_, _| colour);
+            if chain.ready()
+                && let Some(i) = chain.acquire()
+            {
                 break i;
             }
             assert!(
                 Instant::now() < deadline,
-                "no buffer was released within 30 s"
+                "no frame callback or release within 30 s"
             );
             queue.blocking_dispatch(st).expect("dispatch");
         };
-        used.insert(index);
         // The surface's feedback may have changed (e.g. it went onto a plane): reallocate.
-        let latest = decide(st.last_feedback.as_ref(), Fourcc::ARGB8888);
+        let latest = decide_now(st);
         if chain.outdated_by(&latest) {
             let from = format!("{:?}", chain.decision().path);
-            chain = Swapchain::new(&alloc, latest, layout.clone(), count, d, &qh)
+            chain = Swapchain::new(&alloc, latest, layout.clone(), count, protocols, &qh)
                 .unwrap_or_else(|e| usage(&e.to_string()));
             // Flushed, the socket no longer holds duplicates of the new fds: what is left is ours.
             let _ = conn.flush();
@@ -747,28 +787,60 @@ fn run_swapchain(
             used.clear();
             continue;
         }
-        presentation.feedback(&surface, &qh, ());
-        st.frame_done = false;
-        surface.frame(&qh, ());
-        chain.submit(index, &surface);
-        while !st.frame_done {
-            queue.blocking_dispatch(st).expect("dispatch");
-        }
+        used.insert(index);
+        // A fresh buffer gets the whole background. A reused one still holds frame
+        // `frame - age`: only that frame's square is cleared and the new one drawn, and only the
+        // previous frame's square (on screen now) and the new one are damaged.
+        let age = chain.age(index) as u32;
+        let fresh = age == 0 || age > frame;
+        let (sx, sy) = swapchain_square(frame);
+        chain
+            .write(index, |bytes| {
+                if fresh {
+                    fill_rect(bytes, stride, (0, 0, 256, 192), SWAPCHAIN_BACKGROUND);
+                } else {
+                    let (ox, oy) = swapchain_square(frame - age);
+                    fill_rect(bytes, stride, (ox, oy, 64, 64), SWAPCHAIN_BACKGROUND);
+                }
+                fill_rect(bytes, stride, (sx, sy, 64, 64), swapchain_colour(frame));
+            })
+            .expect("drawing");
+        let damage = if fresh {
+            vec![]
+        } else {
+            let (px, py) = swapchain_square(frame - 1);
+            vec![
+                (px as i32, py as i32, 64, 64),
+                (sx as i32, sy as i32, 64, 64),
+            ]
+        };
+        chain
+            .present(index, &surface, &damage, &qh)
+            .expect("present");
+        frame += 1;
     }
     // Let the last presentations arrive.
     for _ in 0..10 {
         queue.roundtrip(st).expect("roundtrip");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let stats = chain.stats();
     println!(
-        "SWAPCHAIN frames={frames} buffers={count} used={} releases={:?} presented={} zero_copy={} provider={} decision={}",
+        "SWAPCHAIN frames={frames} buffers={count} used={} releases={:?} presented={} zero_copy={} frames_done={} provider={} decision={}",
         used.len(),
-        chain.releases(),
-        st.presented,
-        st.zero_copy,
+        stats.releases,
+        stats.presented,
+        stats.zero_copy,
+        stats.frames_done,
         chain.provider(),
         chain.decision()
     );
+    let _ = std::io::stdout().flush();
+    // The last frame stays on screen a while, for a screenshot.
+    for _ in 0..500 {
+        let _ = queue.roundtrip(st);
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Import mode: two dma-bufs (as a camera would export them) shown alternately on a subsurface,
@@ -776,9 +848,8 @@ fn run_swapchain(
 fn run_imports(
     queue: &mut wayland_client::EventQueue<State>,
     st: &mut State,
-    globals: &wayland_client::globals::GlobalList,
+    stack: &mut SurfaceStack,
     compositor: &wl_compositor::WlCompositor,
-    parent: &wl_surface::WlSurface,
     linux_dmabuf: Option<&zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1>,
     frames: u32,
 ) {
@@ -787,7 +858,7 @@ fn run_imports(
     use wayheap::layout::{Fourcc, Layout, LayoutOptions};
     let qh = queue.handle();
     let d = linux_dmabuf.unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
-    let (surface, _sub) = desync_subsurface(globals, &qh, compositor, parent);
+    let surface = overlay_layer(stack, &qh, compositor);
     let layout = Layout::new(Fourcc::ARGB8888, 256, 192, LayoutOptions::default()).expect("layout");
     let heap = HeapDir::default()
         .open("system")

@@ -1,0 +1,73 @@
+//! Binding `zwp_linux_dmabuf_v1` at the highest version both sides speak, and asking for
+//! feedback only where the version has it.
+//!
+//! | version | what changes for a client |
+//! |---|---|
+//! | 3 | `modifier` events only; no feedback: dma-bufs are sampled ([`decide`](super::decide) with `None`) |
+//! | 4 | default and per-surface feedback (format table, tranches, `scanout` flag) |
+//! | 5 | every plane must carry the same modifier (ours always do: LINEAR) |
+//! | 6 | `main_device` no longer sent; tranches flagged `sampling`; `set_sampling_device` before `create` |
+//!
+//! [`Feedback::import_device`](super::Feedback::import_device) and
+//! [`BufferSpec::sampling_device`](super::BufferSpec::sampling_device) carry the v6 parts, so a
+//! caller writes the same code for every version.
+
+use std::ops::RangeInclusive;
+
+use wayland_client::globals::{BindError, GlobalList};
+use wayland_client::protocol::wl_surface::WlSurface;
+use wayland_client::{Dispatch, QueueHandle};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+};
+
+/// The linux-dmabuf versions this library speaks.
+pub const LINUX_DMABUF_VERSIONS: RangeInclusive<u32> = 3..=6;
+
+/// Binds `zwp_linux_dmabuf_v1` at `min(offered, 6)`; versions below 3 (no modifiers) are refused
+/// with [`BindError::UnsupportedVersion`], a compositor without it gives
+/// [`BindError::NotPresent`] (then use wl_shm:
+/// [`decide_without_linux_dmabuf`](super::decide_without_linux_dmabuf)).
+pub fn bind_linux_dmabuf<D>(
+    globals: &GlobalList,
+    qh: &QueueHandle<D>,
+) -> Result<ZwpLinuxDmabufV1, BindError>
+where
+    D: Dispatch<ZwpLinuxDmabufV1, ()> + 'static,
+{
+    let dmabuf: ZwpLinuxDmabufV1 = globals.bind(qh, LINUX_DMABUF_VERSIONS, ())?;
+    tracing::debug!(
+        version = wayland_client::Proxy::version(&dmabuf),
+        "bound zwp_linux_dmabuf_v1"
+    );
+    Ok(dmabuf)
+}
+
+/// Per-surface feedback (`get_surface_feedback`) when the bound version has it (4+); `None` on
+/// version 3, where the decision is made without feedback.
+pub fn surface_feedback<D, U>(
+    dmabuf: &ZwpLinuxDmabufV1,
+    surface: &WlSurface,
+    qh: &QueueHandle<D>,
+    udata: U,
+) -> Option<ZwpLinuxDmabufFeedbackV1>
+where
+    D: Dispatch<ZwpLinuxDmabufFeedbackV1, U> + 'static,
+    U: Send + Sync + 'static,
+{
+    (wayland_client::Proxy::version(dmabuf) >= 4)
+        .then(|| dmabuf.get_surface_feedback(surface, qh, udata))
+}
+
+/// Default feedback (`get_default_feedback`) when the bound version has it (4+).
+pub fn default_feedback<D, U>(
+    dmabuf: &ZwpLinuxDmabufV1,
+    qh: &QueueHandle<D>,
+    udata: U,
+) -> Option<ZwpLinuxDmabufFeedbackV1>
+where
+    D: Dispatch<ZwpLinuxDmabufFeedbackV1, U> + 'static,
+    U: Send + Sync + 'static,
+{
+    (wayland_client::Proxy::version(dmabuf) >= 4).then(|| dmabuf.get_default_feedback(qh, udata))
+}
