@@ -645,6 +645,22 @@ fn a_client_swapchain_reuses_released_buffers_and_counts_zero_copy() {
 }
 
 #[test]
+fn a_client_swapchain_on_the_headless_backend_samples_heap_buffers_and_draws_them_right() {
+    require_guest();
+    // Headless: no planes, so the surface feedback has no scan-out tranche; the library
+    // allocates for sampling (system heap) and pixman composites exactly the damaged squares.
+    let comp = Compositor::start("swapchain-headless", &["--backend", "headless"]);
+    let (_client, line) = swapchain_line(&comp);
+    assert!(line.contains("decision=Sampling"), "{line}");
+    assert_eq!(field(&line, "provider"), "system", "{line}");
+    assert_eq!(field(&line, "zero_copy"), "0", "{line}");
+    let used: usize = field(&line, "used").parse().unwrap();
+    assert!((2..=3).contains(&used), "{line}");
+    check_swapchain_picture(&comp);
+    record_fact("client swapchain, headless", &line);
+}
+
+#[test]
 fn foreign_dmabufs_are_imported_once_each_and_scanned_out() {
     require_guest();
     let comp = kms("imports", &[]);
