@@ -44,3 +44,4 @@
 pub mod convert;
 pub mod detector;
 pub mod overlay;
+pub mod picture;

@@ -107,6 +107,7 @@ impl Kms {
         handle: &LoopHandle<'static, Demo>,
         _dh: &DisplayHandle,
         _planes: bool,
+        contiguous_only: bool,
     ) -> Result<(Kms, Output), String> {
         let (mut session, notifier) = LibSeatSession::new().map_err(|e| {
             format!(
@@ -186,6 +187,7 @@ impl Kms {
             primary_formats: surface.plane_info().formats.iter().copied().collect(),
             // KMS does not say whether planes scale; a refused test commit will.
             scaling: None,
+            contiguous_only,
         };
         tracing::info!(
             device = %path.display(),
@@ -223,7 +225,7 @@ impl Kms {
             HeapDir::default(),
         );
         let allocator = HeapAllocator::new(policy, "scanout", Constraints::default());
-        let exporter = PrimeExporter::new(fd.clone());
+        let exporter = PrimeExporter::new(fd.clone()).contiguous_only(contiguous_only);
         // GBM only for the cursor plane (Smithay copies cursor images into a GBM buffer); the
         // swapchain and client buffers never need it.
         let gbm = match GbmDevice::new(fd.clone()) {
@@ -513,6 +515,11 @@ impl Kms {
                 false
             }
         }
+    }
+
+    /// Whether the output has overlay planes.
+    pub fn has_overlays(&self) -> bool {
+        !self.caps.overlay_formats.is_empty()
     }
 
     /// Framebuffers the exporter holds (leak checks in tests).

@@ -67,6 +67,25 @@ struct Args {
     #[arg(long)]
     no_planes: bool,
 
+    /// The planes read only physically contiguous memory, as on a display engine without an
+    /// IOMMU: client buffers of other memory (system heap, udmabuf) are composited, with that
+    /// reason, and the heap hints name the CMA heap.
+    #[arg(long)]
+    contiguous_scanout: bool,
+
+    /// Do not offer the wayheap_heap_hints_v1 global (clients then choose memory from
+    /// linux-dmabuf feedback alone).
+    #[arg(long)]
+    no_heap_hints: bool,
+
+    /// Delegated allocation (wayheap_heap_hints_v1): what one client may hold, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    delegated_quota: u64,
+
+    /// Delegated allocation: the largest single buffer, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    delegated_max: u64,
+
     /// The Wayland socket name (default: the first free wayland-N).
     #[arg(long, value_name = "NAME")]
     socket: Option<String>,
@@ -218,6 +237,7 @@ fn run(args: Args) -> Result<u8, String> {
                 &event_loop.handle(),
                 &dh,
                 !args.no_planes,
+                args.contiguous_scanout,
             )?;
             (Backend::Kms(Box::new(kms)), output)
         }
@@ -245,12 +265,28 @@ fn run(args: Args) -> Result<u8, String> {
         }
     };
 
+    let heaps = wayheap::heap::HeapDir::default();
+    let hints = wayheap::smithay::heap_hints::HeapHintsConfig {
+        max_size: args.delegated_max.saturating_mul(1 << 20),
+        quota: args.delegated_quota.saturating_mul(1 << 20),
+        heaps: heaps.clone(),
+    };
     let mut app = state::new_app(
         dh.clone(),
         socket_name.clone(),
         event_loop.get_signal(),
         output,
+        hints,
     );
+    app.hint_config = state::HintConfig {
+        cma: heaps.cma_heap(),
+        system: heaps.root().join("system").exists(),
+        overlays: matches!(&backend, Backend::Kms(k) if k.has_overlays()) && !args.no_planes,
+        contiguous_only: args.contiguous_scanout,
+    };
+    if args.no_heap_hints {
+        dh.remove_global::<App>(app.heap_hints.global());
+    }
     let formats = match &backend {
         Backend::Headless(h) => h.dmabuf_formats(),
         Backend::Kms(k) => k.renderer_dmabuf_formats(),
@@ -407,6 +443,7 @@ impl Demo {
         // The state file is rewritten when something in it other than the frame count changed,
         // and otherwise at most every 250 ms: no file I/O on every frame of a busy client.
         if let Some(path) = &self.args.state_file {
+            self.app.delegated = self.app.heap_hints.usage();
             let mut json = report::state_json(&self.app, backend_name);
             if let Backend::Kms(k) = &self.backend {
                 json["live_framebuffers"] = k.live_framebuffers().into();

@@ -23,12 +23,14 @@ fn facts(
             return ElementFacts {
                 dmabuf_format: None,
                 scaled: false,
+                memory: None,
             };
         };
-        let dmabuf_format = state
+        let dmabuf = state
             .buffer()
-            .and_then(|b| smithay::wayland::dmabuf::get_dmabuf(b).ok())
-            .map(smithay::backend::allocator::Buffer::format);
+            .and_then(|b| smithay::wayland::dmabuf::get_dmabuf(b).ok());
+        let dmabuf_format = dmabuf.map(smithay::backend::allocator::Buffer::format);
+        let memory = dmabuf.and_then(wayheap::smithay::BufferMemory::of);
         let scaled = match (state.buffer_size(), state.surface_size()) {
             (Some(b), Some(s)) => b.w != s.w || b.h != s.h,
             _ => false,
@@ -36,6 +38,7 @@ fn facts(
         ElementFacts {
             dmabuf_format,
             scaled,
+            memory,
         }
     })
 }
@@ -81,6 +84,13 @@ pub fn update_placements(
         }
     }
     app.placements = now;
+    // Surfaces that moved (onto a plane, off it) get their new heap hints.
+    for s in &surfaces {
+        let hints = app
+            .hint_config
+            .hints_for(app.placements.get(&surface_key(s)));
+        app.heap_hints.set_hints(s, hints);
+    }
 }
 
 fn collect_surfaces(
@@ -109,6 +119,18 @@ pub fn state_json(app: &App, backend: &str) -> serde_json::Value {
             )
         })
         .collect();
+    let delegated: Vec<serde_json::Value> = app
+        .delegated
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "pid": u.pid,
+                "buffers": u.buffers,
+                "bytes": u.bytes,
+                "heaps": u.per_heap.iter().map(|(h, b)| serde_json::json!({"heap": h, "bytes": b})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     serde_json::json!({
         "backend": backend,
         "pid": std::process::id(),
@@ -116,6 +138,8 @@ pub fn state_json(app: &App, backend: &str) -> serde_json::Value {
         "socket": app.socket_name.to_string_lossy(),
         "surfaces": placements,
         "rejected_dmabufs": app.rejections,
+        "delegated": delegated,
+        "delegation_refusals": app.heap_hints.refusals(),
         "clients": crate::state::CONNECTED_CLIENTS.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

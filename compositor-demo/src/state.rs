@@ -34,7 +34,10 @@ use smithay::{
     delegate_compositor, delegate_dmabuf, delegate_output, delegate_presentation, delegate_seat,
     delegate_shm, delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_shell,
 };
-use wayheap::smithay::{Placement, validate_client_dmabuf};
+use wayheap::smithay::heap_hints::{
+    ClientUsage, HeapHint, HeapHintsHandler, HeapHintsState, HintTarget,
+};
+use wayheap::smithay::{Placement, PlaneKind, Reason, validate_client_dmabuf};
 
 /// Per-client data.
 #[derive(Debug, Default)]
@@ -117,7 +120,88 @@ pub(crate) struct App {
     pub cursor: CursorImageStatus,
     /// Where the pointer is: the output's centre (the demo has no input devices).
     pub pointer_location: smithay::utils::Point<f64, smithay::utils::Logical>,
+    /// The `wayheap_heap_hints_v1` server: which heap reaches a plane, delegated allocation.
+    pub heap_hints: HeapHintsState,
+    /// What the hints say (set by `main` from the backend and the flags).
+    pub hint_config: HintConfig,
+    /// Delegated memory per client, as of the last state write.
+    pub delegated: Vec<ClientUsage>,
 }
+
+/// What the compositor knows to hint: the heaps here and what its planes need.
+#[derive(Debug, Clone, Default)]
+pub struct HintConfig {
+    /// The CMA heap's name, if there is one.
+    pub cma: Option<String>,
+    /// Whether a system heap exists.
+    pub system: bool,
+    /// The output has overlay planes (KMS with overlays, scan-out allowed).
+    pub overlays: bool,
+    /// The planes read only physically contiguous memory (`--contiguous-scanout`).
+    pub contiguous_only: bool,
+}
+
+impl HintConfig {
+    /// The hints for a surface placed at `placement` (`None`: not shown yet): heaps for the
+    /// plane it is on, or would be on with the right memory or format; otherwise for
+    /// composition. Delegated allocation is offered from every hinted heap.
+    pub fn hints_for(&self, placement: Option<&Placement>) -> Vec<HeapHint> {
+        let scanout = match placement {
+            Some(Placement::Plane(kind)) => Some(*kind),
+            // Reasons another buffer would fix: it still belongs on a plane.
+            None
+            | Some(Placement::Composited(
+                Reason::NotContiguous(_)
+                | Reason::FormatUnsupported(_)
+                | Reason::NotADmaBuf
+                | Reason::ModifierUnsupported(_)
+                | Reason::TestCommitFailed(_),
+            )) if self.overlays => Some(PlaneKind::Overlay),
+            _ => None,
+        };
+        let system = |target| HeapHint::scattered("system", target, 0).delegated();
+        let cma = |target| {
+            self.cma
+                .as_deref()
+                .map(|c| HeapHint::contiguous(c, target, 0).delegated())
+        };
+        let mut out = Vec::new();
+        match scanout {
+            Some(kind) => {
+                let target = match kind {
+                    PlaneKind::Primary => HintTarget::Primary,
+                    PlaneKind::Overlay => HintTarget::Overlay,
+                    PlaneKind::Cursor => HintTarget::Cursor,
+                };
+                if self.contiguous_only {
+                    out.extend(cma(target));
+                } else {
+                    if self.system {
+                        out.push(system(target));
+                    }
+                    out.extend(cma(target));
+                }
+            }
+            None => {
+                if self.system {
+                    out.push(system(HintTarget::Composition));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl HeapHintsHandler for App {
+    fn heap_hints_state(&mut self) -> &mut HeapHintsState {
+        &mut self.heap_hints
+    }
+    fn surface_hints(&mut self, surface: &WlSurface) -> Vec<HeapHint> {
+        self.hint_config
+            .hints_for(self.placements.get(&surface_key(surface)))
+    }
+}
+wayheap::delegate_heap_hints!(App);
 
 impl App {
     /// Maps a new toplevel: fullscreen on the output, as a kiosk would.
@@ -309,6 +393,7 @@ pub fn new_app(
     socket_name: OsString,
     loop_signal: LoopSignal,
     output: Output,
+    hints: wayheap::smithay::heap_hints::HeapHintsConfig,
 ) -> App {
     let clock = Clock::new();
     let compositor_state = CompositorState::new::<App>(&display);
@@ -319,6 +404,7 @@ pub fn new_app(
     let mut seat = seat_state.new_wl_seat(&display, "seat0");
     seat.add_pointer();
     let viewporter_state = ViewporterState::new::<App>(&display);
+    let heap_hints = HeapHintsState::new::<App>(&display, hints);
     let presentation_state = PresentationState::new::<App>(&display, clock.id() as u32);
     let single_pixel_state = SinglePixelBufferState::new::<App>(&display);
     let _global = output.create_global::<App>(&display);
@@ -358,5 +444,8 @@ pub fn new_app(
         screenshot_requested: false,
         cursor: CursorImageStatus::default_named(),
         pointer_location,
+        heap_hints,
+        hint_config: HintConfig::default(),
+        delegated: Vec::new(),
     }
 }

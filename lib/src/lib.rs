@@ -40,7 +40,11 @@
 //! - `client` (feature `client`): linux-dmabuf feedback, parsed safely, and the allocation
 //!   decision it leads to.
 //! - `smithay` (feature `smithay`): the compositor side — PRIME framebuffer export, a heap-backed
-//!   swapchain allocator, client dma-buf validation, plane placement with reasons.
+//!   swapchain allocator, client dma-buf validation, plane placement with reasons, the heap-hints
+//!   server.
+//! - `protocols` (features `client`, `smithay`): bindings of the protocols wayheap defines
+//!   (`wayheap_heap_hints_v1`).
+//! - `v4l2` (feature `v4l2`): V4L2 capture straight into dma-bufs.
 
 #![warn(missing_docs)]
 
@@ -53,6 +57,10 @@ pub mod heap;
 pub mod layout;
 pub mod policy;
 pub mod pool;
+#[cfg(any(feature = "client", feature = "smithay"))]
+pub mod protocols;
 #[cfg(feature = "smithay")]
 pub mod smithay;
 mod sys;
+#[cfg(feature = "v4l2")]
+pub mod v4l2;

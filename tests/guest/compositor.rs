@@ -392,6 +392,11 @@ fn weston_simple_dmabuf_v4l_shows_vivid_frames_on_a_plane() {
     require_guest();
     let comp = kms("weston-v4l", &[]);
     let node = video_node("vivid-000-vid-cap");
+    // weston-simple-dmabuf-v4l keeps the device's current size; other tests change it (vivid
+    // keeps a format across opens), so put back vivid's default.
+    wayheap::v4l2::Camera::open(&node)
+        .and_then(|c| c.set_format(wayheap::v4l2::PixelFormat::XBGR32, 320, 240))
+        .expect("resetting vivid to 320x240 XR24");
     let client = comp.client(
         "/usr/bin/weston-simple-dmabuf-v4l".as_ref(),
         &["-v", &node, "-f", "XR24", "-d", "XR24"],

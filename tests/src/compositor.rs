@@ -278,22 +278,36 @@ impl Drop for Compositor {
     }
 }
 
-/// A running client with its stdout lines.
+/// A running client with its stdout lines and its stderr.
 #[derive(Debug)]
 pub struct Client {
     /// The process.
     pub child: Child,
     lines: mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Client {
     /// Starts `bin` as a client of the compositor listening on `runtime`/`socket`, its stdout
     /// read line by line.
     pub fn spawn(runtime: &Path, socket: &str, bin: &Path, args: &[&str]) -> Client {
+        Self::spawn_with_env(runtime, socket, bin, args, &[])
+    }
+
+    /// As [`spawn`](Self::spawn), with `env` added to the client's environment.
+    pub fn spawn_with_env(
+        runtime: &Path,
+        socket: &str,
+        bin: &Path,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Client {
         let mut child = Command::new(bin)
             .args(args)
             .env("XDG_RUNTIME_DIR", runtime)
             .env("WAYLAND_DISPLAY", socket)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -307,7 +321,22 @@ impl Client {
                 }
             }
         });
-        Client { child, lines: rx }
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let err = child.stderr.take().expect("piped");
+        let sink = stderr.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Client {
+            child,
+            lines: rx,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+        }
     }
 
     /// Waits for a stdout line starting with `prefix`.
@@ -324,14 +353,21 @@ impl Client {
         }
     }
 
+    /// What the client wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Waits for the client to exit; returns the status and its stderr.
     pub fn finish(mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.wait().expect("wait");
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
         }
-        (status, err)
+        (status, self.stderr())
     }
 }
 

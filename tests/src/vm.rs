@@ -84,12 +84,13 @@ pub fn build_guest_tests() -> Result<Vec<GuestBinary>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(workspace_root())
+        // `--workspace`, as the outer `cargo test --workspace`: the same feature unification, so
+        // nothing the outer build made (smithay, tract) is built again with other features.
         .args([
             "test",
-            "-p",
-            "wayheap-tests",
+            "--workspace",
             "--features",
-            "guest",
+            "wayheap-tests/guest",
             "--no-run",
         ])
         .args([
@@ -129,20 +130,14 @@ pub fn build_guest_tests() -> Result<Vec<GuestBinary>, String> {
     Ok(bins)
 }
 
-/// Builds the programs the guest tests drive (compositor-demo, the test client) and returns the
+/// Builds the programs the guest tests drive (compositor-demo, client-demo, the test client) and returns the
 /// environment that tells the guest tests where they are.
 pub fn build_guest_programs() -> Result<Vec<(String, PathBuf)>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(workspace_root())
-        .args([
-            "build",
-            "-p",
-            "compositor-demo",
-            "-p",
-            "wayheap-tests",
-            "--bins",
-        ])
+        // Every binary of the workspace (the demos, the test clients), unified as the outer build.
+        .args(["build", "--workspace", "--bins"])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
@@ -165,13 +160,15 @@ pub fn build_guest_programs() -> Result<Vec<(String, PathBuf)>, String> {
         let var = match name {
             "compositor-demo" => "WAYHEAP_COMPOSITOR_DEMO",
             "wayheap-test-client" => "WAYHEAP_TEST_CLIENT",
+            "client-demo" => "WAYHEAP_CLIENT_DEMO",
+            "wayheap-hints-client" => "WAYHEAP_HINTS_CLIENT",
             _ => continue,
         };
         env.push((var.to_owned(), PathBuf::from(exe)));
     }
-    if env.len() != 2 {
+    if env.len() != 4 {
         return Err(format!(
-            "expected compositor-demo and wayheap-test-client, cargo reported {env:?}"
+            "expected compositor-demo, client-demo, wayheap-test-client and wayheap-hints-client, cargo reported {env:?}"
         ));
     }
     Ok(env)

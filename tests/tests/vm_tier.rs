@@ -39,9 +39,10 @@ fn run() -> Result<(), String> {
     let tier_start = Instant::now();
     let kernel = vm::kernel().map_err(|e| format!("cannot provision the test kernel: {e}"))?;
     let mut bins = vm::build_guest_tests()?;
-    // For iterating on one area: WAYHEAP_VM_ONLY=guest_compositor runs only matching binaries.
+    // For iterating on one area: WAYHEAP_VM_ONLY=guest_compositor,guest_v4l2 runs only the
+    // binaries whose names contain one of the words.
     if let Ok(only) = std::env::var("WAYHEAP_VM_ONLY") {
-        bins.retain(|b| b.name.contains(&only));
+        bins.retain(|b| only.split(',').any(|o| b.name.contains(o)));
         eprintln!("vm_tier: PARTIAL RUN, only binaries matching {only:?}");
     }
     let programs = vm::build_guest_programs()?;

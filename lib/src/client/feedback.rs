@@ -68,7 +68,7 @@ pub enum FeedbackError {
 impl FormatTable {
     /// Parses table bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, FeedbackError> {
-        if bytes.len() % 16 != 0 {
+        if !bytes.len().is_multiple_of(16) {
             return Err(FeedbackError::TableSize(bytes.len() as u64));
         }
         Ok(FormatTable(
@@ -126,7 +126,7 @@ impl FormatTable {
 
     /// Resolves a tranche's 16-bit indices (native-endian array) against the table.
     pub fn resolve(&self, indices: &[u8]) -> Result<Vec<FormatModifier>, FeedbackError> {
-        if indices.len() % 2 != 0 {
+        if !indices.len().is_multiple_of(2) {
             return Err(FeedbackError::IndicesSize(indices.len()));
         }
         indices

@@ -17,6 +17,8 @@
 //! - [`SurfaceStack`]: a main surface plus desynchronised subsurfaces with viewports, so a
 //!   camera frame and an overlay can each be on a plane.
 //! - [`ImportCache`]: wl_buffers for dma-bufs exported elsewhere (V4L2), one per dma-buf, reused.
+//! - [`hints`]: the `wayheap_heap_hints_v1` client — the heap the compositor says reaches a
+//!   plane, opened directly or allocated by the compositor, before any feedback-only decision.
 //!
 //! ## How to use
 //!
@@ -176,6 +178,7 @@
 mod buffer;
 mod decision;
 mod feedback;
+pub mod hints;
 mod import;
 mod linux_dmabuf;
 mod stack;

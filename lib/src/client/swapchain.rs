@@ -32,7 +32,7 @@ use wayland_protocols::wp::presentation_time::client::{
 use super::buffer::{BufferDescription, BufferSpec};
 use super::decision::{BufferPath, Decision};
 use crate::dmabuf::{DmaBuf, DmaBufError};
-use crate::export::{ExportError, MemfdBuffer};
+use crate::export::{ExportError, MemfdBuffer, Udmabuf};
 use crate::layout::{Fourcc, Layout, LayoutError};
 use crate::policy::{AllocError, Allocator, Constraints};
 
@@ -118,6 +118,11 @@ pub struct SwapchainProtocols<'a> {
 
 enum Memory {
     DmaBuf(DmaBuf),
+    /// Application memory (a sealed memfd) and the udmabuf exported from it: the same pages.
+    Udmabuf {
+        dmabuf: DmaBuf,
+        _memory: MemfdBuffer,
+    },
     Shm(MemfdBuffer),
 }
 
@@ -258,6 +263,68 @@ impl Swapchain {
         })
     }
 
+    /// As [`new`](Self::new), but the dma-bufs are application memory: `count` sealed memfds
+    /// exported through `/dev/udmabuf` (the path for memory a client already holds, or for a
+    /// client that may not open heap nodes). A wl_shm decision still gives wl_shm buffers.
+    pub fn from_udmabuf<D>(
+        udmabuf: &Udmabuf,
+        decision: Decision,
+        layout: Layout,
+        count: usize,
+        protocols: &SwapchainProtocols<'_>,
+        qh: &QueueHandle<D>,
+    ) -> Result<Self, SwapchainError>
+    where
+        D: Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, BufferDescription>
+            + Dispatch<WlBuffer, SlotData>
+            + Dispatch<WlShmPool, ()>
+            + 'static,
+    {
+        let (Some(_), Some(linux_dmabuf)) = (decision.path.usage(), protocols.linux_dmabuf) else {
+            // wl_shm, or the error saying why neither path exists.
+            return Self::new(
+                &Allocator::new(Default::default(), Default::default()),
+                decision,
+                layout,
+                count,
+                protocols,
+                qh,
+            );
+        };
+        let len = layout.total_size() as usize;
+        let mut slots = Vec::with_capacity(count);
+        for _ in 0..count {
+            let memory = MemfdBuffer::new(len)?;
+            let exported = memory.export_range_for(udmabuf, 0..len, "swapchain")?;
+            let data = SlotData {
+                released: Arc::new(AtomicBool::new(true)),
+                releases: Arc::default(),
+            };
+            let mut spec = BufferSpec::from_layout(&layout, &[&exported.dmabuf], exported.offset)?;
+            spec.sampling_device = decision.device;
+            let buffer = spec.create_immed(linux_dmabuf, qh, data.clone());
+            slots.push(Slot {
+                buffer,
+                data,
+                memory: Memory::Udmabuf {
+                    dmabuf: exported.dmabuf,
+                    _memory: memory,
+                },
+                presented_at: 0,
+            });
+        }
+        tracing::info!(count, decision = %decision, "udmabuf swapchain allocated");
+        Ok(Self {
+            slots,
+            layout,
+            decision,
+            provider: "udmabuf".into(),
+            shared: Arc::default(),
+            presentation: protocols.presentation.cloned(),
+            submitted: 0,
+        })
+    }
+
     /// The decision the buffers were allocated by.
     pub fn decision(&self) -> &Decision {
         &self.decision
@@ -303,7 +370,7 @@ impl Swapchain {
     /// The dma-buf behind buffer `index` (`None` on the wl_shm path).
     pub fn dmabuf(&self, index: usize) -> Option<&DmaBuf> {
         match &self.slots.get(index)?.memory {
-            Memory::DmaBuf(d) => Some(d),
+            Memory::DmaBuf(d) | Memory::Udmabuf { dmabuf: d, .. } => Some(d),
             Memory::Shm(_) => None,
         }
     }
@@ -320,7 +387,9 @@ impl Swapchain {
             .get_mut(index)
             .ok_or(SwapchainError::NoSuchBuffer(index))?;
         match &mut slot.memory {
-            Memory::DmaBuf(d) => {
+            // For udmabuf the mapping is of the application's own pages; the SYNC bracket is
+            // what makes the writes visible to a device without cache snooping.
+            Memory::DmaBuf(d) | Memory::Udmabuf { dmabuf: d, .. } => {
                 let mut map = d.map()?;
                 let mut bytes = map.write()?;
                 Ok(draw(&mut bytes))

@@ -307,7 +307,8 @@ pub(crate) fn kernel_name(name: &str) -> CString {
     CString::new(name[..end].replace('\0', "")).unwrap_or_default()
 }
 
-fn fd_info(fd: BorrowedFd<'_>) -> Result<Option<DmaBufFdInfo>, DmaBufError> {
+/// What the kernel's fdinfo says of `fd`; `None` when it is not a dma-buf.
+pub fn fd_info(fd: BorrowedFd<'_>) -> Result<Option<DmaBufFdInfo>, DmaBufError> {
     let raw = fd.as_raw_fd();
     let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}")).map_err(|e| {
         DmaBufError::Inspect {

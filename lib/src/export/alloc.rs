@@ -93,10 +93,11 @@ impl MemfdAlloc {
 // requests go to `System` unchanged.
 unsafe impl GlobalAlloc for MemfdAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() >= self.threshold && layout.align() <= rustix::param::page_size() {
-            if let Some(p) = self.memfd_alloc(layout.size()) {
-                return p;
-            }
+        if layout.size() >= self.threshold
+            && layout.align() <= rustix::param::page_size()
+            && let Some(p) = self.memfd_alloc(layout.size())
+        {
+            return p;
         }
         // SAFETY: forwarded with the caller's layout.
         unsafe { System.alloc(layout) }

@@ -292,7 +292,7 @@ impl Layout {
         let (hsub, vsub) = formats
             .iter()
             .fold((1, 1), |(h, v), p| (h.max(p.hsub), v.max(p.vsub)));
-        if width % hsub != 0 || height % vsub != 0 {
+        if !width.is_multiple_of(hsub) || !height.is_multiple_of(vsub) {
             return Err(LayoutError::Subsampling {
                 format,
                 width,

@@ -130,6 +130,40 @@ pub struct PrimeExporter {
     gem: Arc<Mutex<GemRefs>>,
     cache: Arc<Mutex<FramebufferCache>>,
     live: Arc<Mutex<usize>>,
+    contiguous_only: bool,
+}
+
+/// Where a dma-buf's memory comes from, as far as the kernel tells (fdinfo's exporter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferMemory {
+    /// The exporter of its first plane: a heap's name, `udmabuf`, a V4L2 or DRM driver.
+    pub exporter: String,
+    /// Whether that memory is known to be physically contiguous (a CMA heap, a heap the policy
+    /// classifies as contiguous, videobuf2's dma-contig allocator).
+    pub contiguous: bool,
+}
+
+impl BufferMemory {
+    /// The memory of `dmabuf`, from its planes' fdinfo; `None` if it cannot be read.
+    pub fn of(dmabuf: &Dmabuf) -> Option<BufferMemory> {
+        let mut first = None;
+        let mut contiguous = true;
+        for fd in dmabuf.handles() {
+            let info = crate::dmabuf::fd_info(fd).ok().flatten()?;
+            contiguous &= exporter_is_contiguous(&info.exporter);
+            first.get_or_insert(info.exporter);
+        }
+        Some(BufferMemory {
+            exporter: first?,
+            contiguous,
+        })
+    }
+}
+
+/// Exporters whose buffers are physically contiguous.
+fn exporter_is_contiguous(exporter: &str) -> bool {
+    crate::heap::classify(exporter).1.contiguous
+        || matches!(exporter, "videobuf2_dma_contig" | "drm_gem_dma_helper")
 }
 
 struct Planes<'a> {
@@ -182,7 +216,25 @@ impl PrimeExporter {
             gem: Arc::default(),
             cache: Arc::default(),
             live: Arc::new(Mutex::new(0)),
+            contiguous_only: false,
         }
+    }
+
+    /// For a display engine that reads only physically contiguous memory (no IOMMU): client
+    /// dma-bufs of any other memory (system heap, udmabuf) are not made into framebuffers, so
+    /// they are composited; [`BufferMemory`] and [`explain`](super::explain) say why.
+    pub fn contiguous_only(mut self, yes: bool) -> Self {
+        self.contiguous_only = yes;
+        self
+    }
+
+    /// Whether client buffers must be physically contiguous to get a framebuffer.
+    pub fn requires_contiguous(&self) -> bool {
+        self.contiguous_only
+    }
+
+    fn memory_fits(&self, dmabuf: &Dmabuf) -> bool {
+        !self.contiguous_only || BufferMemory::of(dmabuf).is_some_and(|m| m.contiguous)
     }
 
     /// Framebuffers alive now (cached or on a plane): for leak checks.
@@ -307,7 +359,7 @@ where
     ) -> Result<Option<PrimeFramebuffer>, PrimeError> {
         match buffer {
             ExportBuffer::Wayland(wl) => match smithay::wayland::dmabuf::get_dmabuf(wl) {
-                Ok(dmabuf) if Self::eligible(dmabuf) => {
+                Ok(dmabuf) if Self::eligible(dmabuf) && self.memory_fits(dmabuf) => {
                     self.framebuffer_for(dmabuf, use_opaque).map(Some)
                 }
                 // shm, single-pixel and implicit-modifier buffers are composited.
@@ -322,9 +374,8 @@ where
 
     fn can_add_framebuffer(&self, buffer: &ExportBuffer<'_, B>) -> bool {
         match buffer {
-            ExportBuffer::Wayland(wl) => {
-                smithay::wayland::dmabuf::get_dmabuf(wl).is_ok_and(Self::eligible)
-            }
+            ExportBuffer::Wayland(wl) => smithay::wayland::dmabuf::get_dmabuf(wl)
+                .is_ok_and(|d| Self::eligible(d) && self.memory_fits(d)),
             ExportBuffer::Allocator(_) => true,
         }
     }

@@ -8,6 +8,8 @@
 //!   and [`DmabufRejection::notify`] to answer a bad one with the protocol error.
 //! - [`explain`]: where each surface ended up this frame — primary, overlay or cursor plane, or
 //!   composited — and why.
+//! - [`heap_hints`]: the `wayheap_heap_hints_v1` server — which heap reaches a plane, per
+//!   surface, and delegated allocation with per-client quotas.
 //!
 //! ## How to use
 //!
@@ -50,10 +52,14 @@
 
 mod allocator;
 mod framebuffer;
+pub mod heap_hints;
 mod planes;
 mod validate;
 
 pub use allocator::{HeapAllocator, HeapAllocatorError, HeapBuffer};
-pub use framebuffer::{PrimeError, PrimeExporter, PrimeFramebuffer};
+pub use framebuffer::{BufferMemory, PrimeError, PrimeExporter, PrimeFramebuffer};
 pub use planes::{ElementFacts, Placement, PlaneCaps, PlaneKind, Reason, explain};
 pub use validate::{DmabufRejection, dmabuf_fd_size, validate_client_dmabuf, validate_planes};
+
+#[doc(hidden)]
+pub use smithay as __smithay;

@@ -44,6 +44,9 @@ pub enum Reason {
     TestCommitFailed(Option<String>),
     /// The compositor's rules kept it on the primary plane (it overlaps composited content).
     OverlapsComposited,
+    /// The planes read only physically contiguous memory and the buffer is not (its exporter,
+    /// e.g. `system` or `udmabuf`): allocate from a CMA heap.
+    NotContiguous(String),
 }
 
 impl fmt::Display for Reason {
@@ -67,6 +70,10 @@ impl fmt::Display for Reason {
             Reason::TestCommitFailed(Some(e)) => write!(f, "test commit refused: {e}"),
             Reason::TestCommitFailed(None) => f.write_str("test commit refused"),
             Reason::OverlapsComposited => f.write_str("overlaps composited content"),
+            Reason::NotContiguous(exporter) => write!(
+                f,
+                "the planes need physically contiguous memory; the buffer is {exporter} memory"
+            ),
         }
     }
 }
@@ -108,6 +115,8 @@ pub struct ElementFacts {
     pub dmabuf_format: Option<Format>,
     /// Drawn at a size other than its buffer's (viewporter, output scale).
     pub scaled: bool,
+    /// Its dma-buf's memory (`None`: not a dma-buf, or unknown).
+    pub memory: Option<super::BufferMemory>,
 }
 
 /// What the planes can do.
@@ -121,6 +130,9 @@ pub struct PlaneCaps {
     /// has no property for it), in which case a refused test commit of a scaled element is
     /// blamed on the scaling.
     pub scaling: Option<bool>,
+    /// The planes read only physically contiguous memory
+    /// ([`PrimeExporter::contiguous_only`](super::PrimeExporter::contiguous_only)).
+    pub contiguous_only: bool,
 }
 
 /// Explains one element's placement. `plane` is what the frame result says it got (by element
@@ -151,6 +163,11 @@ pub fn explain(
     };
     if format.modifier != Modifier::Linear {
         return Placement::Composited(Reason::ModifierUnsupported(format.modifier));
+    }
+    if caps.contiguous_only
+        && let Some(memory) = facts.memory.as_ref().filter(|m| !m.contiguous)
+    {
+        return Placement::Composited(Reason::NotContiguous(memory.exporter.clone()));
     }
     let reason = match state {
         RenderElementPresentationState::Rendering {
@@ -191,7 +208,50 @@ mod tests {
             overlay_formats: vec![vec![linear(Fourcc::Argb8888), linear(Fourcc::Xrgb8888)]; planes],
             primary_formats: vec![linear(Fourcc::Xrgb8888)],
             scaling: Some(false),
+            contiguous_only: false,
         }
+    }
+
+    #[test]
+    fn planes_that_need_contiguous_memory_name_the_buffers_memory() {
+        let argb = Some(linear(Fourcc::Argb8888));
+        let strict = PlaneCaps {
+            contiguous_only: true,
+            ..caps(2)
+        };
+        let memory = |exporter: &str, contiguous| ElementFacts {
+            dmabuf_format: argb,
+            scaled: false,
+            memory: Some(super::super::BufferMemory {
+                exporter: exporter.into(),
+                contiguous,
+            }),
+        };
+        let p = explain(None, &RENDERING, &memory("system", false), &strict, 0, true);
+        assert_eq!(
+            p,
+            Placement::Composited(Reason::NotContiguous("system".into()))
+        );
+        assert!(p.to_string().contains("contiguous"), "{p}");
+        // Contiguous memory, or planes that do not care: the other reasons apply.
+        let p = explain(
+            None,
+            &RENDERING,
+            &memory("reserved", true),
+            &strict,
+            0,
+            true,
+        );
+        assert_eq!(p, Placement::Composited(Reason::OverlapsComposited));
+        let p = explain(
+            None,
+            &RENDERING,
+            &memory("system", false),
+            &caps(2),
+            0,
+            true,
+        );
+        assert_eq!(p, Placement::Composited(Reason::OverlapsComposited));
     }
 
     const RENDERING: RenderElementPresentationState =
@@ -201,6 +261,7 @@ mod tests {
         ElementFacts {
             dmabuf_format: f,
             scaled,
+            memory: None,
         }
     }
 

@@ -1,0 +1,460 @@
+//! The client side of `wayheap_heap_hints_v1`: which DMA-BUF heap the compositor says reaches a
+//! plane for a surface, allocation from it (directly, or delegated to the compositor when the
+//! heap node cannot be opened), and the decision when the compositor has no such global.
+//!
+//! Hints take priority over a feedback-only [`decide`](super::decide): feedback says which
+//! formats a plane takes, hints say which memory. Without the global (any compositor but one
+//! that implements it), [`HintedAllocator::allocate`] falls back to the policy walk for the
+//! decision's usage.
+//!
+//! ## How to use
+//!
+//! ```no_run
+//! use wayheap::client::hints::{HeapHintsCollector, HintedAllocator};
+//! use wayheap::policy::Allocator;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // In Dispatch<WayheapSurfaceHeapHintsV1, ()>::event: feed every event to the collector;
+//! // `Some(list)` comes with `done`.
+//! let mut collector = HeapHintsCollector::default();
+//! # let list = collector.current().to_vec();
+//! let alloc = HintedAllocator::new(Allocator::from_env()?);
+//! match alloc.choose(Some(&list)) {
+//!     Some(choice) => println!("hinted: {choice}"), // open it, or ask the compositor
+//!     None => println!("no usable hint: the policy decides"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex};
+
+use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
+
+use crate::dmabuf::{DmaBuf, DmaBufError};
+use crate::heap::HeapError;
+use crate::policy::{AllocError, Allocator, Constraints};
+use crate::protocols::heap_hints::client::{
+    wayheap_heap_allocation_v1::{self, WayheapHeapAllocationV1},
+    wayheap_heap_hints_manager_v1::{self, WayheapHeapHintsManagerV1},
+    wayheap_surface_heap_hints_v1,
+};
+
+pub use crate::protocols::heap_hints::{HeapHint, HintTarget};
+
+/// Collects one hints object's events: a list is complete, and replaces the last, at `done`.
+#[derive(Debug, Default)]
+pub struct HeapHintsCollector {
+    pending: Vec<HeapHint>,
+    current: Vec<HeapHint>,
+    updates: u64,
+}
+
+impl HeapHintsCollector {
+    /// Feeds one event; returns the new list at `done`.
+    pub fn event(&mut self, event: wayheap_surface_heap_hints_v1::Event) -> Option<&[HeapHint]> {
+        use wayheap_surface_heap_hints_v1::{Event, Flags};
+        match event {
+            Event::Heap {
+                name,
+                flags,
+                pitch_alignment,
+                offset_alignment,
+                tranche,
+                target,
+            } => {
+                let flags = match flags {
+                    WEnum::Value(f) => f,
+                    // Bits this version does not know: keep the known ones.
+                    WEnum::Unknown(raw) => Flags::from_bits_truncate(raw),
+                };
+                let target = HintTarget::from_raw(match target {
+                    WEnum::Value(t) => t as u32,
+                    WEnum::Unknown(raw) => raw,
+                });
+                self.pending.push(HeapHint {
+                    heap: name,
+                    contiguous: flags.contains(Flags::Contiguous),
+                    uncached: flags.contains(Flags::Uncached),
+                    dma32: flags.contains(Flags::Dma32),
+                    delegated: flags.contains(Flags::Delegated),
+                    // A zero or non-power-of-two alignment from a broken compositor is no
+                    // constraint rather than a division by zero later.
+                    pitch_alignment: sane_alignment(pitch_alignment),
+                    offset_alignment: sane_alignment(offset_alignment),
+                    tranche,
+                    target,
+                });
+                None
+            }
+            Event::Done => {
+                self.current = std::mem::take(&mut self.pending);
+                self.updates += 1;
+                Some(&self.current)
+            }
+        }
+    }
+
+    /// The last complete list (empty before the first `done`, or when any memory serves).
+    pub fn current(&self) -> &[HeapHint] {
+        &self.current
+    }
+
+    /// How many complete lists arrived.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+}
+
+fn sane_alignment(a: u32) -> u32 {
+    if a.is_power_of_two() { a } else { 1 }
+}
+
+/// How a hinted heap will be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HintChoice {
+    /// This process can open the heap node: allocate from it directly.
+    Open(HeapHint),
+    /// It cannot, but the compositor allocates from that heap for it.
+    Delegate(HeapHint),
+}
+
+impl HintChoice {
+    /// The hint chosen.
+    pub fn hint(&self) -> &HeapHint {
+        match self {
+            HintChoice::Open(h) | HintChoice::Delegate(h) => h,
+        }
+    }
+}
+
+impl fmt::Display for HintChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HintChoice::Open(h) => write!(f, "open {h}"),
+            HintChoice::Delegate(h) => write!(f, "ask the compositor for {h}"),
+        }
+    }
+}
+
+/// Why a hinted allocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HintError {
+    /// Opening or allocating from the heap failed.
+    #[error("hinted heap: {0}")]
+    Heap(#[from] HeapError),
+    /// The policy walk (no usable hint) failed.
+    #[error(transparent)]
+    Policy(#[from] AllocError),
+    /// The compositor refused a delegated allocation.
+    #[error("the compositor refused to allocate from {heap}: {reason:?}: {message}")]
+    Refused {
+        /// The heap asked for.
+        heap: String,
+        /// Its reason.
+        reason: Refusal,
+        /// Its words.
+        message: String,
+    },
+    /// The fd the compositor sent is not a dma-buf.
+    #[error("the compositor's fd: {0}")]
+    NotADmaBuf(#[from] DmaBufError),
+    /// The connection failed while waiting for the answer (a protocol error is read from the
+    /// connection; see [`crate::client::BufferError::from_protocol`]).
+    #[error("waiting for the compositor's allocation: {0}")]
+    Connection(String),
+}
+
+/// The compositor's reasons for refusing a delegated allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The client may not have memory from that heap.
+    NotAllowed,
+    /// The client's quota would be exceeded.
+    QuotaExceeded,
+    /// The heap is full.
+    HeapFull,
+    /// Another reason.
+    Unavailable,
+    /// A reason this version does not know.
+    Unknown(u32),
+}
+
+/// The answer to one delegated allocation, filled by its event.
+pub type PendingAllocation = Arc<Mutex<Option<Result<DmaBuf, HintError>>>>;
+
+/// User data of a `wayheap_heap_allocation_v1`: where its answer goes.
+#[derive(Debug, Clone)]
+pub struct AllocationData {
+    heap: String,
+    answer: PendingAllocation,
+}
+
+/// What a client needs of the manager global: its `max_size`.
+#[derive(Debug, Default, Clone)]
+pub struct ManagerData {
+    max_size: Arc<Mutex<Option<u64>>>,
+}
+
+impl ManagerData {
+    /// The compositor's largest allocation, once its `max_size` event arrived.
+    pub fn max_size(&self) -> Option<u64> {
+        *self.max_size.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Chooses memory from hints, falling back to the policy.
+#[derive(Debug)]
+pub struct HintedAllocator {
+    policy: Allocator,
+}
+
+impl HintedAllocator {
+    /// Uses `policy` where no hint is usable, and its heap directory for hinted heaps.
+    pub fn new(policy: Allocator) -> Self {
+        Self { policy }
+    }
+
+    /// The first hint this process can act on: a heap it can open, else one the compositor
+    /// allocates from for it. `None` without hints (no global, or "any memory serves").
+    pub fn choose(&self, hints: Option<&[HeapHint]>) -> Option<HintChoice> {
+        let hints = hints?;
+        for h in hints {
+            match self.policy.heaps().open(&h.heap) {
+                Ok(_) => return Some(HintChoice::Open(h.clone())),
+                Err(e) => {
+                    tracing::debug!(heap = %h.heap, %e, "hinted heap not openable here");
+                    if h.delegated {
+                        return Some(HintChoice::Delegate(h.clone()));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Allocates `size` bytes for `usage`: from the hinted heap when `choice` is
+    /// [`HintChoice::Open`], else through the policy (a delegated choice goes through
+    /// [`request_delegated`] instead). Returns the buffer and who served it.
+    pub fn allocate(
+        &self,
+        choice: Option<&HintChoice>,
+        usage: &str,
+        size: usize,
+    ) -> Result<(DmaBuf, String), HintError> {
+        match choice {
+            Some(HintChoice::Open(h)) => {
+                let heap = self.policy.heaps().open(&h.heap)?;
+                Ok((heap.allocate_for(size, usage)?, h.heap.clone()))
+            }
+            _ => {
+                let a = self.policy.allocate(usage, size, &Constraints::default())?;
+                Ok((a.buffer, a.provider))
+            }
+        }
+    }
+}
+
+/// Sends `allocate` for `size` bytes of `heap`; the answer lands in the returned slot when the
+/// event is dispatched (roundtrip, or [`wait_delegated`]).
+pub fn request_delegated<D>(
+    manager: &WayheapHeapHintsManagerV1,
+    heap: &str,
+    size: u64,
+    qh: &QueueHandle<D>,
+) -> (WayheapHeapAllocationV1, PendingAllocation)
+where
+    D: Dispatch<WayheapHeapAllocationV1, AllocationData> + 'static,
+{
+    let answer: PendingAllocation = Arc::default();
+    let object = manager.allocate(
+        heap.to_owned(),
+        (size >> 32) as u32,
+        size as u32,
+        qh,
+        AllocationData {
+            heap: heap.to_owned(),
+            answer: answer.clone(),
+        },
+    );
+    (object, answer)
+}
+
+/// Dispatches `queue` until `pending` has its answer.
+pub fn wait_delegated<D: 'static>(
+    queue: &mut wayland_client::EventQueue<D>,
+    state: &mut D,
+    pending: &PendingAllocation,
+) -> Result<DmaBuf, HintError> {
+    loop {
+        if let Some(answer) = pending.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return answer;
+        }
+        queue
+            .blocking_dispatch(state)
+            .map_err(|e| HintError::Connection(e.to_string()))?;
+    }
+}
+
+/// The dispatch of the protocol's objects for a client state `D`: use through
+/// [`delegate_heap_hints_client!`](crate::delegate_heap_hints_client); surface hints go to the
+/// client's own `Dispatch<WayheapSurfaceHeapHintsV1, _>`, usually into a
+/// [`HeapHintsCollector`].
+#[derive(Debug)]
+pub struct HeapHintsDispatch;
+
+impl<D> Dispatch<WayheapHeapHintsManagerV1, ManagerData, D> for HeapHintsDispatch
+where
+    D: Dispatch<WayheapHeapHintsManagerV1, ManagerData>,
+{
+    fn event(
+        _: &mut D,
+        _: &WayheapHeapHintsManagerV1,
+        event: wayheap_heap_hints_manager_v1::Event,
+        data: &ManagerData,
+        _: &Connection,
+        _: &QueueHandle<D>,
+    ) {
+        let wayheap_heap_hints_manager_v1::Event::MaxSize { size_hi, size_lo } = event;
+        *data.max_size.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((u64::from(size_hi) << 32) | u64::from(size_lo));
+    }
+}
+
+impl<D> Dispatch<WayheapHeapAllocationV1, AllocationData, D> for HeapHintsDispatch
+where
+    D: Dispatch<WayheapHeapAllocationV1, AllocationData>,
+{
+    fn event(
+        _: &mut D,
+        object: &WayheapHeapAllocationV1,
+        event: wayheap_heap_allocation_v1::Event,
+        data: &AllocationData,
+        _: &Connection,
+        _: &QueueHandle<D>,
+    ) {
+        use wayheap_heap_allocation_v1::{Event, Failure};
+        let answer = match event {
+            Event::Allocated { fd, .. } => import(fd),
+            Event::Failed { reason, message } => Err(HintError::Refused {
+                heap: data.heap.clone(),
+                reason: match reason {
+                    WEnum::Value(Failure::NotAllowed) => Refusal::NotAllowed,
+                    WEnum::Value(Failure::QuotaExceeded) => Refusal::QuotaExceeded,
+                    WEnum::Value(Failure::HeapFull) => Refusal::HeapFull,
+                    WEnum::Value(Failure::Unavailable) => Refusal::Unavailable,
+                    WEnum::Unknown(raw) => Refusal::Unknown(raw),
+                },
+                message,
+            }),
+        };
+        *data.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+        object.destroy();
+    }
+}
+
+fn import(fd: OwnedFd) -> Result<DmaBuf, HintError> {
+    Ok(DmaBuf::import(fd)?)
+}
+
+/// Implements `Dispatch` for the heap-hints manager and allocation objects of `$ty` by
+/// delegating to [`HeapHintsDispatch`](crate::client::hints::HeapHintsDispatch).
+#[macro_export]
+macro_rules! delegate_heap_hints_client {
+    ($ty:ty) => {
+        ::wayland_client::delegate_dispatch!($ty: [
+            $crate::protocols::heap_hints::client::wayheap_heap_hints_manager_v1::WayheapHeapHintsManagerV1: $crate::client::hints::ManagerData
+        ] => $crate::client::hints::HeapHintsDispatch);
+        ::wayland_client::delegate_dispatch!($ty: [
+            $crate::protocols::heap_hints::client::wayheap_heap_allocation_v1::WayheapHeapAllocationV1: $crate::client::hints::AllocationData
+        ] => $crate::client::hints::HeapHintsDispatch);
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wayheap_surface_heap_hints_v1::{Event, Flags, Target};
+
+    fn heap(name: &str, flags: Flags, pitch: u32) -> Event {
+        Event::Heap {
+            name: name.into(),
+            flags: WEnum::Value(flags),
+            pitch_alignment: pitch,
+            offset_alignment: 4096,
+            tranche: 0,
+            target: WEnum::Value(Target::Overlay),
+        }
+    }
+
+    #[test]
+    fn a_list_replaces_the_last_only_at_done() {
+        let mut c = HeapHintsCollector::default();
+        assert!(c.event(heap("cma", Flags::Contiguous, 64)).is_none());
+        assert!(c.current().is_empty());
+        let list = c.event(Event::Done).unwrap().to_vec();
+        assert_eq!(list.len(), 1);
+        assert!(list[0].contiguous && !list[0].delegated);
+        assert_eq!(list[0].target, HintTarget::Overlay);
+        // An empty update (done alone): any memory serves.
+        assert!(c.event(Event::Done).unwrap().is_empty());
+        assert_eq!(c.updates(), 2);
+    }
+
+    #[test]
+    fn unknown_bits_and_targets_and_bad_alignments_are_tolerated() {
+        let mut c = HeapHintsCollector::default();
+        c.event(Event::Heap {
+            name: "x".into(),
+            flags: WEnum::Unknown(0x8000_0001),
+            pitch_alignment: 0,
+            offset_alignment: 48,
+            tranche: 3,
+            target: WEnum::Unknown(99),
+        });
+        let h = &c.event(Event::Done).unwrap()[0];
+        assert!(h.contiguous);
+        assert_eq!((h.pitch_alignment, h.offset_alignment), (1, 1));
+        assert_eq!(h.target, HintTarget::Unknown(99));
+        assert!(h.to_string().contains("target 99"), "{h}");
+    }
+
+    #[test]
+    fn choice_prefers_an_openable_heap_then_delegation() {
+        let dir = std::env::temp_dir().join(format!("wayheap-hints-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A plain file stands for an openable node (open is all `choose` does).
+        std::fs::write(dir.join("system"), b"").unwrap();
+        let alloc = HintedAllocator::new(Allocator::new(
+            crate::policy::Policy::default(),
+            crate::heap::HeapDir::new(&dir),
+        ));
+        let hint = |name: &str, delegated| HeapHint {
+            heap: name.into(),
+            contiguous: false,
+            uncached: false,
+            dma32: false,
+            delegated,
+            pitch_alignment: 1,
+            offset_alignment: 1,
+            tranche: 0,
+            target: HintTarget::Overlay,
+        };
+        assert_eq!(alloc.choose(None), None);
+        assert_eq!(alloc.choose(Some(&[])), None);
+        let absent_not_delegated = [hint("cma", false), hint("system", false)];
+        assert_eq!(
+            alloc.choose(Some(&absent_not_delegated)),
+            Some(HintChoice::Open(hint("system", false)))
+        );
+        let delegated_first = [hint("cma", true), hint("system", false)];
+        assert_eq!(
+            alloc.choose(Some(&delegated_first)),
+            Some(HintChoice::Delegate(hint("cma", true)))
+        );
+        assert_eq!(alloc.choose(Some(&[hint("cma", false)])), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

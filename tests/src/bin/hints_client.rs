@@ -1,0 +1,474 @@
+//! wayheap-hints-client: a client of `wayheap_heap_hints_v1`, for the compositor tests.
+//!
+//! A fullscreen shm window (the `quadrants` pattern) with one desynchronised ARGB8888 subsurface
+//! (the `gradient`) whose dma-buf comes from where the compositor's heap hints say (opened
+//! directly, or allocated by the compositor when this process cannot open the heap node), or,
+//! with `--ignore-hints` or without the global, from the policy's `scanout` usage as a
+//! feedback-only client would. Prints `HINTS`, `ALLOC` and `READY` lines, then stays for
+//! `--seconds`.
+//!
+//! `--delegate-until-refused MIB`: asks for delegated buffers of MIB until the compositor
+//! refuses, prints `DELEGATED` and `REFUSED`, and holds them. `--hostile KIND` sends a request
+//! the compositor must answer with a protocol error (`PROTOCOL-ERROR ...`, exit 3).
+
+use std::time::{Duration, Instant};
+
+use wayheap::client::hints::{
+    HeapHintsCollector, HintChoice, HintError, HintedAllocator, ManagerData, Refusal,
+    request_delegated, wait_delegated,
+};
+use wayheap::dmabuf::DmaBuf;
+use wayheap::export::MemfdBuffer;
+use wayheap::policy::Allocator;
+use wayheap::protocols::heap_hints::client::{
+    wayheap_heap_hints_manager_v1, wayheap_surface_heap_hints_v1,
+};
+use wayheap_tests::pattern;
+use wayland_client::globals::{GlobalListContents, registry_queue_init};
+use wayland_client::protocol::{
+    wl_buffer, wl_callback, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_subcompositor,
+    wl_subsurface, wl_surface,
+};
+use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
+};
+use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+
+const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
+
+#[derive(Default)]
+struct State {
+    hints: HeapHintsCollector,
+    hint_lists: Vec<Vec<wayheap::client::hints::HeapHint>>,
+    configured: Option<(i32, i32)>,
+    frame_done: bool,
+}
+
+impl Dispatch<wayheap_surface_heap_hints_v1::WayheapSurfaceHeapHintsV1, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &wayheap_surface_heap_hints_v1::WayheapSurfaceHeapHintsV1,
+        event: wayheap_surface_heap_hints_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let Some(list) = st.hints.event(event) {
+            let text: Vec<String> = list.iter().map(ToString::to_string).collect();
+            println!("HINTS n={} [{}]", list.len(), text.join("; "));
+            st.hint_lists.push(list.to_vec());
+        }
+    }
+}
+
+impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
+    fn event(
+        _: &mut Self,
+        wm: &xdg_wm_base::XdgWmBase,
+        event: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_wm_base::Event::Ping { serial } = event {
+            wm.pong(serial);
+        }
+    }
+}
+
+impl Dispatch<xdg_surface::XdgSurface, ()> for State {
+    fn event(
+        _: &mut Self,
+        s: &xdg_surface::XdgSurface,
+        event: xdg_surface::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_surface::Event::Configure { serial } = event {
+            s.ack_configure(serial);
+        }
+    }
+}
+
+impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &xdg_toplevel::XdgToplevel,
+        event: xdg_toplevel::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_toplevel::Event::Configure { width, height, .. } = event {
+            st.configured = Some((width, height));
+        }
+    }
+}
+
+impl Dispatch<wl_callback::WlCallback, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &wl_callback::WlCallback,
+        event: wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_callback::Event::Done { .. } = event {
+            st.frame_done = true;
+        }
+    }
+}
+
+impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
+    fn event(
+        _: &mut Self,
+        _: &wl_registry::WlRegistry,
+        _: wl_registry::Event,
+        _: &GlobalListContents,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+impl
+    Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, wayheap::client::BufferDescription>
+    for State
+{
+    fn event(
+        _: &mut Self,
+        _: &zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1,
+        _: zwp_linux_buffer_params_v1::Event,
+        _: &wayheap::client::BufferDescription,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+delegate_noop!(State: ignore wl_compositor::WlCompositor);
+delegate_noop!(State: ignore wl_subcompositor::WlSubcompositor);
+delegate_noop!(State: ignore wl_subsurface::WlSubsurface);
+delegate_noop!(State: ignore wl_surface::WlSurface);
+delegate_noop!(State: ignore wl_shm::WlShm);
+delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
+delegate_noop!(State: ignore wl_buffer::WlBuffer);
+delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
+wayheap::delegate_heap_hints_client!(State);
+
+struct Options {
+    sub: (u32, u32, i32, i32),
+    ignore_hints: bool,
+    seconds: u64,
+    delegate_until_refused: Option<u64>,
+    hostile: Option<String>,
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!(
+        "wayheap-hints-client: {msg}\nusage: wayheap-hints-client [--sub WxH@X,Y] [--ignore-hints] [--seconds N] \
+         [--delegate-until-refused MIB] [--hostile unknown-heap|zero-size|huge-size|double-hints]"
+    );
+    std::process::exit(2)
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        sub: (256, 192, 100, 80),
+        ignore_hints: false,
+        seconds: 60,
+        delegate_until_refused: None,
+        hostile: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--sub" => {
+                let v = val();
+                let parsed = v.split_once('@').and_then(|(size, at)| {
+                    let (w, h) = size.split_once('x')?;
+                    let (x, y) = at.split_once(',')?;
+                    Some((
+                        w.parse().ok()?,
+                        h.parse().ok()?,
+                        x.parse().ok()?,
+                        y.parse().ok()?,
+                    ))
+                });
+                o.sub = parsed.unwrap_or_else(|| usage("--sub WxH@X,Y"));
+            }
+            "--ignore-hints" => o.ignore_hints = true,
+            "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage("--seconds N")),
+            "--delegate-until-refused" => {
+                o.delegate_until_refused = Some(
+                    val()
+                        .parse()
+                        .unwrap_or_else(|_| usage("--delegate-until-refused MIB")),
+                )
+            }
+            "--hostile" => o.hostile = Some(val()),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    o
+}
+
+fn protocol_error(conn: &Connection, e: impl std::fmt::Display) -> ! {
+    println!(
+        "PROTOCOL-ERROR {}",
+        conn.protocol_error().map_or(e.to_string(), |p| format!(
+            "{} {}: {}",
+            p.object_interface, p.code, p.message
+        ))
+    );
+    std::process::exit(3)
+}
+
+fn main() {
+    let o = options();
+    let conn =
+        Connection::connect_to_env().unwrap_or_else(|e| usage(&format!("no compositor: {e}")));
+    let (globals, mut queue) = registry_queue_init::<State>(&conn).expect("registry");
+    let qh = queue.handle();
+    let compositor: wl_compositor::WlCompositor =
+        globals.bind(&qh, 4..=6, ()).expect("wl_compositor");
+    let wm: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=6, ()).expect("xdg_wm_base");
+    let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).expect("wl_shm");
+    let subcompositor: wl_subcompositor::WlSubcompositor =
+        globals.bind(&qh, 1..=1, ()).expect("wl_subcompositor");
+    let linux_dmabuf = wayheap::client::bind_linux_dmabuf(&globals, &qh)
+        .unwrap_or_else(|e| usage(&format!("no linux-dmabuf: {e}")));
+    let manager_data = ManagerData::default();
+    let manager: Option<wayheap_heap_hints_manager_v1::WayheapHeapHintsManagerV1> =
+        globals.bind(&qh, 1..=1, manager_data.clone()).ok();
+    println!(
+        "GLOBAL heap_hints={}",
+        if manager.is_some() { "yes" } else { "no" }
+    );
+    let mut st = State::default();
+
+    let surface = compositor.create_surface(&qh, ());
+    let xdg_surface = wm.get_xdg_surface(&surface, &qh, ());
+    let toplevel = xdg_surface.get_toplevel(&qh, ());
+    toplevel.set_title("wayheap-hints-client".into());
+    surface.commit();
+    while st.configured.is_none() {
+        queue
+            .blocking_dispatch(&mut st)
+            .expect("waiting for configure");
+    }
+    let (w, h) = match st.configured {
+        Some((w, h)) if w > 0 && h > 0 => (w as u32, h as u32),
+        _ => (640, 480),
+    };
+    let sub_surface = compositor.create_surface(&qh, ());
+    let subsurface = subcompositor.get_subsurface(&sub_surface, &surface, &qh, ());
+    subsurface.set_desync();
+    subsurface.set_position(o.sub.2, o.sub.3);
+
+    if let (Some(kind), Some(m)) = (&o.hostile, &manager) {
+        hostile(kind, m, &sub_surface, &qh);
+        match queue
+            .roundtrip(&mut st)
+            .and_then(|_| queue.roundtrip(&mut st))
+        {
+            Ok(_) => {
+                println!("NO-ERROR");
+                std::process::exit(0)
+            }
+            Err(e) => protocol_error(&conn, e),
+        }
+    }
+
+    // The hints of the subsurface (its first list arrives right away).
+    let _hints_object = manager
+        .as_ref()
+        .filter(|_| !o.ignore_hints)
+        .map(|m| m.get_surface_hints(&sub_surface, &qh, ()));
+    if _hints_object.is_some() {
+        while st.hint_lists.is_empty() {
+            queue
+                .blocking_dispatch(&mut st)
+                .unwrap_or_else(|e| protocol_error(&conn, e));
+        }
+    }
+
+    if let Some(mib) = o.delegate_until_refused {
+        delegate_until_refused(&o, mib, manager.as_ref(), &mut queue, &mut st, &conn);
+    }
+
+    let (sw, sh) = (o.sub.0, o.sub.1);
+    let stride = (sw * 4).div_ceil(256) * 256;
+    let len = (stride * sh) as usize;
+    let alloc = HintedAllocator::new(Allocator::from_env().expect("policy"));
+    let choice = if o.ignore_hints {
+        None
+    } else {
+        alloc.choose(st.hint_lists.last().map(Vec::as_slice))
+    };
+    let (mut buf, provider, why): (DmaBuf, String, String) = match &choice {
+        Some(HintChoice::Delegate(hint)) => {
+            let m = manager
+                .as_ref()
+                .expect("a delegated hint comes from the global");
+            let (_obj, pending) = request_delegated(m, &hint.heap, len as u64, &qh);
+            let buf = wait_delegated(&mut queue, &mut st, &pending)
+                .unwrap_or_else(|e| usage(&format!("delegated allocation: {e}")));
+            (buf, hint.heap.clone(), format!("delegated: {hint}"))
+        }
+        other => {
+            let (buf, provider) = alloc
+                .allocate(other.as_ref(), "scanout", len)
+                .unwrap_or_else(|e| usage(&format!("allocation: {e}")));
+            let why = match other {
+                Some(c) => format!("hint: {c}"),
+                None => "no usable hint: policy usage scanout".to_owned(),
+            };
+            (buf, provider, why)
+        }
+    };
+    println!(
+        "ALLOC provider={provider} delegated={} why={why:?}",
+        matches!(choice, Some(HintChoice::Delegate(_)))
+    );
+    {
+        let mut map = buf.map().expect("mapping the dma-buf");
+        let mut bytes = map.write().expect("DMA_BUF_IOCTL_SYNC");
+        pattern::fill(&mut bytes, stride as usize, sw, sh, pattern::gradient);
+    }
+    let _ = &mut buf;
+    let spec = wayheap::client::BufferSpec {
+        width: sw as i32,
+        height: sh as i32,
+        format: wayheap::layout::Fourcc(ARGB8888),
+        modifier: 0,
+        planes: vec![wayheap::client::PlaneSpec {
+            fd: buf.fd(),
+            offset: 0,
+            stride,
+        }],
+        sampling_device: None,
+    };
+    let sub_buffer = spec.create_immed(&linux_dmabuf, &qh, ());
+
+    // The main surface: shm quadrants.
+    let mut mem = MemfdBuffer::new((w * h * 4) as usize).expect("memfd");
+    pattern::fill(&mut mem, (w * 4) as usize, w, h, |x, y| {
+        pattern::quadrants(x, y, w, h)
+    });
+    let pool = shm.create_pool(mem.memfd(), (w * h * 4) as i32, &qh, ());
+    let main_buffer = pool.create_buffer(
+        0,
+        w as i32,
+        h as i32,
+        (w * 4) as i32,
+        wl_shm::Format::Argb8888,
+        &qh,
+        (),
+    );
+    pool.destroy();
+    sub_surface.attach(Some(&sub_buffer), 0, 0);
+    sub_surface.damage_buffer(0, 0, sw as i32, sh as i32);
+    sub_surface.commit();
+    surface.attach(Some(&main_buffer), 0, 0);
+    surface.damage_buffer(0, 0, w as i32, h as i32);
+    surface.frame(&qh, ());
+    surface.commit();
+    while !st.frame_done {
+        queue
+            .blocking_dispatch(&mut st)
+            .unwrap_or_else(|e| protocol_error(&conn, e));
+    }
+    println!("READY");
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    while Instant::now() < deadline {
+        if let Err(e) = queue.roundtrip(&mut st) {
+            protocol_error(&conn, e);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn delegate_until_refused(
+    o: &Options,
+    mib: u64,
+    manager: Option<&wayheap_heap_hints_manager_v1::WayheapHeapHintsManagerV1>,
+    queue: &mut wayland_client::EventQueue<State>,
+    st: &mut State,
+    conn: &Connection,
+) -> ! {
+    let m = manager.unwrap_or_else(|| usage("the compositor has no wayheap_heap_hints_v1"));
+    let heap = st
+        .hint_lists
+        .last()
+        .and_then(|l| l.iter().find(|h| h.delegated))
+        .map(|h| h.heap.clone())
+        .unwrap_or_else(|| usage("no hinted heap offers delegated allocation"));
+    let qh = queue.handle();
+    let mut held = Vec::new();
+    loop {
+        let (_obj, pending) = request_delegated(m, &heap, mib << 20, &qh);
+        match wait_delegated(queue, st, &pending) {
+            Ok(buf) => held.push(buf),
+            Err(HintError::Refused {
+                reason, message, ..
+            }) => {
+                let bytes: usize = held.iter().map(DmaBuf::size).sum();
+                println!("DELEGATED n={} bytes={bytes} heap={heap}", held.len());
+                println!(
+                    "REFUSED reason={} message={message:?}",
+                    match reason {
+                        Refusal::QuotaExceeded => "quota_exceeded".to_owned(),
+                        Refusal::NotAllowed => "not_allowed".to_owned(),
+                        Refusal::HeapFull => "heap_full".to_owned(),
+                        Refusal::Unavailable => "unavailable".to_owned(),
+                        Refusal::Unknown(r) => format!("unknown {r}"),
+                    }
+                );
+                break;
+            }
+            Err(e) => protocol_error(conn, e),
+        }
+    }
+    // Hold the buffers (the compositor keeps counting them) until told to go.
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    while Instant::now() < deadline {
+        if let Err(e) = queue.roundtrip(st) {
+            protocol_error(conn, e);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(held);
+    std::process::exit(0)
+}
+
+fn hostile(
+    kind: &str,
+    m: &wayheap_heap_hints_manager_v1::WayheapHeapHintsManagerV1,
+    surface: &wl_surface::WlSurface,
+    qh: &QueueHandle<State>,
+) {
+    match kind {
+        "unknown-heap" => {
+            let _ = request_delegated(m, "no-such-heap", 4096, qh);
+        }
+        "zero-size" => {
+            let _ = request_delegated(m, "system", 0, qh);
+        }
+        "huge-size" => {
+            let _ = request_delegated(m, "system", u64::MAX, qh);
+        }
+        "double-hints" => {
+            let _a = m.get_surface_hints(surface, qh, ());
+            let _b = m.get_surface_hints(surface, qh, ());
+        }
+        other => usage(&format!("unknown --hostile kind {other:?}")),
+    }
+}
