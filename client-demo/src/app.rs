@@ -28,7 +28,7 @@ use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
 use crate::camera::CameraVideo;
-use crate::worker::{DetectorWorker, Job};
+use crate::worker::{DetectorWorker, Job, Pixels};
 use crate::{Args, Scale};
 use client_demo::picture::Picture;
 
@@ -516,13 +516,19 @@ pub fn run(args: Args) -> Result<(), String> {
                     stats.frames += 1;
                     *next = Instant::now() + *interval;
                     if let Some(w) = &worker {
-                        let fd = chain.dmabuf(index).map(|d| d.fd().try_clone_to_owned());
+                        let chain = &*chain;
                         let submitted = w.try_submit(|| {
-                            let dmabuf = DmaBuf::import(fd?.ok()?).ok()?;
+                            let pixels = match chain.dmabuf(index) {
+                                Some(d) => Pixels::DmaBuf(
+                                    DmaBuf::import(d.fd().try_clone_to_owned().ok()?).ok()?,
+                                ),
+                                // wl_shm: no dma-buf to share with the worker, so a copy.
+                                None => Pixels::Copy(chain.read(index, <[u8]>::to_vec).ok()?),
+                            };
                             Some(Job {
                                 seq,
                                 slot: index,
-                                dmabuf,
+                                pixels,
                                 layout,
                             })
                         });
@@ -565,7 +571,7 @@ pub fn run(args: Args) -> Result<(), String> {
                             Some(Job {
                                 seq,
                                 slot: frame.slot,
-                                dmabuf: DmaBuf::import(fd.ok()?).ok()?,
+                                pixels: Pixels::DmaBuf(DmaBuf::import(fd.ok()?).ok()?),
                                 layout,
                             })
                         });

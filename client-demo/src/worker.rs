@@ -21,10 +21,19 @@ pub struct Job {
     pub seq: u64,
     /// Which source buffer it is in (returned with the result so the buffer can be reused).
     pub slot: usize,
-    /// Another fd of the frame's dma-buf.
-    pub dmabuf: DmaBuf,
+    /// The frame's pixels.
+    pub pixels: Pixels,
     /// Its layout.
     pub layout: Layout,
+}
+
+/// Where the detector reads a frame.
+#[derive(Debug)]
+pub enum Pixels {
+    /// In place: another fd of the frame's dma-buf, mapped with a READ sync guard.
+    DmaBuf(DmaBuf),
+    /// A copy (the wl_shm fallback, where there is no dma-buf to share with the worker).
+    Copy(Vec<u8>),
 }
 
 /// What the detector found in one frame.
@@ -63,8 +72,16 @@ fn pixel_format(format: Fourcc) -> Option<PixelFormat> {
 fn detect(detector: &Detector, input: &mut ModelInput, job: &Job) -> Result<Vec<Face>, String> {
     let format = pixel_format(job.layout.format)
         .ok_or_else(|| format!("the detector cannot read {}", job.layout.format))?;
-    let map = job.dmabuf.map().map_err(|e| e.to_string())?;
-    let bytes = map.read().map_err(|e| e.to_string())?;
+    let map;
+    let guard;
+    let bytes: &[u8] = match &job.pixels {
+        Pixels::DmaBuf(d) => {
+            map = d.map().map_err(|e| e.to_string())?;
+            guard = map.read().map_err(|e| e.to_string())?;
+            &guard
+        }
+        Pixels::Copy(v) => v,
+    };
     let planes: Vec<Plane<'_>> = job
         .layout
         .planes
@@ -85,7 +102,6 @@ fn detect(detector: &Detector, input: &mut ModelInput, job: &Job) -> Result<Vec<
         planes: &planes,
     };
     let letterbox = input.convert(&frame).map_err(|e| e.to_string())?;
-    drop(bytes);
     detector
         .detect(input, &letterbox)
         .map_err(|e| e.to_string())

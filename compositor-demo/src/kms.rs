@@ -108,6 +108,7 @@ impl Kms {
         _dh: &DisplayHandle,
         _planes: bool,
         contiguous_only: bool,
+        want_mode: Option<(i32, i32)>,
     ) -> Result<(Kms, Output), String> {
         let (mut session, notifier) = LibSeatSession::new().map_err(|e| {
             format!(
@@ -156,16 +157,34 @@ impl Kms {
             }
         }
         let conn = chosen.ok_or("no connected display connector")?;
-        let mode = conn
-            .modes()
-            .iter()
-            .find(|m| {
-                m.mode_type()
-                    .contains(drm::control::ModeTypeFlags::PREFERRED)
-            })
-            .or_else(|| conn.modes().first())
-            .copied()
-            .ok_or("the connector has no mode")?;
+        let mode = match want_mode {
+            // The asked-for size at its highest refresh rate.
+            Some((w, h)) => conn
+                .modes()
+                .iter()
+                .filter(|m| m.size() == (w as u16, h as u16))
+                .max_by_key(|m| m.vrefresh())
+                .copied()
+                .ok_or_else(|| {
+                    let mut sizes: Vec<String> = conn
+                        .modes()
+                        .iter()
+                        .map(|m| format!("{}x{}", m.size().0, m.size().1))
+                        .collect();
+                    sizes.dedup();
+                    format!("--mode {w}x{h}: the connector offers {}", sizes.join(" "))
+                })?,
+            None => conn
+                .modes()
+                .iter()
+                .find(|m| {
+                    m.mode_type()
+                        .contains(drm::control::ModeTypeFlags::PREFERRED)
+                })
+                .or_else(|| conn.modes().first())
+                .copied()
+                .ok_or("the connector has no mode")?,
+        };
         let crtc = conn
             .encoders()
             .iter()

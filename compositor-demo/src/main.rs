@@ -45,6 +45,12 @@ struct Args {
     #[arg(long, value_name = "WxH", default_value = "1024x768", value_parser = parse_size)]
     size: (i32, i32),
 
+    /// KMS: the display mode's size (default: the connector's preferred mode). A client buffer
+    /// of exactly this size, opaque, can be scanned out from the primary plane, e.g. a camera
+    /// frame under an overlay on planes without zpos.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    mode: Option<(i32, i32)>,
+
     /// Start CMD (through `sh -c`) with WAYLAND_DISPLAY set; the compositor exits when it does,
     /// with its exit status.
     #[arg(long, value_name = "CMD")]
@@ -238,6 +244,7 @@ fn run(args: Args) -> Result<u8, String> {
                 &dh,
                 !args.no_planes,
                 args.contiguous_scanout,
+                args.mode,
             )?;
             (Backend::Kms(Box::new(kms)), output)
         }

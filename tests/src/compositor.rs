@@ -9,35 +9,49 @@ use std::time::{Duration, Instant};
 /// The compositor-demo binary of this workspace, built on demand (same profile and target dir).
 pub fn compositor_demo_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        // In the guest the binary was built by the host before the boot; it is found by path.
-        if let Some(p) = std::env::var_os("WAYHEAP_COMPOSITOR_DEMO") {
-            return PathBuf::from(p);
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(crate::vm::workspace_root())
-            .args([
-                "build",
-                "-p",
-                "compositor-demo",
-                "--message-format=json-render-diagnostics",
-            ])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running cargo");
-        assert!(out.status.success(), "building compositor-demo failed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find_map(|m| {
-                (m["reason"] == "compiler-artifact" && m["target"]["name"] == "compositor-demo")
-                    .then(|| m["executable"].as_str().map(PathBuf::from))
-                    .flatten()
-            })
-            .expect("cargo reported no compositor-demo executable")
-    })
-    .clone()
+    BIN.get_or_init(|| workspace_bin("compositor-demo", "WAYHEAP_COMPOSITOR_DEMO"))
+        .clone()
+}
+
+/// The client-demo binary of this workspace, built on demand.
+pub fn client_demo_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("client-demo", "WAYHEAP_CLIENT_DEMO"))
+        .clone()
+}
+
+/// Binary `name` (of the package of that name): `$env` when set (in the guest the host built it
+/// before the boot), else built with cargo like the outer build (`--workspace`, so nothing is
+/// rebuilt with other features).
+fn workspace_bin(name: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(crate::vm::workspace_root())
+        .args([
+            "build",
+            "--workspace",
+            "--bins",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running cargo");
+    assert!(
+        out.status.success(),
+        "building the workspace's binaries failed"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|m| {
+            (m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
+                .then(|| m["executable"].as_str().map(PathBuf::from))
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("cargo reported no {name} executable"))
 }
 
 /// A private XDG_RUNTIME_DIR for one test.
@@ -196,9 +210,26 @@ impl Compositor {
 
     /// Stops the compositor (SIGTERM) and returns its exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
+        // The compositor itself first: a wrapper (seatd-launch) that gets SIGTERM may exit
+        // without it, leaving it holding DRM master.
         let pid = rustix::process::Pid::from_child(&self.child);
+        // Only when it is not the child itself: a second SIGTERM during shutdown would kill it.
+        let own = self.own_pid().filter(|p| *p != pid.as_raw_nonzero().get());
+        if let Some(p) = own.and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+        }
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         let status = self.child.wait().expect("waiting for compositor-demo");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while own.is_some_and(|p| !exited(p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(p) = own
+            .filter(|p| !exited(*p))
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
         // Nothing left for Drop to stop.
         let _ = std::fs::remove_file(&self.state_file);
         status
@@ -225,6 +256,40 @@ impl Compositor {
 }
 
 impl Compositor {
+    /// Waits until the compositor reports `n` surfaces whose planes all satisfy `accept`
+    /// (`"overlay"`, `"composited"`, ...), and returns their (plane, reason) in creation order
+    /// (by protocol id: a client's main surface first).
+    pub fn wait_surfaces(
+        &self,
+        n: usize,
+        timeout: Duration,
+        accept: impl Fn(&str) -> bool,
+    ) -> Vec<(String, Option<String>)> {
+        let state = self.wait_state(timeout, |s| {
+            s["surfaces"].as_object().is_some_and(|m| {
+                m.len() == n && m.values().all(|p| p["plane"].as_str().is_some_and(&accept))
+            })
+        });
+        let mut v: Vec<(u32, String, Option<String>)> = state["surfaces"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, p)| {
+                (
+                    k.trim_start_matches("wl_surface@")
+                        .split('[')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0),
+                    p["plane"].as_str().unwrap_or_default().to_owned(),
+                    p["reason"].as_str().map(str::to_owned),
+                )
+            })
+            .collect();
+        v.sort_by_key(|(id, _, _)| *id);
+        v.into_iter().map(|(_, p, r)| (p, r)).collect()
+    }
+
     fn own_pid(&self) -> Option<i32> {
         std::fs::read_to_string(&self.state_file)
             .ok()

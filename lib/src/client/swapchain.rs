@@ -134,6 +134,49 @@ struct Slot {
     presented_at: u64,
 }
 
+impl SlotData {
+    fn fresh() -> Self {
+        SlotData {
+            released: Arc::new(AtomicBool::new(true)),
+            releases: Arc::default(),
+        }
+    }
+}
+
+impl Slot {
+    /// A slot for a dma-buf (`memory` is not wl_shm), its wl_buffer made with `create_immed`.
+    fn dmabuf<D>(
+        memory: Memory,
+        layout: &Layout,
+        base_offset: u32,
+        decision: &Decision,
+        linux_dmabuf: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        qh: &QueueHandle<D>,
+    ) -> Result<Slot, SwapchainError>
+    where
+        D: Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, BufferDescription>
+            + Dispatch<WlBuffer, SlotData>
+            + 'static,
+    {
+        let data = SlotData::fresh();
+        let buffer = {
+            let dmabuf = match &memory {
+                Memory::DmaBuf(d) | Memory::Udmabuf { dmabuf: d, .. } => d,
+                Memory::Shm(_) => unreachable!("Slot::dmabuf is for dma-bufs"),
+            };
+            let mut spec = BufferSpec::from_layout(layout, &[dmabuf], base_offset)?;
+            spec.sampling_device = decision.device;
+            spec.create_immed(linux_dmabuf, qh, data.clone())
+        };
+        Ok(Slot {
+            buffer,
+            data,
+            memory,
+            presented_at: 0,
+        })
+    }
+}
+
 /// N buffers of one layout for one surface.
 pub struct Swapchain {
     slots: Vec<Slot>,
@@ -187,10 +230,7 @@ impl Swapchain {
     {
         let mut slots = Vec::with_capacity(count);
         let mut provider = String::new();
-        let new_data = || SlotData {
-            released: Arc::new(AtomicBool::new(true)),
-            releases: Arc::default(),
-        };
+        let new_data = SlotData::fresh;
         match (decision.path.usage(), protocols.linux_dmabuf, protocols.shm) {
             (Some(usage), Some(linux_dmabuf), _) => {
                 for _ in 0..count {
@@ -200,16 +240,14 @@ impl Swapchain {
                         &Constraints::default(),
                     )?;
                     provider = a.provider;
-                    let data = new_data();
-                    let mut spec = BufferSpec::from_layout(&layout, &[&a.buffer], 0)?;
-                    spec.sampling_device = decision.device;
-                    let buffer = spec.create_immed(linux_dmabuf, qh, data.clone());
-                    slots.push(Slot {
-                        buffer,
-                        data,
-                        memory: Memory::DmaBuf(a.buffer),
-                        presented_at: 0,
-                    });
+                    slots.push(Slot::dmabuf(
+                        Memory::DmaBuf(a.buffer),
+                        &layout,
+                        0,
+                        &decision,
+                        linux_dmabuf,
+                        qh,
+                    )?);
                 }
             }
             (None, _, Some(shm)) => {
@@ -296,22 +334,19 @@ impl Swapchain {
         for _ in 0..count {
             let memory = MemfdBuffer::new(len)?;
             let exported = memory.export_range_for(udmabuf, 0..len, "swapchain")?;
-            let data = SlotData {
-                released: Arc::new(AtomicBool::new(true)),
-                releases: Arc::default(),
+            let offset = exported.offset;
+            let memory = Memory::Udmabuf {
+                dmabuf: exported.dmabuf,
+                _memory: memory,
             };
-            let mut spec = BufferSpec::from_layout(&layout, &[&exported.dmabuf], exported.offset)?;
-            spec.sampling_device = decision.device;
-            let buffer = spec.create_immed(linux_dmabuf, qh, data.clone());
-            slots.push(Slot {
-                buffer,
-                data,
-                memory: Memory::Udmabuf {
-                    dmabuf: exported.dmabuf,
-                    _memory: memory,
-                },
-                presented_at: 0,
-            });
+            slots.push(Slot::dmabuf(
+                memory,
+                &layout,
+                offset,
+                &decision,
+                linux_dmabuf,
+                qh,
+            )?);
         }
         tracing::info!(count, decision = %decision, "udmabuf swapchain allocated");
         Ok(Self {
@@ -395,6 +430,27 @@ impl Swapchain {
                 Ok(draw(&mut bytes))
             }
             Memory::Shm(m) => Ok(draw(m)),
+        }
+    }
+
+    /// Reads buffer `index` with CPU access bracketed correctly (a dma-buf through a
+    /// `DMA_BUF_IOCTL_SYNC` read guard, a wl_shm memfd directly).
+    pub fn read<R>(
+        &self,
+        index: usize,
+        look: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, SwapchainError> {
+        let slot = self
+            .slots
+            .get(index)
+            .ok_or(SwapchainError::NoSuchBuffer(index))?;
+        match &slot.memory {
+            Memory::DmaBuf(d) | Memory::Udmabuf { dmabuf: d, .. } => {
+                let map = d.map()?;
+                let bytes = map.read()?;
+                Ok(look(&bytes))
+            }
+            Memory::Shm(m) => Ok(look(m)),
         }
     }
 
