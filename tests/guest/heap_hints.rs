@@ -321,3 +321,121 @@ fn hostile_heap_hint_requests_get_protocol_errors_and_the_compositor_goes_on() {
     record_fact("heap hints hostile", seen.join(" | "));
     drop(bystander);
 }
+/// A raw Wayland wire message: object, opcode, 32-bit words of arguments.
+fn message(object: u32, opcode: u16, args: &[u32]) -> Vec<u8> {
+    let size = 8 + 4 * args.len() as u32;
+    let mut m = Vec::with_capacity(size as usize);
+    m.extend_from_slice(&object.to_ne_bytes());
+    m.extend_from_slice(&((size << 16) | u32::from(opcode)).to_ne_bytes());
+    for a in args {
+        m.extend_from_slice(&a.to_ne_bytes());
+    }
+    m
+}
+
+/// A wire string: length with the NUL, then the bytes padded to 32 bits.
+fn string_words(s: &str) -> Vec<u32> {
+    let mut bytes = s.as_bytes().to_vec();
+    bytes.push(0);
+    let mut words = vec![bytes.len() as u32];
+    while !bytes.len().is_multiple_of(4) {
+        bytes.push(0);
+    }
+    words.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_ne_bytes(c.try_into().unwrap())),
+    );
+    words
+}
+
+/// Reads one event: (object, opcode, argument bytes).
+/// `None` once the compositor closed the connection.
+fn read_event(stream: &mut UnixStream) -> Option<(u32, u16, Vec<u8>)> {
+    use std::io::Read;
+    let mut header = [0u8; 8];
+    match stream.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+        Err(e) => panic!("reading an event: {e}"),
+    }
+    let object = u32::from_ne_bytes(header[..4].try_into().unwrap());
+    let word = u32::from_ne_bytes(header[4..].try_into().unwrap());
+    let mut body = vec![0u8; (word >> 16) as usize - 8];
+    stream.read_exact(&mut body).ok()?;
+    Some((object, word as u16, body))
+}
+
+/// libwayland-server answers a request on a destroyed object with wl_display.error
+/// (invalid_object); wayland-rs' server backend, under Smithay, ends the connection without an
+/// error event. Either way the offender is cut off and the compositor goes on.
+/// libwayland-server answers a request on a destroyed object with wl_display.error
+/// (invalid_object); wayland-rs' server backend, under Smithay, ends the connection without an
+/// error event. Either way the offender is cut off and the compositor goes on.
+#[test]
+fn a_request_on_a_destroyed_manager_ends_the_offender_and_the_compositor_goes_on() {
+    use std::io::Write;
+    require_guest();
+    let comp = kms("hints-after-destroy", &[]);
+    // Written on the wire by hand: wayland-client refuses to send on a destroyed proxy.
+    let mut s = UnixStream::connect(comp.runtime.join(&comp.socket)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(&message(1, 1, &[2])).unwrap(); // wl_display.get_registry(2)
+    s.write_all(&message(1, 0, &[3])).unwrap(); // wl_display.sync(3)
+    let mut manager_name = None;
+    loop {
+        let (object, opcode, body) = read_event(&mut s).unwrap_or_else(|| {
+            panic!(
+                "the compositor closed during the registry\nlog:\n{}",
+                comp.log()
+            )
+        });
+        if object == 2 && opcode == 0 {
+            // wl_registry.global(name, interface, version)
+            let name = u32::from_ne_bytes(body[..4].try_into().unwrap());
+            let len = u32::from_ne_bytes(body[4..8].try_into().unwrap()) as usize;
+            let interface = String::from_utf8_lossy(&body[8..8 + len - 1]).into_owned();
+            if interface == "wayheap_heap_hints_manager_v1" {
+                manager_name = Some(name);
+            }
+        }
+        if object == 3 {
+            break; // wl_callback.done
+        }
+    }
+    let name = manager_name.expect("compositor-demo offers wayheap_heap_hints_manager_v1");
+    // wl_registry.bind(name, interface, version 1, new id 4)
+    let mut bind = vec![name];
+    bind.extend(string_words("wayheap_heap_hints_manager_v1"));
+    bind.extend([1, 4]);
+    s.write_all(&message(2, 0, &bind)).unwrap();
+    s.write_all(&message(4, 0, &[])).unwrap(); // manager.destroy
+    // manager.allocate(new id 5, "system", 0, 4096) on the destroyed manager
+    let mut allocate = vec![5];
+    allocate.extend(string_words("system"));
+    allocate.extend([0, 4096]);
+    s.write_all(&message(4, 2, &allocate)).unwrap();
+    let outcome = loop {
+        match read_event(&mut s) {
+            None => break "connection closed by the compositor".to_owned(),
+            Some((1, 0, body)) => {
+                // wl_display.error(object, code, message)
+                let len = u32::from_ne_bytes(body[8..12].try_into().unwrap()) as usize;
+                break format!(
+                    "wl_display.error: {}",
+                    String::from_utf8_lossy(&body[12..12 + len - 1])
+                );
+            }
+            Some(_) => {}
+        }
+    };
+    // Cut off: nothing more comes.
+    assert!(
+        read_event(&mut s).is_none(),
+        "{outcome}, but the connection is still open"
+    );
+    // The compositor goes on: a new client still gets its hints.
+    let client = start(&comp, &["--seconds", "30"]);
+    line(&client, &comp, "READY");
+    record_fact("heap hints request after destroy", outcome);
+}

@@ -72,8 +72,13 @@ fn every_protocol_element_is_documented() {
         for (i, (name, self_closing, raw)) in t.iter().enumerate() {
             match name.as_str() {
                 "protocol" | "interface" | "request" | "event" | "enum" => {
+                    // A protocol's copyright may come before its description.
+                    let next = match t.get(i + 1) {
+                        Some((n, _, _)) if n == "copyright" && name == "protocol" => i + 2,
+                        _ => i + 1,
+                    };
                     let next_is_description =
-                        t.get(i + 1).is_some_and(|(n, _, _)| n == "description");
+                        t.get(next).is_some_and(|(n, _, _)| n == "description");
                     if *self_closing || !next_is_description {
                         undocumented.push(raw.clone());
                     }
