@@ -346,6 +346,20 @@ fn run(args: Args) -> Result<u8, String> {
         })
         .map_err(|e| format!("timer: {e}"))?;
 
+    // The state file also follows what changes without a frame (delegated memory, clients).
+    if args.state_file.is_some() {
+        event_loop
+            .handle()
+            .insert_source(
+                Timer::from_duration(Duration::from_millis(500)),
+                |_, _, demo| {
+                    demo.write_state();
+                    TimeoutAction::ToDuration(Duration::from_millis(500))
+                },
+            )
+            .map_err(|e| format!("state timer: {e}"))?;
+    }
+
     if args.stats {
         let mut last = (Instant::now(), 0u64);
         event_loop
@@ -418,10 +432,6 @@ impl Demo {
 
     fn render(&mut self) {
         let time = self.app.start.elapsed();
-        let backend_name = match &self.backend {
-            Backend::Headless(_) => "headless",
-            Backend::Kms(_) => "kms",
-        };
         let rendered = match &mut self.backend {
             Backend::Headless(h) => match h.render(&self.app) {
                 Ok(states) => {
@@ -447,26 +457,36 @@ impl Demo {
                 Some(output.clone())
             });
         }
-        // The state file is rewritten when something in it other than the frame count changed,
-        // and otherwise at most every 250 ms: no file I/O on every frame of a busy client.
-        if let Some(path) = &self.args.state_file {
-            self.app.delegated = self.app.heap_hints.usage();
-            let mut json = report::state_json(&self.app, backend_name);
-            if let Backend::Kms(k) = &self.backend {
-                json["live_framebuffers"] = k.live_framebuffers().into();
+        self.write_state();
+    }
+
+    /// Rewrites the state file when something in it other than the frame count changed, and
+    /// otherwise at most every 250 ms: no file I/O on every frame of a busy client. Called after
+    /// each frame and from a timer (delegated memory changes without a frame).
+    fn write_state(&mut self) {
+        let Some(path) = &self.args.state_file else {
+            return;
+        };
+        let backend_name = match &self.backend {
+            Backend::Headless(_) => "headless",
+            Backend::Kms(_) => "kms",
+        };
+        self.app.delegated = self.app.heap_hints.usage();
+        let mut json = report::state_json(&self.app, backend_name);
+        if let Backend::Kms(k) = &self.backend {
+            json["live_framebuffers"] = k.live_framebuffers().into();
+        }
+        let mut key = json.clone();
+        key["frames"] = serde_json::Value::Null;
+        let changed = self
+            .last_state
+            .as_ref()
+            .is_none_or(|(k, at)| *k != key || at.elapsed() > Duration::from_millis(250));
+        if changed {
+            if let Err(e) = report::write_json(path, &json) {
+                tracing::warn!(%e, path = %path.display(), "writing the state file failed");
             }
-            let mut key = json.clone();
-            key["frames"] = serde_json::Value::Null;
-            let changed = self
-                .last_state
-                .as_ref()
-                .is_none_or(|(k, at)| *k != key || at.elapsed() > Duration::from_millis(250));
-            if changed {
-                if let Err(e) = report::write_json(path, &json) {
-                    tracing::warn!(%e, path = %path.display(), "writing the state file failed");
-                }
-                self.last_state = Some((key, Instant::now()));
-            }
+            self.last_state = Some((key, Instant::now()));
         }
     }
 
