@@ -156,6 +156,28 @@ fn the_hint_takes_the_client_to_cma_and_onto_an_overlay_plane() {
     );
 }
 
+#[test]
+fn hints_are_sent_again_when_the_surface_leaves_the_planes() {
+    require_guest();
+    let comp = kms("hints-moved", &[]);
+    // Scaled by the viewport: vkms planes do not scale, so the surface ends up composited.
+    let client = start(&comp, &["--sub-scale", "512x384", "--seconds", "120"]);
+    let first = line(&client, &comp, "HINTS");
+    assert!(first.contains("for overlay"), "{first}");
+    // Composited for a reason no memory fixes: the list now says so (it may come before or
+    // after the client's READY, which this wait passes over).
+    let second = line(&client, &comp, "HINTS");
+    assert!(second.contains("for composition"), "{second}");
+    let (plane, reason) = sub_placement(&comp);
+    assert_eq!(plane, "composited", "{reason:?}");
+    let reason = reason.unwrap_or_default();
+    assert!(reason.contains("scaling"), "{reason}");
+    record_fact(
+        "heap hints re-sent",
+        format!("{first} -> composited ({reason}) -> {second}"),
+    );
+}
+
 /// Starts the hints client as uid/gid 65534 (no access to /dev/dma_heap/*), on a connection the
 /// test opened and passes down as WAYLAND_SOCKET (as a sandbox hands a socket to an app).
 fn start_unprivileged(comp: &Compositor, args: &[&str]) -> (std::process::Child, OwnedFd) {
@@ -248,18 +270,36 @@ fn the_quota_refuses_more_and_disconnect_returns_it_while_others_are_served() {
     // A greedy one, unprivileged: 4 MiB at a time until refused.
     let (mut greedy, fd) = start_unprivileged(
         &comp,
-        &["--delegate-until-refused", "4", "--seconds", "300"],
+        &[
+            "--delegate-until-refused",
+            "4",
+            "--close-after",
+            "10",
+            "--seconds",
+            "300",
+        ],
     );
     let rx = lines_of(&mut greedy);
     let got = wait(&rx, &comp, "DELEGATED");
     let refused = wait(&rx, &comp, "REFUSED");
     assert_eq!(field(&got, "n"), "4", "{got}");
     assert_eq!(field(&refused, "reason"), "quota_exceeded", "{refused}");
-    let held = comp.wait_state(Duration::from_secs(30), |s| {
+    let held = comp.wait_state(Duration::from_secs(10), |s| {
         s["delegated"]
             .as_array()
             .is_some_and(|a| a.iter().any(|u| u["bytes"] == 16u64 << 20))
     });
+    // It closes every fd (no mapping, no wl_buffer left): still connected, it gets the whole
+    // quota again, and is refused again at its end.
+    wait(&rx, &comp, "CLOSED");
+    let got_again = wait(&rx, &comp, "DELEGATED");
+    let refused_again = wait(&rx, &comp, "REFUSED");
+    assert_eq!(
+        field(&got_again, "n"),
+        "4",
+        "closed buffers still counted: {got_again}"
+    );
+    assert_eq!(field(&refused_again, "reason"), "quota_exceeded");
     // The bystander is still served and on its plane.
     let (plane, _) = sub_placement(&comp);
     assert_eq!(plane, "overlay");
@@ -282,7 +322,7 @@ fn the_quota_refuses_more_and_disconnect_returns_it_while_others_are_served() {
     record_fact(
         "heap hints quota",
         format!(
-            "16 MiB quota: {got}, then {refused}; compositor held {}; after disconnect {got2}",
+            "16 MiB quota: {got}, then {refused}; compositor held {}; after closing them {got_again}; after disconnect {got2}",
             held["delegated"]
         ),
     );

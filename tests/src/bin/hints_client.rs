@@ -33,6 +33,7 @@ use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
+use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
 const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
@@ -157,6 +158,8 @@ delegate_noop!(State: ignore wl_shm::WlShm);
 delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
+delegate_noop!(State: ignore wp_viewporter::WpViewporter);
+delegate_noop!(State: ignore wp_viewport::WpViewport);
 wayheap::delegate_heap_hints_client!(State);
 
 struct Options {
@@ -164,13 +167,15 @@ struct Options {
     ignore_hints: bool,
     seconds: u64,
     delegate_until_refused: Option<u64>,
+    close_after: Option<u64>,
+    sub_scale: Option<(i32, i32)>,
     hostile: Option<String>,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-hints-client: {msg}\nusage: wayheap-hints-client [--sub WxH@X,Y] [--ignore-hints] [--seconds N] \
-         [--delegate-until-refused MIB] [--hostile unknown-heap|zero-size|huge-size|double-hints]"
+         [--delegate-until-refused MIB [--close-after SECS]] [--sub-scale WxH] [--hostile unknown-heap|zero-size|huge-size|double-hints]"
     );
     std::process::exit(2)
 }
@@ -181,6 +186,8 @@ fn options() -> Options {
         ignore_hints: false,
         seconds: 60,
         delegate_until_refused: None,
+        close_after: None,
+        sub_scale: None,
         hostile: None,
     };
     let mut args = std::env::args().skip(1);
@@ -212,6 +219,22 @@ fn options() -> Options {
                         .parse()
                         .unwrap_or_else(|_| usage("--delegate-until-refused MIB")),
                 )
+            }
+            "--close-after" => {
+                o.close_after = Some(
+                    val()
+                        .parse()
+                        .unwrap_or_else(|_| usage("--close-after SECS")),
+                )
+            }
+            "--sub-scale" => {
+                let v = val();
+                o.sub_scale = v
+                    .split_once('x')
+                    .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+                if o.sub_scale.is_none() {
+                    usage("--sub-scale WxH");
+                }
             }
             "--hostile" => o.hostile = Some(val()),
             other => usage(&format!("unknown argument {other}")),
@@ -272,6 +295,14 @@ fn main() {
     let subsurface = subcompositor.get_subsurface(&sub_surface, &surface, &qh, ());
     subsurface.set_desync();
     subsurface.set_position(o.sub.2, o.sub.3);
+    // Scaled by wp_viewporter: planes that cannot scale leave it to composition.
+    let _viewport = o.sub_scale.map(|(w, h)| {
+        let viewporter: wp_viewporter::WpViewporter =
+            globals.bind(&qh, 1..=1, ()).expect("wp_viewporter");
+        let viewport = viewporter.get_viewport(&sub_surface, &qh, ());
+        viewport.set_destination(w, h);
+        viewport
+    });
 
     if let (Some(kind), Some(m)) = (&o.hostile, &manager) {
         hostile(kind, m, &sub_surface, &qh);
@@ -413,8 +444,52 @@ fn delegate_until_refused(
         .unwrap_or_else(|| usage("no hinted heap offers delegated allocation"));
     let qh = queue.handle();
     let mut held = Vec::new();
+    fill_until_refused(m, &heap, mib, &mut held, queue, st, conn, &qh);
+    if let Some(secs) = o.close_after {
+        // Keep them a while (the compositor counts them), then close every fd and mapping:
+        // the quota must come back while the connection stays.
+        hold(queue, st, conn, Duration::from_secs(secs));
+        held.clear();
+        println!("CLOSED");
+        hold(queue, st, conn, Duration::from_secs(2));
+        fill_until_refused(m, &heap, mib, &mut held, queue, st, conn, &qh);
+    }
+    // Hold the buffers (the compositor keeps counting them) until told to go.
+    hold(queue, st, conn, Duration::from_secs(o.seconds));
+    drop(held);
+    std::process::exit(0)
+}
+
+/// Roundtrips for `time`, so the compositor's events (and a protocol error) are seen.
+fn hold(
+    queue: &mut wayland_client::EventQueue<State>,
+    st: &mut State,
+    conn: &Connection,
+    time: Duration,
+) {
+    let deadline = Instant::now() + time;
+    while Instant::now() < deadline {
+        if let Err(e) = queue.roundtrip(st) {
+            protocol_error(conn, e);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Asks for `mib` MiB of `heap` until the compositor refuses; prints `DELEGATED` and `REFUSED`.
+#[allow(clippy::too_many_arguments)]
+fn fill_until_refused(
+    m: &wayheap_heap_hints_manager_v1::WayheapHeapHintsManagerV1,
+    heap: &str,
+    mib: u64,
+    held: &mut Vec<DmaBuf>,
+    queue: &mut wayland_client::EventQueue<State>,
+    st: &mut State,
+    conn: &Connection,
+    qh: &QueueHandle<State>,
+) {
     loop {
-        let (_obj, pending) = request_delegated(m, &heap, mib << 20, &qh);
+        let (_obj, pending) = request_delegated(m, heap, mib << 20, qh);
         match wait_delegated(queue, st, &pending) {
             Ok(buf) => held.push(buf),
             Err(HintError::Refused {
@@ -432,21 +507,11 @@ fn delegate_until_refused(
                         Refusal::Unknown(r) => format!("unknown {r}"),
                     }
                 );
-                break;
+                return;
             }
             Err(e) => protocol_error(conn, e),
         }
     }
-    // Hold the buffers (the compositor keeps counting them) until told to go.
-    let deadline = Instant::now() + Duration::from_secs(o.seconds);
-    while Instant::now() < deadline {
-        if let Err(e) = queue.roundtrip(st) {
-            protocol_error(conn, e);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    drop(held);
-    std::process::exit(0)
 }
 
 fn hostile(
