@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use client_demo::detector::{BBox, Face, Point};
 use client_demo::overlay::{Painter, Target, damage};
 use rustix::event::{PollFd, PollFlags, poll};
+use wayheap::client::window::Window;
 use wayheap::client::{
     BufferDescription, Decision, Feedback, FeedbackCollector, SurfaceStack, Swapchain,
     SwapchainProtocols, bind_linux_dmabuf, decide, decide_without_linux_dmabuf, surface_feedback,
@@ -25,7 +26,7 @@ use wayland_protocols::wp::linux_dmabuf::zv1::client::{
 };
 use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
 use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
-use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+use wayland_protocols::xdg::shell::client::xdg_wm_base;
 
 use crate::camera::CameraVideo;
 use crate::worker::{DetectorWorker, Job, Pixels};
@@ -41,8 +42,6 @@ pub struct CameraSlot(pub usize);
 pub struct State {
     feedback: FeedbackCollector,
     last_feedback: Option<Feedback>,
-    configured: Option<(i32, i32)>,
-    closed: bool,
     /// Camera slots the compositor released since the last look.
     released: Vec<usize>,
     /// Main-surface presentation feedback (camera mode; the picture's swapchain counts its own).
@@ -101,55 +100,6 @@ impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, ()> for State {
     }
 }
 
-impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
-    fn event(
-        _: &mut Self,
-        wm: &xdg_wm_base::XdgWmBase,
-        event: xdg_wm_base::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_wm_base::Event::Ping { serial } = event {
-            wm.pong(serial);
-        }
-    }
-}
-
-impl Dispatch<xdg_surface::XdgSurface, ()> for State {
-    fn event(
-        _: &mut Self,
-        s: &xdg_surface::XdgSurface,
-        event: xdg_surface::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_surface::Event::Configure { serial } = event {
-            s.ack_configure(serial);
-        }
-    }
-}
-
-impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
-    fn event(
-        st: &mut Self,
-        _: &xdg_toplevel::XdgToplevel,
-        event: xdg_toplevel::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match event {
-            xdg_toplevel::Event::Configure { width, height, .. } => {
-                st.configured = Some((width, height));
-            }
-            xdg_toplevel::Event::Close => st.closed = true,
-            _ => {}
-        }
-    }
-}
-
 impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
     fn event(
         _: &mut Self,
@@ -189,6 +139,7 @@ delegate_noop!(State: ignore wp_viewport::WpViewport);
 delegate_noop!(State: ignore wp_presentation::WpPresentation);
 delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
 wayheap::delegate_swapchain!(State);
+wayheap::delegate_window!(State);
 
 /// Where the video comes from.
 enum Video {
@@ -338,19 +289,22 @@ pub fn run(args: Args) -> Result<(), String> {
     let presentation: Option<wp_presentation::WpPresentation> = globals.bind(&qh, 1..=1, ()).ok();
     let linux_dmabuf = bind_linux_dmabuf(&globals, &qh).ok();
 
-    let surface = compositor.create_surface(&qh, ());
-    let xdg = wm.get_xdg_surface(&surface, &qh, ());
-    let toplevel = xdg.get_toplevel(&qh, ());
-    toplevel.set_title("wayheap client-demo".into());
-    toplevel.set_app_id("wayheap.client-demo".into());
-    toplevel.set_fullscreen(None);
+    let window = Window::new(
+        &compositor,
+        &wm,
+        &qh,
+        "wayheap client-demo",
+        Some("wayheap.client-demo"),
+        true,
+    );
+    let surface = window.surface.clone();
     let _feedback = linux_dmabuf
         .as_ref()
         .and_then(|d| surface_feedback(d, &surface, &qh, ()));
     surface.commit();
     let mut st = State::default();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while st.configured.is_none() || (_feedback.is_some() && st.last_feedback.is_none()) {
+    while window.configured().is_none() || (_feedback.is_some() && st.last_feedback.is_none()) {
         if Instant::now() > deadline {
             return Err("the compositor never configured the window".into());
         }
@@ -359,7 +313,7 @@ pub fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("Wayland: {e}"))?;
     }
     let (frame_w, frame_h) = args.size;
-    let output = match st.configured {
+    let output = match window.configured() {
         Some((w, h)) if w > 0 && h > 0 => (w, h),
         _ => (frame_w as i32, frame_h as i32),
     };
@@ -674,7 +628,7 @@ pub fn run(args: Args) -> Result<(), String> {
             stats.time_at = stats.detector_time;
             stats.since = Some(now);
         }
-        let done = st.closed
+        let done = window.closed()
             || (args.frames > 0 && stats.frames >= args.frames)
             || (args.seconds > 0 && started.elapsed() >= Duration::from_secs(args.seconds));
         if done {

@@ -17,6 +17,8 @@
 //! - [`SurfaceStack`]: a main surface plus desynchronised subsurfaces with viewports, so a
 //!   camera frame and an overlay can each be on a plane.
 //! - [`ImportCache`]: wl_buffers for dma-bufs exported elsewhere (V4L2), one per dma-buf, reused.
+//! - [`window`]: a bare xdg toplevel (configure acknowledged, size and close remembered) for
+//!   kiosk-style clients; [`delegate_window!`](crate::delegate_window) wires it.
 //! - [`hints`]: the `wayheap_heap_hints_v1` client — the heap the compositor says reaches a
 //!   plane, opened directly or allocated by the compositor, before any feedback-only decision.
 //!
@@ -183,6 +185,7 @@ mod import;
 mod linux_dmabuf;
 mod stack;
 mod swapchain;
+pub mod window;
 
 pub use buffer::{BufferCreation, BufferDescription, BufferError, BufferSpec, PlaneSpec};
 pub use decision::{BufferPath, Decision, decide, decide_without_linux_dmabuf};

@@ -34,7 +34,7 @@ use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
 use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
-use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+use wayland_protocols::xdg::shell::client::xdg_wm_base;
 
 const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
 
@@ -42,7 +42,6 @@ const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
 struct State {
     hints: HeapHintsCollector,
     hint_lists: Vec<Vec<wayheap::client::hints::HeapHint>>,
-    configured: Option<(i32, i32)>,
     frame_done: bool,
 }
 
@@ -59,51 +58,6 @@ impl Dispatch<wayheap_surface_heap_hints_v1::WayheapSurfaceHeapHintsV1, ()> for 
             let text: Vec<String> = list.iter().map(ToString::to_string).collect();
             println!("HINTS n={} [{}]", list.len(), text.join("; "));
             st.hint_lists.push(list.to_vec());
-        }
-    }
-}
-
-impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
-    fn event(
-        _: &mut Self,
-        wm: &xdg_wm_base::XdgWmBase,
-        event: xdg_wm_base::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_wm_base::Event::Ping { serial } = event {
-            wm.pong(serial);
-        }
-    }
-}
-
-impl Dispatch<xdg_surface::XdgSurface, ()> for State {
-    fn event(
-        _: &mut Self,
-        s: &xdg_surface::XdgSurface,
-        event: xdg_surface::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_surface::Event::Configure { serial } = event {
-            s.ack_configure(serial);
-        }
-    }
-}
-
-impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
-    fn event(
-        st: &mut Self,
-        _: &xdg_toplevel::XdgToplevel,
-        event: xdg_toplevel::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_toplevel::Event::Configure { width, height, .. } = event {
-            st.configured = Some((width, height));
         }
     }
 }
@@ -161,6 +115,7 @@ delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
 delegate_noop!(State: ignore wp_viewporter::WpViewporter);
 delegate_noop!(State: ignore wp_viewport::WpViewport);
 wayheap::delegate_heap_hints_client!(State);
+wayheap::delegate_window!(State);
 
 struct Options {
     sub: (u32, u32, i32, i32),
@@ -277,20 +232,21 @@ fn main() {
     );
     let mut st = State::default();
 
-    let surface = compositor.create_surface(&qh, ());
-    let xdg_surface = wm.get_xdg_surface(&surface, &qh, ());
-    let toplevel = xdg_surface.get_toplevel(&qh, ());
-    toplevel.set_title("wayheap-hints-client".into());
-    surface.commit();
-    while st.configured.is_none() {
+    let window = wayheap::client::window::Window::new(
+        &compositor,
+        &wm,
+        &qh,
+        "wayheap-hints-client",
+        None,
+        false,
+    );
+    while window.configured().is_none() {
         queue
             .blocking_dispatch(&mut st)
             .expect("waiting for configure");
     }
-    let (w, h) = match st.configured {
-        Some((w, h)) if w > 0 && h > 0 => (w as u32, h as u32),
-        _ => (640, 480),
-    };
+    let (w, h) = window.size_or((640, 480));
+    let surface = window.surface.clone();
     let sub_surface = compositor.create_surface(&qh, ());
     let subsurface = subcompositor.get_subsurface(&sub_surface, &surface, &qh, ());
     subsurface.set_desync();

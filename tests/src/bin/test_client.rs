@@ -27,7 +27,7 @@ use wayland_protocols::wp::linux_dmabuf::zv1::client::{
 };
 use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
 use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
-use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+use wayland_protocols::xdg::shell::client::xdg_wm_base;
 
 const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
 const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
@@ -53,7 +53,6 @@ struct State {
     last_feedback: Option<wayheap::client::Feedback>,
     /// linux-dmabuf feedback being collected for the first subsurface.
     feedback: wayheap::client::FeedbackCollector,
-    configured: Option<(i32, i32)>,
     frame_done: bool,
     /// The serial of the last wl_pointer.enter (needed to set a cursor).
     pointer_enter: Option<u32>,
@@ -114,53 +113,6 @@ impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
     ) {
     }
 }
-impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
-    fn event(
-        _: &mut Self,
-        wm: &xdg_wm_base::XdgWmBase,
-        ev: xdg_wm_base::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_wm_base::Event::Ping { serial } = ev {
-            wm.pong(serial);
-        }
-    }
-}
-impl Dispatch<xdg_surface::XdgSurface, ()> for State {
-    fn event(
-        _: &mut Self,
-        s: &xdg_surface::XdgSurface,
-        ev: xdg_surface::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_surface::Event::Configure { serial } = ev {
-            s.ack_configure(serial);
-        }
-    }
-}
-impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
-    fn event(
-        st: &mut Self,
-        _: &xdg_toplevel::XdgToplevel,
-        ev: xdg_toplevel::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_toplevel::Event::Configure { width, height, .. } = ev
-            && width > 0
-            && height > 0
-        {
-            st.configured = Some((width, height));
-        } else if let xdg_toplevel::Event::Configure { .. } = ev {
-            st.configured.get_or_insert((0, 0));
-        }
-    }
-}
 impl Dispatch<wl_callback::WlCallback, ()> for State {
     fn event(
         st: &mut Self,
@@ -200,6 +152,7 @@ impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, ()> for State {
         }
     }
 }
+wayheap::delegate_window!(State);
 delegate_noop!(State: ignore wp_presentation::WpPresentation);
 delegate_noop!(State: ignore wp_viewporter::WpViewporter);
 delegate_noop!(State: ignore wp_viewport::WpViewport);
@@ -515,24 +468,21 @@ fn main() {
         let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         seat.get_pointer(&qh, ())
     });
-    let surface = compositor.create_surface(&qh, ());
-    let xdg_surface = wm.get_xdg_surface(&surface, &qh, ());
-    let toplevel = xdg_surface.get_toplevel(&qh, ());
-    toplevel.set_title("wayheap-test-client".into());
-    if o.fullscreen {
-        toplevel.set_fullscreen(None);
-    }
-    surface.commit();
-    while st.configured.is_none() {
+    let window = wayheap::client::window::Window::new(
+        &compositor,
+        &wm,
+        &qh,
+        "wayheap-test-client",
+        None,
+        o.fullscreen,
+    );
+    while window.configured().is_none() {
         queue
             .blocking_dispatch(&mut st)
             .expect("waiting for configure");
     }
-    let (mut w, mut h) = st.configured.unwrap_or((0, 0));
-    if w == 0 || h == 0 {
-        (w, h) = (640, 480);
-    }
-    let (w, h) = (w as u32, h as u32);
+    let (w, h) = window.size_or((640, 480));
+    let surface = window.surface.clone();
 
     let main_buffer = match o.main {
         Source::Shm => shm_buffer(&shm, &qh, w, h, |x, y| pattern::quadrants(x, y, w, h)),
