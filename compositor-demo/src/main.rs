@@ -277,6 +277,7 @@ fn run(args: Args) -> Result<u8, String> {
         max_size: args.delegated_max.saturating_mul(1 << 20),
         quota: args.delegated_quota.saturating_mul(1 << 20),
         heaps: heaps.clone(),
+        ..Default::default()
     };
     let mut app = state::new_app(
         dh.clone(),
@@ -346,19 +347,19 @@ fn run(args: Args) -> Result<u8, String> {
         })
         .map_err(|e| format!("timer: {e}"))?;
 
-    // The state file also follows what changes without a frame (delegated memory, clients).
-    if args.state_file.is_some() {
-        event_loop
-            .handle()
-            .insert_source(
-                Timer::from_duration(Duration::from_millis(500)),
-                |_, _, demo| {
-                    demo.write_state();
-                    TimeoutAction::ToDuration(Duration::from_millis(500))
-                },
-            )
-            .map_err(|e| format!("state timer: {e}"))?;
-    }
+    // Twice a second: delegated buffers nobody holds any more are freed, and the state file
+    // follows what changes without a frame (delegated memory, clients).
+    event_loop
+        .handle()
+        .insert_source(
+            Timer::from_duration(Duration::from_millis(500)),
+            |_, _, demo| {
+                demo.app.heap_hints.reclaim();
+                demo.write_state();
+                TimeoutAction::ToDuration(Duration::from_millis(500))
+            },
+        )
+        .map_err(|e| format!("reclaim timer: {e}"))?;
 
     if args.stats {
         let mut last = (Instant::now(), 0u64);

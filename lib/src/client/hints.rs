@@ -258,7 +258,11 @@ impl HintedAllocator {
 }
 
 /// Sends `allocate` for `size` bytes of `heap`; the answer lands in the returned slot when the
-/// event is dispatched (roundtrip, or [`wait_delegated`]).
+/// event is dispatched (roundtrip, or [`wait_delegated`] on the queue of `qh`).
+///
+/// The request is sent as asked: a size of 0 or above the compositor's `max_size`, or a heap not
+/// hinted for delegation, is a protocol error that ends the connection. Check with
+/// [`check_delegated`] first.
 pub fn request_delegated<D>(
     manager: &WayheapHeapHintsManagerV1,
     heap: &str,
@@ -282,7 +286,35 @@ where
     (object, answer)
 }
 
-/// Dispatches `queue` until `pending` has its answer.
+/// Whether `allocate` of `size` bytes from `heap` is a request the compositor accepts: not 0,
+/// within `max_size` (once the manager's event arrived), and `heap` among `hints` with the
+/// delegated flag. The error says which rule it breaks.
+pub fn check_delegated(
+    manager: &ManagerData,
+    hints: &[HeapHint],
+    heap: &str,
+    size: u64,
+) -> Result<(), String> {
+    if size == 0 {
+        return Err("a delegated allocation of 0 bytes".to_owned());
+    }
+    if let Some(max) = manager.max_size()
+        && size > max
+    {
+        return Err(format!(
+            "{size} bytes exceed the compositor's largest delegated allocation ({max} bytes)"
+        ));
+    }
+    if !hints.iter().any(|h| h.delegated && h.heap == heap) {
+        return Err(format!(
+            "heap {heap} was not hinted for delegated allocation"
+        ));
+    }
+    Ok(())
+}
+
+/// Dispatches `queue` until `pending` has its answer (`queue` must be the queue whose handle
+/// [`request_delegated`] was given).
 pub fn wait_delegated<D: 'static>(
     queue: &mut wayland_client::EventQueue<D>,
     state: &mut D,
@@ -455,6 +487,18 @@ mod tests {
             Some(HintChoice::Delegate(hint("cma", true)))
         );
         assert_eq!(alloc.choose(Some(&[hint("cma", false)])), None);
+        // What the compositor would refuse is caught before sending.
+        let manager = ManagerData::default();
+        *manager.max_size.lock().unwrap() = Some(1 << 20);
+        let offered = [hint("cma", true)];
+        assert!(check_delegated(&manager, &offered, "cma", 4096).is_ok());
+        assert!(check_delegated(&manager, &offered, "cma", 0).is_err());
+        assert!(
+            check_delegated(&manager, &offered, "cma", 2 << 20)
+                .unwrap_err()
+                .contains("exceed")
+        );
+        assert!(check_delegated(&manager, &offered, "system", 4096).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

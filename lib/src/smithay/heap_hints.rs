@@ -85,8 +85,12 @@ fn wire_target(t: HintTarget) -> wayheap_surface_heap_hints_v1::Target {
 pub struct HeapHintsConfig {
     /// Largest single allocation (larger is a protocol error): 256 MiB by default.
     pub max_size: u64,
-    /// What one client may hold of delegated memory at a time: 64 MiB by default.
+    /// What one client (one connection) may hold of delegated memory at a time, all heaps
+    /// together: 64 MiB by default.
     pub quota: u64,
+    /// How many delegated buffers one client may hold at a time: 256 by default. The compositor
+    /// keeps an fd of each, so this also bounds what a client costs it in fds.
+    pub max_buffers: usize,
     /// Where the heaps are.
     pub heaps: HeapDir,
 }
@@ -96,6 +100,7 @@ impl Default for HeapHintsConfig {
         Self {
             max_size: 256 << 20,
             quota: 64 << 20,
+            max_buffers: 256,
             heaps: HeapDir::default(),
         }
     }
@@ -205,6 +210,9 @@ impl HeapHintsState {
             + 'static,
     {
         let global = dh.create_global::<D, WayheapHeapHintsManagerV1, ()>(VERSION, ());
+        // No dma-buf is larger than the address space; keep sizes far from overflow.
+        let mut config = config;
+        config.max_size = config.max_size.clamp(1, 1 << 48);
         Self {
             display: dh.clone(),
             global,
@@ -261,9 +269,10 @@ impl HeapHintsState {
             .map(|e| e.sent.as_slice())
     }
 
-    /// Forgets a client's account (its quota is free again): call it from the client's
-    /// `ClientData::disconnected`. Buffers it still holds in other processes are not freed by
-    /// this; they are no longer charged to anyone.
+    /// Forgets a client's account at once (its quota is free again). Not needed for
+    /// correctness: accounts of disconnected clients are dropped by the next
+    /// [`reclaim`](Self::reclaim), [`usage`](Self::usage) or allocation. Buffers it still holds in
+    /// other processes are not freed by this; they are no longer charged to anyone.
     pub fn client_disconnected(&mut self, client: ClientId) {
         if let Some(a) = self.accounts.remove(&client) {
             let bytes: u64 = a.buffers.iter().map(|b| b.size).sum();
@@ -283,6 +292,17 @@ impl HeapHintsState {
             }
             alive
         });
+    }
+
+    /// Lets go of the compositor's fd of every delegated buffer nobody else holds any more (so
+    /// the kernel frees it) and forgets clients that disconnected. Call it now and then (e.g.
+    /// once a second): released memory otherwise stays allocated until the next allocation or
+    /// [`usage`](Self::usage).
+    pub fn reclaim(&mut self) {
+        self.prune();
+        for a in self.accounts.values_mut() {
+            a.live();
+        }
     }
 
     /// What each client holds of delegated memory now (buffers it let go of, and clients that
@@ -332,8 +352,19 @@ impl HeapHintsState {
         let account = self.accounts.entry(client.id()).or_default();
         account.pid = pid;
         let held = account.live();
-        let rounded = size.div_ceil(PAGE) * PAGE;
-        if held + rounded > quota {
+        let max_buffers = self.config.max_buffers;
+        if account.buffers.len() >= max_buffers {
+            return Err((
+                Failure::QuotaExceeded,
+                format!(
+                    "this client holds {max_buffers} delegated buffers, the most it may; close some (fds, mappings, wl_buffers) first"
+                ),
+            ));
+        }
+        let page = rustix::param::page_size() as u64;
+        // `size` is at most max_size, which `new` keeps far from overflow.
+        let rounded = size.div_ceil(page).saturating_mul(page);
+        if held.saturating_add(rounded) > quota {
             return Err((
                 Failure::QuotaExceeded,
                 format!(
@@ -354,12 +385,9 @@ impl HeapHintsState {
                 format!("{size} bytes do not fit this machine's address space"),
             )
         })?;
-        let usage = match pid {
-            Some(pid) => format!("delegated:{pid}"),
-            None => "delegated".to_owned(),
-        };
+        // One usage for all clients: the accounting ledger keeps a row per usage forever.
         let buf = heap_node
-            .allocate_for(usize_size, &usage)
+            .allocate_for(usize_size, "delegated")
             .map_err(|e| match e {
                 HeapError::OutOfMemory { .. } => (
                     Failure::HeapFull,
@@ -391,8 +419,6 @@ impl HeapHintsState {
         Ok((client_fd, real))
     }
 }
-
-const PAGE: u64 = 4096;
 
 fn send(object: &WayheapSurfaceHeapHintsV1, hints: &[HeapHint]) {
     for h in hints {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use wayheap::client::hints::{
     HeapHintsCollector, HintChoice, HintError, HintedAllocator, ManagerData, Refusal,
-    request_delegated, wait_delegated,
+    check_delegated, request_delegated, wait_delegated,
 };
 use wayheap::dmabuf::DmaBuf;
 use wayheap::export::MemfdBuffer;
@@ -305,6 +305,9 @@ fn main() {
             let m = manager
                 .as_ref()
                 .expect("a delegated hint comes from the global");
+            let hints = st.hint_lists.last().cloned().unwrap_or_default();
+            check_delegated(&manager_data, &hints, &hint.heap, len as u64)
+                .unwrap_or_else(|e| usage(&e));
             let (_obj, pending) = request_delegated(m, &hint.heap, len as u64, &qh);
             let buf = wait_delegated(&mut queue, &mut st, &pending)
                 .unwrap_or_else(|e| usage(&format!("delegated allocation: {e}")));
