@@ -88,6 +88,10 @@ struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     delegated_quota: u64,
 
+    /// Delegated allocation: what all clients together may hold, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 128)]
+    delegated_total: u64,
+
     /// Delegated allocation: the largest single buffer, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     delegated_max: u64,
@@ -276,6 +280,7 @@ fn run(args: Args) -> Result<u8, String> {
     let hints = wayheap::smithay::heap_hints::HeapHintsConfig {
         max_size: args.delegated_max.saturating_mul(1 << 20),
         quota: args.delegated_quota.saturating_mul(1 << 20),
+        total_quota: args.delegated_total.saturating_mul(1 << 20),
         heaps: heaps.clone(),
         ..Default::default()
     };

@@ -263,7 +263,10 @@ fn a_client_that_cannot_open_heaps_gets_cma_from_the_compositor_and_an_overlay()
 #[test]
 fn the_quota_refuses_more_and_disconnect_returns_it_while_others_are_served() {
     require_guest();
-    let comp = kms("hints-quota", &["--delegated-quota", "16"]);
+    let comp = kms(
+        "hints-quota",
+        &["--delegated-quota", "16", "--delegated-total", "24"],
+    );
     // A well-behaved client on a plane the whole time.
     let bystander = start(&comp, &["--seconds", "300"]);
     line(&bystander, &comp, "READY");
@@ -289,6 +292,20 @@ fn the_quota_refuses_more_and_disconnect_returns_it_while_others_are_served() {
             .as_array()
             .is_some_and(|a| a.iter().any(|u| u["bytes"] == 16u64 << 20))
     });
+    // A second connection (another client, or the same one again) meets the total cap: 8 of
+    // the 24 MiB all clients together may hold are left.
+    let (mut other, _other_fd) = start_unprivileged(
+        &comp,
+        &["--delegate-until-refused", "4", "--seconds", "300"],
+    );
+    let other_rx = lines_of(&mut other);
+    let other_got = wait(&other_rx, &comp, "DELEGATED");
+    let other_refused = wait(&other_rx, &comp, "REFUSED");
+    assert_eq!(field(&other_got, "n"), "2", "{other_got}");
+    assert!(
+        other_refused.contains("all clients together"),
+        "{other_refused}"
+    );
     // It closes every fd (no mapping, no wl_buffer left): still connected, it gets the whole
     // quota again, and is refused again at its end.
     wait(&rx, &comp, "CLOSED");
@@ -319,10 +336,12 @@ fn the_quota_refuses_more_and_disconnect_returns_it_while_others_are_served() {
     assert_eq!(field(&got2, "n"), "4", "the quota is whole again: {got2}");
     let _ = again.kill();
     let _ = again.wait();
+    let _ = other.kill();
+    let _ = other.wait();
     record_fact(
         "heap hints quota",
         format!(
-            "16 MiB quota: {got}, then {refused}; compositor held {}; after closing them {got_again}; after disconnect {got2}",
+            "16 MiB quota, 24 MiB total: {got}, then {refused}; compositor held {}; a second client {other_got}, {other_refused}; after closing them {got_again}; after disconnect {got2}",
             held["delegated"]
         ),
     );

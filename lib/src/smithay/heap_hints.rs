@@ -88,6 +88,10 @@ pub struct HeapHintsConfig {
     /// What one client (one connection) may hold of delegated memory at a time, all heaps
     /// together: 64 MiB by default.
     pub quota: u64,
+    /// What all clients together may hold of delegated memory: 128 MiB by default. The
+    /// per-client quota is per connection; this bounds a client that opens many connections,
+    /// and keeps CMA for the compositor's own scan-out buffers.
+    pub total_quota: u64,
     /// How many delegated buffers one client may hold at a time: 256 by default. The compositor
     /// keeps an fd of each, so this also bounds what a client costs it in fds.
     pub max_buffers: usize,
@@ -100,6 +104,7 @@ impl Default for HeapHintsConfig {
         Self {
             max_size: 256 << 20,
             quota: 64 << 20,
+            total_quota: 128 << 20,
             max_buffers: 256,
             heaps: HeapDir::default(),
         }
@@ -348,10 +353,21 @@ impl HeapHintsState {
     ) -> Result<(OwnedFd, u64), (wayheap_heap_allocation_v1::Failure, String)> {
         use wayheap_heap_allocation_v1::Failure;
         self.prune();
+        let total_quota = self.config.total_quota;
+        let total: u64 = self.accounts.values_mut().map(Account::live).sum();
         let quota = self.config.quota;
         let account = self.accounts.entry(client.id()).or_default();
         account.pid = pid;
         let held = account.live();
+        let page = rustix::param::page_size() as u64;
+        if total.saturating_add(size.div_ceil(page).saturating_mul(page)) > total_quota {
+            return Err((
+                Failure::QuotaExceeded,
+                format!(
+                    "all clients together hold {total} bytes of delegated memory, and the compositor grants at most {total_quota}; try again later"
+                ),
+            ));
+        }
         let max_buffers = self.config.max_buffers;
         if account.buffers.len() >= max_buffers {
             return Err((
@@ -361,7 +377,6 @@ impl HeapHintsState {
                 ),
             ));
         }
-        let page = rustix::param::page_size() as u64;
         // `size` is at most max_size, which `new` keeps far from overflow.
         let rounded = size.div_ceil(page).saturating_mul(page);
         if held.saturating_add(rounded) > quota {
