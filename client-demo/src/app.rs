@@ -453,7 +453,7 @@ pub fn run(args: Args) -> Result<(), String> {
             } => {
                 if Instant::now() >= *next
                     && chain.ready()
-                    && let Some(index) = chain.acquire().filter(|i| Some(*i) != detector_slot)
+                    && let Some(index) = chain.acquire_except(detector_slot)
                 {
                     let t = started.elapsed().as_secs_f32();
                     let layout = chain.layout().clone();
@@ -543,11 +543,13 @@ pub fn run(args: Args) -> Result<(), String> {
         // Detections: faces to the overlay.
         if let Some(w) = &worker {
             for d in w.results() {
+                // Every result frees its slot (the worker may already have taken the next
+                // frame, so `detector_slot` can name another one by now).
+                if let Video::Camera(cam) = &mut video {
+                    cam.detector_done(d.slot)?;
+                }
                 if detector_slot == Some(d.slot) {
                     detector_slot = None;
-                    if let Video::Camera(cam) = &mut video {
-                        cam.detector_done(d.slot)?;
-                    }
                 }
                 stats.detections += 1;
                 stats.detector_time += d.elapsed;

@@ -39,7 +39,14 @@ impl ImportCache {
             + 'static,
         U: Send + Sync + 'static,
     {
-        let key = dmabuf.info()?.inode.unwrap_or(0);
+        // The dma-buf file's inode: every fd of one buffer has it (fstat always gives it, where
+        // fdinfo's `ino:` line may be missing on older kernels).
+        let key = rustix::fs::fstat(dmabuf.fd())
+            .map_err(|errno| DmaBufError::Inspect {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&dmabuf.fd()),
+                errno,
+            })?
+            .st_ino;
         if let Some(b) = self.buffers.get(&key).filter(|b| b.is_alive()) {
             return Ok(b.clone());
         }

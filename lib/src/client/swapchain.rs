@@ -384,9 +384,16 @@ impl Swapchain {
     /// A buffer the compositor is not using, by index. `None` when all are still held (wait
     /// for a release, i.e. dispatch events, and try again).
     pub fn acquire(&mut self) -> Option<usize> {
+        self.acquire_except(None)
+    }
+
+    /// As [`acquire`](Self::acquire), passing over buffer `busy` (one the application itself
+    /// still reads, e.g. a detector thread).
+    pub fn acquire_except(&mut self, busy: Option<usize>) -> Option<usize> {
         self.slots
             .iter()
-            .position(|s| s.data.released.load(Ordering::Acquire))
+            .enumerate()
+            .position(|(i, s)| Some(i) != busy && s.data.released.load(Ordering::Acquire))
     }
 
     /// How many frames old the content of buffer `index` is (as EGL's buffer age): 0 when it

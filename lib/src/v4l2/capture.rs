@@ -109,12 +109,30 @@ impl Capture {
     /// Allocates `count` buffers of `format.sizeimage` bytes for the `camera` usage of
     /// `allocator`'s policy and streams into them ([`Capture::with_dmabufs`]).
     ///
-    /// When the device refuses them at `VIDIOC_QBUF` with EFAULT or EINVAL and they were not
+    /// When the device refuses them at `VIDIOC_QBUF` with EFAULT (vb2 dma-contig given
+    /// scattered pages; EINVAL means other things, such as a buffer too short) and they were not
     /// physically contiguous, they are freed and allocated again with
     /// `Constraints { contiguous: true, .. }`; when the driver imports no dma-bufs at all, its own
     /// buffers are exported instead ([`Capture::exported`]). Either way
     /// [`Capture::fallback_reason`] says why.
+    ///
+    /// A driver that wants more buffers than `count` (vb2's minimum) gets as many as it asks.
     pub fn allocate(
+        camera: &Camera,
+        allocator: &Allocator,
+        count: usize,
+        format: &CaptureFormat,
+    ) -> Result<Capture, CameraError> {
+        match Self::allocate_count(camera, allocator, count, format) {
+            Err(CameraError::BufferCount { asked, got }) if got > asked => {
+                tracing::info!(asked, got, "the driver wants more capture buffers");
+                Self::allocate_count(camera, allocator, got, format)
+            }
+            other => other,
+        }
+    }
+
+    fn allocate_count(
         camera: &Camera,
         allocator: &Allocator,
         count: usize,
@@ -129,7 +147,7 @@ impl Capture {
         match Capture::with_dmabufs(camera, buffers) {
             Err(CameraError::BufferRefused {
                 provider, errno, ..
-            }) if !contiguous && matches!(errno, Errno::FAULT | Errno::INVAL) => {
+            }) if !contiguous && errno == Errno::FAULT => {
                 let reason = format!(
                     "the camera needs physically contiguous memory: QBUF of a {provider} buffer gave {}",
                     errno_name(errno)
@@ -335,8 +353,9 @@ impl Capture {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(errno) => return Err(self.camera.ioctl_error("poll", errno)),
             }
-            if fds[0].revents().contains(PollFlags::ERR) {
-                // vb2: not streaming, or the driver flagged the queue as failed.
+            if fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP) {
+                // vb2: not streaming, the driver flagged the queue as failed, or the device
+                // went away (HUP).
                 return Err(CameraError::Ioctl {
                     path: self.camera.path.clone(),
                     what: "poll (POLLERR: the queue stopped or the device failed)",
