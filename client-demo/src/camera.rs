@@ -6,10 +6,10 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wayheap::client::{Feedback, FormatModifier, ImportCache};
+use wayheap::client::{BufferPath, Feedback, ImportCache, decide};
 use wayheap::dmabuf::DmaBuf;
 use wayheap::layout::{Fourcc, Layout};
-use wayheap::policy::{Allocator, MODIFIER_LINEAR};
+use wayheap::policy::Allocator;
 use wayheap::v4l2::{Camera, CameraError, Capture, PixelFormat};
 use wayland_client::QueueHandle;
 use wayland_client::protocol::wl_buffer::WlBuffer;
@@ -62,20 +62,14 @@ pub fn first_capture_device() -> Option<PathBuf> {
     wayheap::v4l2::capture_devices().into_iter().next()
 }
 
-/// Whether `feedback` takes `drm` with the LINEAR modifier: `Some(true)` in a scan-out tranche,
-/// `Some(false)` in another tranche, `None` not at all.
+/// Whether `feedback` takes `drm` with the LINEAR modifier, as the library decides it for a
+/// buffer: `Some(true)` for scan-out, `Some(false)` for sampling, `None` not at all.
 fn feedback_takes(feedback: &Feedback, drm: Fourcc) -> Option<bool> {
-    let wanted = FormatModifier {
-        format: drm.0,
-        modifier: MODIFIER_LINEAR,
-    };
-    let mut found = None;
-    for t in &feedback.tranches {
-        if t.formats.contains(&wanted) {
-            found = Some(found.unwrap_or(false) || t.scanout);
-        }
+    match decide(Some(feedback), drm).path {
+        BufferPath::Scanout => Some(true),
+        BufferPath::Sampling => Some(false),
+        BufferPath::Shm => None,
     }
-    found
 }
 
 /// Chooses the capture format: `requested` (a fourcc, or `auto`), among what the camera offers,
@@ -305,7 +299,8 @@ impl CameraVideo {
 
 #[cfg(test)]
 mod tests {
-    use wayheap::client::Tranche;
+    use wayheap::client::{FormatModifier, Tranche};
+    use wayheap::policy::MODIFIER_LINEAR;
 
     use super::*;
 

@@ -360,6 +360,7 @@ fn run(args: Args) -> Result<u8, String> {
             Timer::from_duration(Duration::from_millis(500)),
             |_, _, demo| {
                 demo.app.heap_hints.reclaim();
+                demo.app.delegated = demo.app.heap_hints.usage();
                 demo.write_state();
                 TimeoutAction::ToDuration(Duration::from_millis(500))
             },
@@ -468,7 +469,8 @@ impl Demo {
 
     /// Rewrites the state file when something in it other than the frame count changed, and
     /// otherwise at most every 250 ms: no file I/O on every frame of a busy client. Called after
-    /// each frame and from a timer (delegated memory changes without a frame).
+    /// each frame and from the reclaim timer (delegated memory, refreshed there, changes without
+    /// a frame).
     fn write_state(&mut self) {
         let Some(path) = &self.args.state_file else {
             return;
@@ -477,7 +479,6 @@ impl Demo {
             Backend::Headless(_) => "headless",
             Backend::Kms(_) => "kms",
         };
-        self.app.delegated = self.app.heap_hints.usage();
         let mut json = report::state_json(&self.app, backend_name);
         if let Backend::Kms(k) = &self.backend {
             json["live_framebuffers"] = k.live_framebuffers().into();

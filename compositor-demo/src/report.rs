@@ -10,9 +10,11 @@ use wayheap::smithay::{ElementFacts, Placement, PlaneCaps, PlaneKind, explain};
 
 use crate::state::{App, surface_key};
 
-/// Facts about the surface's current buffer: a dma-buf's format, and whether it is scaled.
+/// Facts about the surface's current buffer: a dma-buf's format, whether it is scaled, and (when
+/// `contiguous_only` planes make it matter) its memory.
 fn facts(
     surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+    contiguous_only: bool,
 ) -> ElementFacts {
     use smithay::backend::renderer::utils::RendererSurfaceStateUserData;
     use smithay::wayland::compositor::with_states;
@@ -30,7 +32,10 @@ fn facts(
             .buffer()
             .and_then(|b| smithay::wayland::dmabuf::get_dmabuf(b).ok());
         let dmabuf_format = dmabuf.map(smithay::backend::allocator::Buffer::format);
-        let memory = dmabuf.and_then(wayheap::smithay::BufferMemory::of);
+        // fdinfo reads: only where the planes care about the memory.
+        let memory = dmabuf
+            .filter(|_| contiguous_only)
+            .and_then(wayheap::smithay::BufferMemory::of);
         let scaled = match (state.buffer_size(), state.surface_size()) {
             (Some(b), Some(s)) => b.w != s.w || b.h != s.h,
             _ => false,
@@ -71,26 +76,25 @@ pub fn update_placements(
         let placement = explain(
             plane_of(s),
             &state.presentation_state,
-            &facts(s),
+            &facts(s, caps.contiguous_only),
             caps,
             overlays_taken,
             scanout_allowed,
         );
         now.insert(surface_key(s), placement);
     }
-    for (k, p) in &now {
-        if app.placements.get(k) != Some(p) {
+    for s in &surfaces {
+        let k = surface_key(s);
+        let Some(p) = now.get(&k) else { continue };
+        if app.placements.get(&k) != Some(p) {
             tracing::info!(surface = %k, placement = %p, "placement changed");
+            // A surface that moved (onto a plane, off it) gets its new heap hints; one that
+            // asks for hints later gets them from `surface_hints`.
+            let hints = app.hint_config.hints_for(Some(p));
+            app.heap_hints.set_hints(s, hints);
         }
     }
     app.placements = now;
-    // Surfaces that moved (onto a plane, off it) get their new heap hints.
-    for s in &surfaces {
-        let hints = app
-            .hint_config
-            .hints_for(app.placements.get(&surface_key(s)));
-        app.heap_hints.set_hints(s, hints);
-    }
 }
 
 fn collect_surfaces(

@@ -131,6 +131,9 @@ pub struct PrimeExporter {
     cache: Arc<Mutex<FramebufferCache>>,
     live: Arc<Mutex<usize>>,
     contiguous_only: bool,
+    /// Whether each client buffer seen is contiguous (with `contiguous_only`), weak like the
+    /// framebuffer cache.
+    contiguous: Arc<Mutex<HashMap<WeakDmabuf, bool>>>,
 }
 
 /// Where a dma-buf's memory comes from, as far as the kernel tells (fdinfo's exporter).
@@ -217,6 +220,7 @@ impl PrimeExporter {
             cache: Arc::default(),
             live: Arc::new(Mutex::new(0)),
             contiguous_only: false,
+            contiguous: Arc::default(),
         }
     }
 
@@ -234,7 +238,15 @@ impl PrimeExporter {
     }
 
     fn memory_fits(&self, dmabuf: &Dmabuf) -> bool {
-        !self.contiguous_only || BufferMemory::of(dmabuf).is_some_and(|m| m.contiguous)
+        if !self.contiguous_only {
+            return true;
+        }
+        // Asked per element and frame: the fdinfo reads are done once per buffer.
+        let mut known = self.contiguous.lock().unwrap_or_else(|e| e.into_inner());
+        known.retain(|weak, _| !weak.is_gone());
+        *known
+            .entry(dmabuf.weak())
+            .or_insert_with(|| BufferMemory::of(dmabuf).is_some_and(|m| m.contiguous))
     }
 
     /// Framebuffers alive now (cached or on a plane): for leak checks.

@@ -310,15 +310,16 @@ impl HeapHintsState {
         }
     }
 
-    /// What each client holds of delegated memory now (buffers it let go of, and clients that
-    /// disconnected, are dropped here).
+    /// What each client holds of delegated memory, as of the last [`reclaim`](Self::reclaim) or
+    /// allocation (clients that disconnected are dropped here). Reads nothing from the kernel:
+    /// cheap enough for every frame.
     pub fn usage(&mut self) -> Vec<ClientUsage> {
         self.prune();
         let mut out: Vec<ClientUsage> = self
             .accounts
-            .values_mut()
+            .values()
             .map(|a| {
-                let bytes = a.live();
+                let bytes = a.buffers.iter().map(|b| b.size).sum();
                 let mut per_heap: Vec<(String, u64)> = Vec::new();
                 for b in &a.buffers {
                     match per_heap.iter_mut().find(|(h, _)| *h == b.heap) {
