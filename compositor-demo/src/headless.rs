@@ -1,88 +1,202 @@
-//! The headless backend: composes with Smithay's pixman renderer into an image in memory.
-//! No display, no planes: every surface is composited, which the report says.
+//! The headless backend: composes into an image in memory, with GLES on EGL's surfaceless
+//! platform when EGL is available (a GPU, or Mesa's llvmpipe) and Smithay's pixman renderer
+//! otherwise. No display, no planes: every surface is composited, which the report says.
 
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::allocator::format::FormatSet;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::RenderElementStates;
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
+use smithay::backend::renderer::gles::{GlesRenderbuffer, GlesRenderer};
 use smithay::backend::renderer::pixman::PixmanRenderer;
-use smithay::backend::renderer::{Bind, ExportMem, ImportDma, Offscreen};
+use smithay::backend::renderer::{
+    Bind, ExportMem, ImportAll, ImportDma, Offscreen, Renderer, Texture,
+};
 use smithay::desktop::space::render_output;
 use smithay::reexports::pixman::Image;
 use smithay::utils::{Physical, Rectangle, Size};
+use wayheap::smithay::renderer::{self as wh_renderer, RendererChoice};
 
 use crate::state::App;
 
 /// Background where no surface is.
 pub const CLEAR: [f32; 4] = [0.1, 0.1, 0.12, 1.0];
 
+/// Which renderer composes, and why that one (for the log and the state file).
+#[derive(Debug, Clone)]
+pub struct RendererInfo {
+    /// "gles" or "pixman".
+    pub name: &'static str,
+    /// GL_RENDERER for GLES ("llvmpipe (LLVM ...)"), "cpu" for pixman.
+    pub detail: String,
+    /// Why pixman was chosen when GLES was allowed (the GLES error), else empty.
+    pub why: String,
+}
+
+impl RendererInfo {
+    pub fn gles(renderer: &mut GlesRenderer) -> Self {
+        Self {
+            name: "gles",
+            detail: wh_renderer::gl_renderer_name(renderer),
+            why: String::new(),
+        }
+    }
+
+    pub fn pixman(why: String) -> Self {
+        Self {
+            name: "pixman",
+            detail: "cpu".into(),
+            why,
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({"name": self.name, "detail": self.detail, "why": self.why})
+    }
+}
+
+/// The renderer and its offscreen target.
+enum Composer {
+    Pixman {
+        renderer: PixmanRenderer,
+        target: Image<'static, 'static>,
+    },
+    Gles {
+        renderer: Box<GlesRenderer>,
+        target: GlesRenderbuffer,
+    },
+}
+
 /// Offscreen composition.
 pub(crate) struct Headless {
-    renderer: PixmanRenderer,
-    target: Image<'static, 'static>,
+    composer: Composer,
     damage: OutputDamageTracker,
     size: Size<i32, Physical>,
+    pub info: RendererInfo,
 }
 
 impl Headless {
-    /// A `width` x `height` ARGB8888 target.
-    pub fn new(width: i32, height: i32) -> Result<Self, String> {
-        let mut renderer = PixmanRenderer::new().map_err(|e| format!("pixman renderer: {e}"))?;
-        let target = renderer
-            .create_buffer(Fourcc::Argb8888, (width, height).into())
-            .map_err(|e| format!("offscreen buffer: {e}"))?;
+    /// A `width` x `height` ARGB8888 target, composed by the renderer `choice` allows.
+    pub fn new(width: i32, height: i32, choice: RendererChoice) -> Result<Self, String> {
         let size = Size::from((width, height));
+        let mut why = String::new();
+        let mut composer = None;
+        let mut info = None;
+        if choice.tries_gles() {
+            match wh_renderer::gles_surfaceless() {
+                Ok(mut renderer) => {
+                    let target: GlesRenderbuffer = renderer
+                        .create_buffer(Fourcc::Abgr8888, (width, height).into())
+                        .map_err(|e| format!("GLES offscreen buffer: {e}"))?;
+                    info = Some(RendererInfo::gles(&mut renderer));
+                    composer = Some(Composer::Gles {
+                        renderer: Box::new(renderer),
+                        target,
+                    });
+                }
+                Err(e) if choice.falls_back() => why = e.to_string(),
+                Err(e) => return Err(format!("--renderer gles: {e}")),
+            }
+        }
+        let composer = match composer {
+            Some(c) => c,
+            None => {
+                let mut renderer =
+                    PixmanRenderer::new().map_err(|e| format!("pixman renderer: {e}"))?;
+                let target = renderer
+                    .create_buffer(Fourcc::Argb8888, (width, height).into())
+                    .map_err(|e| format!("offscreen buffer: {e}"))?;
+                info = Some(RendererInfo::pixman(why));
+                Composer::Pixman { renderer, target }
+            }
+        };
         let damage = OutputDamageTracker::new(size, 1.0, smithay::utils::Transform::Normal);
         Ok(Self {
-            renderer,
-            target,
+            composer,
             damage,
             size,
+            info: info.expect("set with the composer"),
         })
     }
 
     /// What the renderer can import from clients.
     pub fn dmabuf_formats(&self) -> FormatSet {
-        self.renderer.dmabuf_formats()
+        match &self.composer {
+            Composer::Pixman { renderer, .. } => renderer.dmabuf_formats(),
+            Composer::Gles { renderer, .. } => renderer.dmabuf_formats(),
+        }
     }
 
     /// Composes the space; returns the element states (all composited here).
     pub fn render(&mut self, app: &App) -> Result<RenderElementStates, String> {
-        let mut fb = self
-            .renderer
-            .bind(&mut self.target)
-            .map_err(|e| format!("bind: {e}"))?;
-        let result = render_output::<_, WaylandSurfaceRenderElement<PixmanRenderer>, _, _>(
-            &app.output,
-            &mut self.renderer,
-            &mut fb,
-            1.0,
-            0,
-            [&app.space],
-            &[],
-            &mut self.damage,
-            CLEAR,
-        )
-        .map_err(|e| format!("render: {e:?}"))?;
-        Ok(result.states)
+        match &mut self.composer {
+            Composer::Pixman { renderer, target } => {
+                compose(renderer, target, app, &mut self.damage)
+            }
+            Composer::Gles { renderer, target } => {
+                compose(&mut **renderer, target, app, &mut self.damage)
+            }
+        }
     }
 
-    /// The composed image as RGBA8 rows.
+    /// The composed image as RGBA8 rows, top row first.
     pub fn snapshot(&mut self) -> Result<(u32, u32, Vec<u8>), String> {
-        let fb = self
-            .renderer
-            .bind(&mut self.target)
-            .map_err(|e| format!("bind: {e}"))?;
-        let rect = Rectangle::from_size((self.size.w, self.size.h).into());
-        let map = self
-            .renderer
-            .copy_framebuffer(&fb, rect, Fourcc::Abgr8888)
-            .map_err(|e| format!("copy: {e}"))?;
-        let bytes = self
-            .renderer
-            .map_texture(&map)
-            .map_err(|e| format!("map: {e}"))?;
-        Ok((self.size.w as u32, self.size.h as u32, bytes.to_vec()))
+        let rgba = match &mut self.composer {
+            Composer::Pixman { renderer, target } => read_back(renderer, target, self.size)?,
+            Composer::Gles { renderer, target } => read_back(&mut **renderer, target, self.size)?,
+        };
+        Ok((self.size.w as u32, self.size.h as u32, rgba))
     }
+}
+
+/// One frame of the space into `target`.
+pub(crate) fn compose<R, T>(
+    renderer: &mut R,
+    target: &mut T,
+    app: &App,
+    damage: &mut OutputDamageTracker,
+) -> Result<RenderElementStates, String>
+where
+    R: Renderer + ImportAll + Bind<T>,
+    R::TextureId: Clone + Texture + 'static,
+{
+    let mut fb = renderer.bind(target).map_err(|e| format!("bind: {e}"))?;
+    let result = render_output::<_, WaylandSurfaceRenderElement<R>, _, _>(
+        &app.output,
+        renderer,
+        &mut fb,
+        1.0,
+        0,
+        [&app.space],
+        &[],
+        damage,
+        CLEAR,
+    )
+    .map_err(|e| format!("render: {e:?}"))?;
+    Ok(result.states)
+}
+
+/// Reads `target` back as RGBA8, top row first.
+pub(crate) fn read_back<R, T>(
+    renderer: &mut R,
+    target: &mut T,
+    size: Size<i32, Physical>,
+) -> Result<Vec<u8>, String>
+where
+    R: Bind<T> + ExportMem,
+{
+    let fb = renderer.bind(target).map_err(|e| format!("bind: {e}"))?;
+    let rect = Rectangle::from_size((size.w, size.h).into());
+    let map = renderer
+        .copy_framebuffer(&fb, rect, Fourcc::Abgr8888)
+        .map_err(|e| format!("copy: {e}"))?;
+    let bytes = renderer
+        .map_texture(&map)
+        .map_err(|e| format!("map: {e}"))?;
+    // Both renderers give the top row first here: pixman's image is top-down, and Smithay draws
+    // GLES offscreen targets upside down so that GL's bottom-up read comes out top-down
+    // (`TextureMapping::flipped` is not consistent across the two, so it is not used; the
+    // host tests check the orientation for each renderer).
+    let rgba = bytes.to_vec();
+    Ok(rgba)
 }

@@ -1,6 +1,7 @@
 //! The KMS backend: a DRM device opened through a libseat session, Smithay's `DrmCompositor` with
-//! wayheap's PRIME exporter (client dma-bufs on planes) and heap-backed swapchain (no GBM), pixman
-//! for whatever must be composited, and the writeback connector for screenshots.
+//! wayheap's PRIME exporter (client dma-bufs on planes) and heap-backed swapchain (no GBM for
+//! buffers), GLES on the device's EGL display when there is one (pixman otherwise) for whatever
+//! must be composited, and the writeback connector for screenshots.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,9 +12,12 @@ use smithay::backend::allocator::gbm::GbmDevice;
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::drm::compositor::{DrmCompositor, FrameFlags, PrimaryPlaneElement};
 use smithay::backend::drm::{DrmDevice, DrmDeviceFd, DrmEvent, DrmNode};
+use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
 use smithay::backend::renderer::element::{Element, Id, RenderElementStates};
+use smithay::backend::allocator::dmabuf::Dmabuf;
+use smithay::backend::renderer::gles::GlesRenderer;
 use smithay::backend::renderer::pixman::PixmanRenderer;
-use smithay::backend::renderer::{Bind, ImportDma};
+use smithay::backend::renderer::{Bind, ImportAll, ImportDma, ImportMem, Renderer, Texture};
 use smithay::backend::session::libseat::LibSeatSession;
 use smithay::backend::session::{Event as SessionEvent, Session};
 use smithay::desktop::space::space_render_elements;
@@ -34,16 +38,25 @@ use wayheap::heap::HeapDir;
 use wayheap::policy::{Allocator as PolicyAllocator, Constraints, Policy};
 use wayheap::smithay::{HeapAllocator, PlaneCaps, PlaneKind, PrimeExporter};
 
-use crate::headless::CLEAR;
+use crate::headless::{CLEAR, RendererInfo};
 use crate::state::App;
 use crate::{Backend, Demo};
+use wayheap::smithay::renderer::RendererChoice;
 
 smithay::backend::renderer::element::render_elements! {
     /// What a KMS frame is made of: the client's cursor surface (a cursor-plane candidate) in
     /// front of the windows.
-    OutputElements<=PixmanRenderer>;
-    Cursor=smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement<PixmanRenderer>,
-    Space=smithay::desktop::space::SpaceRenderElements<PixmanRenderer, smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement<PixmanRenderer>>,
+    /// (`E` is the windows' element type, a surface tree: generic only because the macro
+    /// needs it to name Smithay's space elements for any renderer.)
+    OutputElements<R, E> where R: ImportAll + ImportMem;
+    Cursor=WaylandSurfaceRenderElement<R>,
+    Space=smithay::desktop::space::SpaceRenderElements<R, E>,
+}
+
+/// What composes the primary plane's buffer when not everything is on a plane.
+enum Composer {
+    Gles(Box<GlesRenderer>),
+    Pixman(PixmanRenderer),
 }
 
 type Compositor =
@@ -80,7 +93,8 @@ pub(crate) struct Kms {
     fd: DrmDeviceFd,
     node: DrmNode,
     compositor: Compositor,
-    renderer: PixmanRenderer,
+    composer: Composer,
+    pub info: RendererInfo,
     exporter: PrimeExporter,
     caps: PlaneCaps,
     crtc: crtc::Handle,
@@ -109,6 +123,7 @@ impl Kms {
         _planes: bool,
         contiguous_only: bool,
         want_mode: Option<(i32, i32)>,
+        choice: RendererChoice,
     ) -> Result<(Kms, Output), String> {
         let (mut session, notifier) = LibSeatSession::new().map_err(|e| {
             format!(
@@ -235,10 +250,37 @@ impl Kms {
         output.change_current_state(Some(out_mode), None, None, Some((0, 0).into()));
         output.set_preferred(out_mode);
 
-        let renderer = PixmanRenderer::new().map_err(|e| err("pixman")(&e))?;
-        let renderer_formats =
-            Bind::<smithay::backend::allocator::dmabuf::Dmabuf>::supported_formats(&renderer)
-                .ok_or("pixman renders into no dma-buf format")?;
+        // GLES on the device's own EGL display (it imports what the device scans out), else
+        // pixman; the GBM device that comes with GLES also serves the cursor plane.
+        let mut gbm = None;
+        let mut why = String::new();
+        let mut composer = None;
+        if choice.tries_gles() {
+            match wayheap::smithay::renderer::gles_on_device(fd.clone()) {
+                Ok((renderer, device)) => {
+                    gbm = Some(device);
+                    composer = Some(Composer::Gles(Box::new(renderer)));
+                }
+                Err(e) if choice.falls_back() => why = e.to_string(),
+                Err(e) => return Err(format!("--renderer gles: {e}")),
+            }
+        }
+        let (composer, info) = match composer {
+            Some(Composer::Gles(mut r)) => {
+                let info = RendererInfo::gles(&mut r);
+                (Composer::Gles(r), info)
+            }
+            _ => (
+                Composer::Pixman(PixmanRenderer::new().map_err(|e| err("pixman")(&e))?),
+                RendererInfo::pixman(why),
+            ),
+        };
+        tracing::info!(renderer = info.name, detail = %info.detail, why = %info.why, "composition");
+        let renderer_formats = match &composer {
+            Composer::Gles(r) => Bind::<Dmabuf>::supported_formats(&**r),
+            Composer::Pixman(r) => Bind::<Dmabuf>::supported_formats(r),
+        }
+        .ok_or("the renderer renders into no dma-buf format")?;
         let policy = PolicyAllocator::new(
             Policy::from_env().map_err(|e| err("policy")(&e))?,
             HeapDir::default(),
@@ -247,12 +289,15 @@ impl Kms {
         let exporter = PrimeExporter::new(fd.clone()).contiguous_only(contiguous_only);
         // GBM only for the cursor plane (Smithay copies cursor images into a GBM buffer); the
         // swapchain and client buffers never need it.
-        let gbm = match GbmDevice::new(fd.clone()) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                tracing::info!(%e, "no GBM device: the cursor plane stays unused");
-                None
-            }
+        let gbm = match gbm {
+            Some(g) => Some(g),
+            None => match GbmDevice::new(fd.clone()) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    tracing::info!(%e, "no GBM device: the cursor plane stays unused");
+                    None
+                }
+            },
         };
         let compositor = Compositor::new(
             &output,
@@ -340,7 +385,8 @@ impl Kms {
             fd,
             node,
             compositor,
-            renderer,
+            composer,
+            info,
             exporter,
             caps,
             crtc,
@@ -354,10 +400,13 @@ impl Kms {
         Ok((kms, output))
     }
 
-    /// What clients may send: what pixman can compose (it must be able to, when no plane takes
-    /// a buffer).
+    /// What clients may send: what the renderer can compose (it must be able to, when no plane
+    /// takes a buffer).
     pub fn renderer_dmabuf_formats(&self) -> FormatSet {
-        self.renderer.dmabuf_formats()
+        match &self.composer {
+            Composer::Gles(r) => r.dmabuf_formats(),
+            Composer::Pixman(r) => r.dmabuf_formats(),
+        }
     }
 
     /// The linux-dmabuf global with feedback: a scan-out tranche per overlay-capable format
@@ -417,73 +466,34 @@ impl Kms {
         if self.pending_flip || !self.active {
             return false;
         }
-        let space = match space_render_elements(&mut self.renderer, [&app.space], &app.output, 1.0)
-        {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(?e, "collecting render elements");
-                return false;
-            }
-        };
-        let mut elements: Vec<OutputElements> = Vec::with_capacity(space.len() + 1);
         let cursor_surface = match &app.cursor {
             smithay::input::pointer::CursorImageStatus::Surface(s) if s.alive() => Some(s.clone()),
             _ => None,
         };
-        if let Some(s) = &cursor_surface {
-            let hotspot = smithay::wayland::compositor::with_states(s, |st| {
-                st.data_map
-                    .get::<smithay::input::pointer::CursorImageSurfaceData>()
-                    .map(|d| d.lock().unwrap_or_else(|e| e.into_inner()).hotspot)
-                    .unwrap_or_default()
-            });
-            let at = (app.pointer_location - hotspot.to_f64())
-                .to_physical(1.0)
-                .to_i32_round();
-            elements.extend(
-                smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
-                    &mut self.renderer,
-                    s,
-                    at,
-                    1.0,
-                    1.0,
-                    smithay::backend::renderer::element::Kind::Cursor,
-                )
-                .into_iter()
-                .map(OutputElements::Cursor),
-            );
-        }
-        elements.extend(space.into_iter().map(OutputElements::Space));
-        let flags = if planes {
-            FrameFlags::DEFAULT
-        } else {
-            FrameFlags::empty()
+        let frame = match &mut self.composer {
+            Composer::Gles(r) => frame_with(
+                &mut **r,
+                &mut self.compositor,
+                app,
+                cursor_surface.as_ref(),
+                planes,
+            ),
+            Composer::Pixman(r) => frame_with(
+                r,
+                &mut self.compositor,
+                app,
+                cursor_surface.as_ref(),
+                planes,
+            ),
         };
-        let result = match self
-            .compositor
-            .render_frame(&mut self.renderer, &elements, CLEAR, flags)
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(%e, "render_frame");
-                return false;
-            }
+        let Some(Frame {
+            kinds,
+            states,
+            is_empty,
+        }) = frame
+        else {
+            return false;
         };
-        let mut kinds: Vec<(Id, PlaneKind)> = Vec::new();
-        if let PrimaryPlaneElement::Element(e) = &result.primary_element {
-            kinds.push((e.id().clone(), PlaneKind::Primary));
-        }
-        kinds.extend(
-            result
-                .overlay_elements
-                .iter()
-                .map(|e| (e.id().clone(), PlaneKind::Overlay)),
-        );
-        if let Some(e) = result.cursor_element {
-            kinds.push((e.id().clone(), PlaneKind::Cursor));
-        }
-        let states = result.states.clone();
-        let is_empty = result.is_empty;
         let plane_of = |s: &WlSurface| {
             let id = Id::from_wayland_resource(s);
             kinds.iter().find(|(k, _)| *k == id).map(|(_, p)| *p)
@@ -644,4 +654,91 @@ fn capture(
     let _ = fd.destroy_framebuffer(fb);
     let _ = fd.destroy_dumb_buffer(bo);
     pixels.map(|p| (w, h, p))
+}
+
+/// What a rendered frame was made of.
+struct Frame {
+    /// The elements on planes.
+    kinds: Vec<(Id, PlaneKind)>,
+    states: RenderElementStates,
+    /// Nothing changed: no commit is needed.
+    is_empty: bool,
+}
+
+/// Collects the elements and lets the DRM compositor assign planes and compose the rest with
+/// `renderer`.
+fn frame_with<R>(
+    renderer: &mut R,
+    compositor: &mut Compositor,
+    app: &App,
+    cursor_surface: Option<&WlSurface>,
+    planes: bool,
+) -> Option<Frame>
+where
+    R: Renderer + ImportAll + ImportMem + Bind<Dmabuf>,
+    R::TextureId: Texture + Clone + Send + 'static,
+{
+    let space = match space_render_elements(renderer, [&app.space], &app.output, 1.0) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(?e, "collecting render elements");
+            return None;
+        }
+    };
+    let mut elements: Vec<OutputElements<R, WaylandSurfaceRenderElement<R>>> =
+        Vec::with_capacity(space.len() + 1);
+    if let Some(s) = cursor_surface {
+        let hotspot = smithay::wayland::compositor::with_states(s, |st| {
+            st.data_map
+                .get::<smithay::input::pointer::CursorImageSurfaceData>()
+                .map(|d| d.lock().unwrap_or_else(|e| e.into_inner()).hotspot)
+                .unwrap_or_default()
+        });
+        let at = (app.pointer_location - hotspot.to_f64())
+            .to_physical(1.0)
+            .to_i32_round();
+        elements.extend(
+            smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+                renderer,
+                s,
+                at,
+                1.0,
+                1.0,
+                smithay::backend::renderer::element::Kind::Cursor,
+            )
+            .into_iter()
+            .map(OutputElements::Cursor),
+        );
+    }
+    elements.extend(space.into_iter().map(OutputElements::Space));
+    let flags = if planes {
+        FrameFlags::DEFAULT
+    } else {
+        FrameFlags::empty()
+    };
+    let result = match compositor.render_frame(renderer, &elements, CLEAR, flags) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(%e, "render_frame");
+            return None;
+        }
+    };
+    let mut kinds: Vec<(Id, PlaneKind)> = Vec::new();
+    if let PrimaryPlaneElement::Element(e) = &result.primary_element {
+        kinds.push((e.id().clone(), PlaneKind::Primary));
+    }
+    kinds.extend(
+        result
+            .overlay_elements
+            .iter()
+            .map(|e| (e.id().clone(), PlaneKind::Overlay)),
+    );
+    if let Some(e) = result.cursor_element {
+        kinds.push((e.id().clone(), PlaneKind::Cursor));
+    }
+    Some(Frame {
+        kinds,
+        states: result.states.clone(),
+        is_empty: result.is_empty,
+    })
 }

@@ -1,11 +1,14 @@
 //! compositor-demo: a Smithay compositor that puts client dma-bufs straight onto KMS planes.
 //!
 //! Backends: `kms` (a DRM device through a libseat session; client buffers on primary, overlay
-//! and cursor planes via wayheap's PRIME exporter), `headless` (pixman composition in memory).
+//! and cursor planes via wayheap's PRIME exporter), `headless` (composition in memory) and
+//! `nested` (a window in an X11 or Wayland session). What is not on a plane is composed with
+//! GLES when EGL is available, and with pixman otherwise (`--renderer`).
 //! It explains every surface's placement (log, `--stats`, `--state-file`) and writes screenshots.
 
 mod headless;
 mod kms;
+mod nested;
 mod report;
 mod state;
 
@@ -32,16 +35,24 @@ use crate::state::{App, ClientState};
 #[command(version, about, long_about = None)]
 struct Args {
     /// Where to show the output: `kms` (a DRM device, needs a libseat session), `headless`
-    /// (compose in memory), `nested` (a window in a desktop session; not in this build), or
-    /// `auto`: KMS on a console with a DRM device, headless otherwise.
+    /// (compose in memory), `nested` (a window in an X11 or Wayland session, GLES), or `auto`:
+    /// nested inside a desktop session (WAYLAND_DISPLAY or DISPLAY set), KMS on a console with
+    /// a DRM device, headless otherwise.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     backend: BackendChoice,
+
+    /// What composes the surfaces that are not on a plane: `gles` (EGL: on the DRM device for
+    /// kms, surfaceless for headless), `pixman` (CPU; imports dma-bufs by mmap with sync), or
+    /// `auto`: GLES when EGL is available, pixman otherwise (the reason is logged and in the
+    /// state file). The nested backend always uses GLES.
+    #[arg(long, value_enum, default_value_t = RendererArg::Auto)]
+    renderer: RendererArg,
 
     /// The DRM device for --backend kms (default: the first card with a connected connector).
     #[arg(long, value_name = "PATH")]
     device: Option<PathBuf>,
 
-    /// Output size for the headless backend.
+    /// Output size for the headless backend, and the nested backend's initial window size.
     #[arg(long, value_name = "WxH", default_value = "1024x768", value_parser = parse_size)]
     size: (i32, i32),
 
@@ -109,6 +120,24 @@ enum BackendChoice {
     Nested,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RendererArg {
+    Auto,
+    Gles,
+    Pixman,
+}
+
+impl From<RendererArg> for wayheap::smithay::renderer::RendererChoice {
+    fn from(r: RendererArg) -> Self {
+        use wayheap::smithay::renderer::RendererChoice as C;
+        match r {
+            RendererArg::Auto => C::Auto,
+            RendererArg::Gles => C::Gles,
+            RendererArg::Pixman => C::Pixman,
+        }
+    }
+}
+
 fn parse_size(s: &str) -> Result<(i32, i32), String> {
     let (w, h) = s
         .split_once('x')
@@ -125,6 +154,25 @@ fn parse_size(s: &str) -> Result<(i32, i32), String> {
 pub(crate) enum Backend {
     Headless(Box<headless::Headless>),
     Kms(Box<kms::Kms>),
+    Nested(Box<nested::Nested>),
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Headless(_) => "headless",
+            Backend::Kms(_) => "kms",
+            Backend::Nested(_) => "nested",
+        }
+    }
+
+    fn renderer(&self) -> &headless::RendererInfo {
+        match self {
+            Backend::Headless(h) => &h.info,
+            Backend::Kms(k) => &k.info,
+            Backend::Nested(n) => &n.info,
+        }
+    }
 }
 
 /// Everything the event loop callbacks reach.
@@ -166,33 +214,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn choose_backend(args: &Args) -> Result<BackendChoice, String> {
+fn choose_backend(args: &Args) -> BackendChoice {
     match args.backend {
-        BackendChoice::Nested => Err(
-            "--backend nested is not in this build: it needs EGL (winit). Use \
-             --backend headless, or --backend kms on a console"
-                .into(),
-        ),
         BackendChoice::Auto => {
             let in_desktop = std::env::var_os("WAYLAND_DISPLAY").is_some()
                 || std::env::var_os("DISPLAY").is_some();
-            if !in_desktop && kms::find_card(args.device.as_deref()).is_some() {
-                Ok(BackendChoice::Kms)
+            if in_desktop {
+                BackendChoice::Nested
+            } else if kms::find_card(args.device.as_deref()).is_some() {
+                BackendChoice::Kms
             } else {
-                if in_desktop {
-                    tracing::warn!(
-                        "inside a desktop session: the nested backend is not in this build, running headless"
-                    );
-                }
-                Ok(BackendChoice::Headless)
+                BackendChoice::Headless
             }
         }
-        other => Ok(other),
+        other => other,
     }
 }
 
 fn run(args: Args) -> Result<u8, String> {
-    let choice = choose_backend(&args)?;
+    let choice = choose_backend(&args);
+    if choice == BackendChoice::Nested && args.renderer == RendererArg::Pixman {
+        return Err(
+            "--backend nested draws with GLES into its window: --renderer pixman is for kms and \
+             headless"
+                .into(),
+        );
+    }
     let mut event_loop: EventLoop<Demo> =
         EventLoop::try_new().map_err(|e| format!("event loop: {e}"))?;
     let display: Display<App> = Display::new().map_err(|e| format!("wayland display: {e}"))?;
@@ -249,8 +296,14 @@ fn run(args: Args) -> Result<u8, String> {
                 !args.no_planes,
                 args.contiguous_scanout,
                 args.mode,
+                args.renderer.into(),
             )?;
             (Backend::Kms(Box::new(kms)), output)
+        }
+        BackendChoice::Nested => {
+            let (w, h) = args.size;
+            let (nested, output) = nested::Nested::new(w, h, &event_loop.handle())?;
+            (Backend::Nested(Box::new(nested)), output)
         }
         _ => {
             let (w, h) = args.size;
@@ -270,7 +323,11 @@ fn run(args: Args) -> Result<u8, String> {
             output.change_current_state(Some(mode), None, None, Some((0, 0).into()));
             output.set_preferred(mode);
             (
-                Backend::Headless(Box::new(headless::Headless::new(w, h)?)),
+                Backend::Headless(Box::new(headless::Headless::new(
+                    w,
+                    h,
+                    args.renderer.into(),
+                )?)),
                 output,
             )
         }
@@ -300,18 +357,27 @@ fn run(args: Args) -> Result<u8, String> {
     if args.no_heap_hints {
         dh.remove_global::<App>(app.heap_hints.global());
     }
-    let formats = match &backend {
+    let formats = match &mut backend {
         Backend::Headless(h) => h.dmabuf_formats(),
         Backend::Kms(k) => k.renderer_dmabuf_formats(),
+        Backend::Nested(n) => n.dmabuf_formats(),
     };
     app.dmabuf_formats = formats.clone();
     app.dmabuf_global = Some(match &mut backend {
         Backend::Kms(k) => k.create_dmabuf_global(&mut app.dmabuf_state, &dh, formats)?,
-        Backend::Headless(_) => app.dmabuf_state.create_global::<App>(&dh, formats),
+        Backend::Headless(_) | Backend::Nested(_) => {
+            app.dmabuf_state.create_global::<App>(&dh, formats)
+        }
     });
 
+    let info = backend.renderer();
+    if !info.why.is_empty() {
+        tracing::info!(why = %info.why, "no GLES: composing with pixman");
+    }
     println!(
-        "compositor-demo: backend {choice:?}, WAYLAND_DISPLAY={}",
+        "compositor-demo: backend {choice:?}, renderer {} ({}), WAYLAND_DISPLAY={}",
+        info.name,
+        info.detail,
         socket_name.to_string_lossy()
     );
 
@@ -452,6 +518,17 @@ impl Demo {
                 }
             },
             Backend::Kms(k) => k.render(&mut self.app, !self.args.no_planes),
+            Backend::Nested(n) => match n.render(&self.app, false) {
+                Ok((states, _)) => {
+                    let caps = wayheap::smithay::PlaneCaps::default();
+                    report::update_placements(&mut self.app, &states, &|_| None, &caps, true, &[]);
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(%e, "nested render failed");
+                    false
+                }
+            },
         };
         if !rendered {
             return;
@@ -475,13 +552,12 @@ impl Demo {
         let Some(path) = &self.args.state_file else {
             return;
         };
-        let backend_name = match &self.backend {
-            Backend::Headless(_) => "headless",
-            Backend::Kms(_) => "kms",
-        };
-        let mut json = report::state_json(&self.app, backend_name);
-        if let Backend::Kms(k) = &self.backend {
-            json["live_framebuffers"] = k.live_framebuffers().into();
+        let mut json = report::state_json(&self.app, self.backend.name());
+        json["renderer"] = self.backend.renderer().json();
+        match &self.backend {
+            Backend::Kms(k) => json["live_framebuffers"] = k.live_framebuffers().into(),
+            Backend::Nested(n) => json["window_system"] = n.host.into(),
+            Backend::Headless(_) => {}
         }
         let mut key = json.clone();
         key["frames"] = serde_json::Value::Null;
@@ -505,6 +581,10 @@ impl Demo {
         let shot = match &mut self.backend {
             Backend::Headless(h) => h.snapshot(),
             Backend::Kms(k) => k.writeback_snapshot(),
+            // The window's buffer is read as it is drawn: a full redraw, read before the swap.
+            Backend::Nested(n) => n
+                .render(&self.app, true)
+                .and_then(|(_, shot)| shot.ok_or_else(|| "no snapshot".into())),
         };
         match shot {
             Err(e) if e == kms::PENDING => {} // after the next vblank

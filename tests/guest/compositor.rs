@@ -88,10 +88,50 @@ fn overlay_from(source: &str) {
         comp.log()
     );
     let n = check_pixels(&comp, Some((100, 80, 256, 192)));
+    let renderer = comp.state()["renderer"]["name"].clone();
     record_fact(
         &format!("overlay from {source}"),
-        format!("on an overlay plane; {n} writeback pixels exact"),
+        format!("on an overlay plane; {n} writeback pixels exact; composition by {renderer}"),
     );
+}
+
+/// Composition on KMS by `renderer`: the shm main surface and a system-heap dma-buf
+/// subsurface, planes off, so the renderer draws both into the swapchain's heap buffer; every
+/// writeback pixel is checked.
+fn composed_by(renderer: &str) {
+    let comp = kms(
+        &format!("compose-{renderer}"),
+        &["--no-planes", "--renderer", renderer],
+    );
+    let _client = shown(
+        &comp,
+        &["--seconds", "120", "--sub", "system:256x192@100,80"],
+    );
+    let p = placements(&comp, 2);
+    assert_eq!(p[1].1, "composited", "{p:?}");
+    let n = check_pixels(&comp, Some((100, 80, 256, 192)));
+    let state = comp.state();
+    assert_eq!(state["renderer"]["name"], renderer, "{state}");
+    record_fact(
+        &format!("KMS composition by {renderer}"),
+        format!(
+            "{}: shm + system-heap dma-buf into a heap swapchain buffer, {n} writeback pixels exact",
+            state["renderer"]["detail"]
+        ),
+    );
+}
+
+/// GLES on vkms' own EGL display (GBM; Mesa's kms_swrast, there is no GPU in the guest).
+#[test]
+fn gles_composes_client_dmabufs_on_kms_with_the_right_pixels() {
+    require_guest();
+    composed_by("gles");
+}
+
+#[test]
+fn pixman_composes_client_dmabufs_on_kms_with_the_right_pixels() {
+    require_guest();
+    composed_by("pixman");
 }
 
 #[test]

@@ -88,6 +88,17 @@ impl Compositor {
 
     /// As [`start`](Self::start), wrapping the command with `wrapper` (e.g. `seatd-launch --`).
     pub fn start_with(tag: &str, args: &[&str], wrapper: &[&str]) -> Compositor {
+        Self::start_with_env(tag, args, wrapper, &[])
+    }
+
+    /// As [`start_with`](Self::start_with), with `env` set (after WAYLAND_DISPLAY and DISPLAY
+    /// are removed), e.g. DISPLAY for the nested backend.
+    pub fn start_with_env(
+        tag: &str,
+        args: &[&str],
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+    ) -> Compositor {
         let runtime = runtime_dir(tag);
         let socket = format!("wayheap-{tag}");
         let state_file = runtime.join("state.json");
@@ -112,6 +123,7 @@ impl Compositor {
             .env("RUST_LOG", "info,compositor_demo=debug,smithay=warn")
             .env_remove("WAYLAND_DISPLAY")
             .env_remove("DISPLAY")
+            .envs(env.iter().copied())
             .stdout(std::fs::File::create(runtime.join("stdout.txt")).expect("stdout file"))
             .stderr(std::fs::File::create(&log).expect("log file"));
         let child = cmd.spawn().expect("starting compositor-demo");

@@ -10,6 +10,8 @@
 //!   composited — and why.
 //! - [`heap_hints`]: the `wayheap_heap_hints_v1` server — which heap reaches a plane, per
 //!   surface, and delegated allocation with per-client quotas.
+//! - [`renderer`]: GLES when EGL is available (on the DRM device, or surfaceless), with the
+//!   reason when it is not, so the compositor falls back to pixman instead of panicking.
 //!
 //! ## How to use
 //!
@@ -54,6 +56,7 @@ mod allocator;
 mod framebuffer;
 pub mod heap_hints;
 mod planes;
+pub mod renderer;
 mod validate;
 
 pub use allocator::{HeapAllocator, HeapAllocatorError, HeapBuffer};

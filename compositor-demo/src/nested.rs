@@ -1,0 +1,212 @@
+//! The nested backend: the output is a window in an X11 or Wayland session (Smithay's winit
+//! backend), composed with GLES on the window's EGL surface. For developing on a desktop: no
+//! planes, every surface is composited, which the report says. The window's size is the
+//! output's mode and follows resizes; closing the window stops the compositor.
+
+use smithay::backend::allocator::Fourcc;
+use smithay::backend::allocator::format::FormatSet;
+use smithay::backend::renderer::damage::OutputDamageTracker;
+use smithay::backend::renderer::element::RenderElementStates;
+use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
+use smithay::backend::renderer::gles::GlesRenderer;
+use smithay::backend::renderer::{ExportMem, ImportDma};
+use smithay::backend::winit::{self, WinitEvent, WinitGraphicsBackend};
+use smithay::desktop::space::render_output;
+use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Subpixel};
+use smithay::reexports::calloop::LoopHandle;
+use smithay::reexports::winit::dpi::PhysicalSize;
+use smithay::utils::{Rectangle, Transform};
+
+use crate::headless::{CLEAR, RendererInfo};
+use crate::state::App;
+use crate::{Backend, Demo};
+
+/// A screenshot: width, height, RGBA8 rows top first.
+pub(crate) type Snapshot = (u32, u32, Vec<u8>);
+
+/// A window as the output.
+pub(crate) struct Nested {
+    backend: WinitGraphicsBackend<GlesRenderer>,
+    damage: OutputDamageTracker,
+    pub info: RendererInfo,
+    /// What the window system is ("x11" or "wayland"), for the report.
+    pub host: &'static str,
+}
+
+/// The full error chain: winit's errors say little at the top ("Failed to initialize an event
+/// loop") and the reason underneath.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+impl Nested {
+    /// Opens a `width` x `height` window on the session's display and makes it the output.
+    pub fn new(
+        width: i32,
+        height: i32,
+        handle: &LoopHandle<'static, Demo>,
+    ) -> Result<(Nested, Output), String> {
+        let host = if std::env::var_os("WAYLAND_DISPLAY").is_some()
+            || std::env::var_os("WAYLAND_SOCKET").is_some()
+        {
+            "wayland"
+        } else if std::env::var_os("DISPLAY").is_some() {
+            "x11"
+        } else {
+            return Err(
+                "--backend nested needs a desktop session: neither WAYLAND_DISPLAY nor DISPLAY is \
+                 set (use --backend headless, or kms on a console)"
+                    .into(),
+            );
+        };
+        // Smithay's EGL code panics without libEGL: check first, for a message instead.
+        wayheap::smithay::renderer::egl_library().map_err(|e| format!("--backend nested: {e}"))?;
+        let attributes = smithay::reexports::winit::window::Window::default_attributes()
+            .with_title("compositor-demo (wayheap)")
+            .with_inner_size(PhysicalSize::new(width as u32, height as u32))
+            .with_resizable(true);
+        let (mut backend, events) = winit::init_from_attributes::<GlesRenderer>(attributes)
+            .map_err(|e| format!("--backend nested on {host}: {}", chain(&e)))?;
+        let info = RendererInfo::gles(backend.renderer());
+        tracing::info!(host, renderer = %info.detail, "nested window");
+
+        let size = backend.window_size();
+        let output = Output::new(
+            "nested".into(),
+            PhysicalProperties {
+                size: (0, 0).into(),
+                subpixel: Subpixel::Unknown,
+                make: "wayheap".into(),
+                model: "nested".into(),
+            },
+        );
+        let mode = OutputMode {
+            size,
+            refresh: 60_000,
+        };
+        // Smithay draws into the EGL surface upside down relative to GL's origin: the output's
+        // transform says so (as in Smithay's own winit examples).
+        output.change_current_state(
+            Some(mode),
+            Some(Transform::Flipped180),
+            None,
+            Some((0, 0).into()),
+        );
+        output.set_preferred(mode);
+        let damage = OutputDamageTracker::from_output(&output);
+
+        handle
+            .insert_source(events, |event, _, demo| {
+                let Backend::Nested(n) = &mut demo.backend else {
+                    return;
+                };
+                match event {
+                    WinitEvent::Resized { size, .. } => {
+                        tracing::info!(w = size.w, h = size.h, "window resized");
+                        let mode = OutputMode {
+                            size,
+                            refresh: 60_000,
+                        };
+                        let output = demo.app.output.clone();
+                        output.change_current_state(Some(mode), None, None, None);
+                        output.set_preferred(mode);
+                        n.damage = OutputDamageTracker::from_output(&output);
+                        demo.app.dirty = true;
+                    }
+                    WinitEvent::Redraw | WinitEvent::Focus(_) => demo.app.dirty = true,
+                    WinitEvent::CloseRequested => {
+                        tracing::info!("window closed: shutting down");
+                        demo.app.loop_signal.stop();
+                    }
+                    // Input stays with the host session: this demo has no seat input.
+                    WinitEvent::Input(_) => {}
+                }
+            })
+            .map_err(|e| format!("winit event source: {e}"))?;
+        Ok((
+            Nested {
+                backend,
+                damage,
+                info,
+                host,
+            },
+            output,
+        ))
+    }
+
+    /// What the renderer can import from clients.
+    pub fn dmabuf_formats(&mut self) -> FormatSet {
+        self.backend.renderer().dmabuf_formats()
+    }
+
+    /// Composes the space into the window; with `snapshot`, a full redraw read back (RGBA8, top
+    /// row first) before it is shown.
+    pub fn render(
+        &mut self,
+        app: &App,
+        snapshot: bool,
+    ) -> Result<(RenderElementStates, Option<Snapshot>), String> {
+        let age = if snapshot {
+            0
+        } else {
+            self.backend.buffer_age().unwrap_or(0)
+        };
+        let size = self.backend.window_size();
+        let (states, damage, mapping) = {
+            let (renderer, mut fb) = self.backend.bind().map_err(|e| format!("bind: {e}"))?;
+            let result = render_output::<_, WaylandSurfaceRenderElement<GlesRenderer>, _, _>(
+                &app.output,
+                renderer,
+                &mut fb,
+                1.0,
+                age,
+                [&app.space],
+                &[],
+                &mut self.damage,
+                CLEAR,
+            )
+            .map_err(|e| format!("render: {e:?}"))?;
+            let damage = result.damage.cloned();
+            // Read back before the swap (afterwards the buffer is gone), but map after it:
+            // mapping makes the context current without the window's surface, and the swap
+            // needs it current with it.
+            let mapping = if snapshot {
+                let rect = Rectangle::from_size((size.w, size.h).into());
+                Some(
+                    renderer
+                        .copy_framebuffer(&fb, rect, Fourcc::Abgr8888)
+                        .map_err(|e| format!("copy: {e}"))?,
+                )
+            } else {
+                None
+            };
+            (result.states, damage, mapping)
+        };
+        self.backend
+            .submit(damage.as_deref())
+            .map_err(|e| format!("swap: {e}"))?;
+        let shot = match mapping {
+            Some(map) => {
+                let bytes = self
+                    .backend
+                    .renderer()
+                    .map_texture(&map)
+                    .map_err(|e| format!("map: {e}"))?;
+                // GL reads the window's buffer bottom row first (unlike Smithay's offscreen
+                // targets, which it draws upside down): reverse the rows.
+                let row = size.w as usize * 4;
+                let rgba: Vec<u8> = bytes.chunks_exact(row).rev().flatten().copied().collect();
+                Some((size.w as u32, size.h as u32, rgba))
+            }
+            None => None,
+        };
+        Ok((states, shot))
+    }
+}
