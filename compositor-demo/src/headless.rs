@@ -83,7 +83,18 @@ impl Headless {
         let mut composer = None;
         let mut info = None;
         if choice.tries_gles() {
-            match wh_renderer::gles_surfaceless() {
+            let gles =
+                wh_renderer::gles_surfaceless().and_then(
+                    |mut r| match wh_renderer::imports_dmabufs(&mut r) {
+                        Ok(()) => Ok(r),
+                        Err(e) if choice.falls_back() => Err(e),
+                        Err(e) => {
+                            tracing::warn!(%e, "--renderer gles: clients get no dma-buf formats");
+                            Ok(r)
+                        }
+                    },
+                );
+            match gles {
                 Ok(mut renderer) => {
                     let target: GlesRenderbuffer = renderer
                         .create_buffer(Fourcc::Abgr8888, (width, height).into())
@@ -123,7 +134,9 @@ impl Headless {
     pub fn dmabuf_formats(&self) -> FormatSet {
         match &self.composer {
             Composer::Pixman { renderer, .. } => renderer.dmabuf_formats(),
-            Composer::Gles { renderer, .. } => renderer.dmabuf_formats(),
+            Composer::Gles { renderer, .. } => {
+                wh_renderer::advertised_formats(&renderer.dmabuf_formats())
+            }
         }
     }
 

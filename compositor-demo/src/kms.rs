@@ -256,7 +256,17 @@ impl Kms {
         let mut why = String::new();
         let mut composer = None;
         if choice.tries_gles() {
-            match wayheap::smithay::renderer::gles_on_device(fd.clone()) {
+            let gles = wayheap::smithay::renderer::gles_on_device(fd.clone()).and_then(
+                |(mut r, device)| match wayheap::smithay::renderer::imports_dmabufs(&mut r) {
+                    Ok(()) => Ok((r, device)),
+                    Err(e) if choice.falls_back() => Err(e),
+                    Err(e) => {
+                        tracing::warn!(%e, "--renderer gles: clients get no dma-buf formats");
+                        Ok((r, device))
+                    }
+                },
+            );
+            match gles {
                 Ok((renderer, device)) => {
                     gbm = Some(device);
                     composer = Some(Composer::Gles(Box::new(renderer)));
@@ -404,7 +414,9 @@ impl Kms {
     /// takes a buffer).
     pub fn renderer_dmabuf_formats(&self) -> FormatSet {
         match &self.composer {
-            Composer::Gles(r) => r.dmabuf_formats(),
+            Composer::Gles(r) => {
+                wayheap::smithay::renderer::advertised_formats(&r.dmabuf_formats())
+            }
             Composer::Pixman(r) => r.dmabuf_formats(),
         }
     }

@@ -143,7 +143,7 @@ impl Nested {
 
     /// What the renderer can import from clients.
     pub fn dmabuf_formats(&mut self) -> FormatSet {
-        self.backend.renderer().dmabuf_formats()
+        wayheap::smithay::renderer::advertised_formats(&self.backend.renderer().dmabuf_formats())
     }
 
     /// Composes the space into the window; with `snapshot`, a full redraw read back (RGBA8, top

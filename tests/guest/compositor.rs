@@ -98,11 +98,10 @@ fn overlay_from(source: &str) {
 /// Composition on KMS by `renderer`: the shm main surface and a system-heap dma-buf
 /// subsurface, planes off, so the renderer draws both into the swapchain's heap buffer; every
 /// writeback pixel is checked.
-fn composed_by(renderer: &str) {
-    let comp = kms(
-        &format!("compose-{renderer}"),
-        &["--no-planes", "--renderer", renderer],
-    );
+fn composed_by(renderer: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--no-planes"];
+    args.extend_from_slice(extra);
+    let comp = kms(&format!("compose-{renderer}"), &args);
     let _client = shown(
         &comp,
         &["--seconds", "120", "--sub", "system:256x192@100,80"],
@@ -113,25 +112,66 @@ fn composed_by(renderer: &str) {
     let state = comp.state();
     assert_eq!(state["renderer"]["name"], renderer, "{state}");
     record_fact(
-        &format!("KMS composition by {renderer}"),
+        &format!("KMS composition by {renderer} ({})", extra.join(" ")),
         format!(
             "{}: shm + system-heap dma-buf into a heap swapchain buffer, {n} writeback pixels exact",
             state["renderer"]["detail"]
         ),
     );
+    state
 }
 
-/// GLES on vkms' own EGL display (GBM; Mesa's kms_swrast, there is no GPU in the guest).
+/// vkms has no GPU: its EGL driver is Mesa's kms_swrast, which cannot use imported dma-bufs
+/// (the kernel refuses dumb mappings of imported objects; Mesa 22 then segfaults). `auto`
+/// therefore composes with pixman and says why, and `--renderer gles` is refused with that
+/// reason before any client can make it crash.
 #[test]
-fn gles_composes_client_dmabufs_on_kms_with_the_right_pixels() {
+fn on_vkms_auto_composes_with_pixman_and_gles_is_refused_with_the_reason() {
     require_guest();
-    composed_by("gles");
+    let state = composed_by("pixman", &[]);
+    let why = state["renderer"]["why"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("software rasterizer") && why.contains("imported dma-bufs"),
+        "{state}"
+    );
+    record_fact("KMS auto renderer on vkms", why.to_owned());
+
+    let _ = std::fs::remove_file("/run/seatd.sock");
+    let out = std::process::Command::new("seatd-launch")
+        .args([
+            "--",
+            &wayheap_tests::compositor::compositor_demo_bin().to_string_lossy(),
+        ])
+        .args([
+            "--backend",
+            "kms",
+            "--device",
+            "/dev/dri/card0",
+            "--renderer",
+            "gles",
+        ])
+        .env(
+            "XDG_RUNTIME_DIR",
+            wayheap_tests::compositor::runtime_dir("gles-refused"),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--renderer gles") && err.contains("software rasterizer"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("Segmentation"),
+        "{err}"
+    );
 }
 
 #[test]
 fn pixman_composes_client_dmabufs_on_kms_with_the_right_pixels() {
     require_guest();
-    composed_by("pixman");
+    composed_by("pixman", &["--renderer", "pixman"]);
 }
 
 #[test]
@@ -703,6 +743,14 @@ fn a_client_swapchain_on_the_headless_backend_samples_heap_buffers_and_draws_the
     assert!((2..=3).contains(&used), "{line}");
     check_swapchain_picture(&comp);
     record_fact("client swapchain, headless", &line);
+    // Headless `auto`: GLES on EGL's surfaceless platform only when it imports dma-bufs; here
+    // (llvmpipe, no EGL_EXT_image_dma_buf_import) pixman, which maps them.
+    let renderer = comp.state()["renderer"].clone();
+    assert_eq!(renderer["name"], "pixman", "{renderer}");
+    record_fact(
+        "headless auto renderer in the guest",
+        renderer["why"].to_string(),
+    );
 }
 
 #[test]

@@ -158,6 +158,63 @@ fn inside_an_x11_session_auto_is_nested_and_the_window_shows_the_known_scene() {
     assert!(comp.stop().success(), "log:\n{log}");
 }
 
+/// Inside a Wayland session — a second compositor-demo, headless — `--backend auto` opens an
+/// xdg toplevel there and draws into it with GLES (Mesa on wl_shm: this host has no GPU). The
+/// outer compositor shows the window fullscreen, so its screenshot must be the inner scene.
+#[test]
+fn inside_a_wayland_session_auto_is_nested_and_the_outer_compositor_shows_the_scene() {
+    let outer = Compositor::start(
+        "nested-outer",
+        &[
+            "--backend",
+            "headless",
+            "--size",
+            "320x240",
+            "--renderer",
+            "pixman",
+        ],
+    );
+    let host_socket = outer.runtime.join(&outer.socket);
+    let inner = Compositor::start_with_env(
+        "nested-wayland",
+        &["--backend", "auto", "--size", "320x240"],
+        &[],
+        &[("WAYLAND_DISPLAY", host_socket.to_str().unwrap())],
+    );
+    let (state, _client) = known_scene(&inner);
+    assert_eq!(state["backend"], "nested", "{state}");
+    assert_eq!(state["window_system"], "wayland", "{state}");
+    assert_eq!(state["renderer"]["name"], "gles", "{state}");
+    // The outer compositor has one surface, the inner compositor's window, and shows the scene.
+    let outer_state = outer.wait_state(Duration::from_secs(20), |s| {
+        s["surfaces"].as_object().is_some_and(|m| m.len() == 1)
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (wrong, examples) = loop {
+        let (w, h, rgba) = outer.screenshot();
+        let r = compare_rgba(&rgba, w, h, 2, |x, y| {
+            if (100..164).contains(&x) && (50..98).contains(&y) {
+                gradient(x - 100, y - 50)
+            } else {
+                quadrants(x, y, 320, 240)
+            }
+        });
+        if r.0 == 0 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        wrong,
+        0,
+        "the outer compositor shows {wrong} wrong pixels: {examples:?}\nouter: {outer_state}\ninner log:\n{}",
+        inner.log()
+    );
+    let log = inner.log();
+    assert!(inner.stop().success(), "log:\n{log}");
+    assert!(outer.stop().success());
+}
+
 #[test]
 fn nested_without_a_desktop_session_or_with_pixman_is_refused_clearly() {
     let bin = wayheap_tests::compositor::compositor_demo_bin();

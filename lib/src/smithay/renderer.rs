@@ -20,6 +20,8 @@
 //!     Err(why) => println!("composing with pixman: {why}"),
 //! }
 //!
+//! // `auto` should also refuse a GLES that cannot import dma-bufs (it could not compose a
+//! // client's dma-buf when no plane takes it): see `imports_dmabufs`.
 //! // What `--renderer auto|gles|pixman` should do when GLES is not available.
 //! assert!(RendererChoice::Auto.falls_back());
 //! assert!(!RendererChoice::Gles.falls_back());
@@ -89,6 +91,28 @@ pub enum GlesUnavailable {
     /// The context lacks what Smithay's GLES renderer needs (e.g. BGRA textures).
     #[error("the GLES context cannot be used by the renderer: {0}")]
     Renderer(GlesError),
+    /// The DRM device's EGL driver is a software rasterizer (Mesa's kms_swrast: a display-only
+    /// device such as vkms, or a GPU without a Mesa driver).
+    #[error(
+        "the DRM device's EGL driver is a software rasterizer ({renderer}, Mesa's kms_swrast): it \
+         reaches buffers through dumb mappings, which the kernel refuses for imported dma-bufs \
+         (drm_gem_dumb_map_offset: EINVAL), so it cannot compose client or heap buffers (Mesa 22 \
+         crashes instead of failing); pixman composes them through the dma-buf's own mmap"
+    )]
+    SoftwareOnDevice {
+        /// GL_RENDERER.
+        renderer: String,
+    },
+    /// The EGL display cannot import dma-bufs (no `EGL_EXT_image_dma_buf_import`), e.g. Mesa's
+    /// surfaceless or X11 platform on llvmpipe: clients' dma-bufs could not be composed.
+    #[error(
+        "GLES ({renderer}) cannot import dma-bufs on this EGL display (no \
+         EGL_EXT_image_dma_buf_import), so client dma-bufs could not be composed; pixman maps them"
+    )]
+    NoDmabufImport {
+        /// GL_RENDERER.
+        renderer: String,
+    },
 }
 
 /// Checks that libEGL can be loaded, before anything calls Smithay's EGL code (which panics
@@ -119,6 +143,9 @@ pub fn gles_surfaceless() -> Result<GlesRenderer, GlesUnavailable> {
 
 /// A GLES renderer on the GBM device of a DRM device: it imports the dma-bufs the device scans
 /// out. Returns the GBM device too (the DRM compositor can use it for the cursor plane).
+///
+/// A software driver there (kms_swrast) is refused with [`GlesUnavailable::SoftwareOnDevice`]:
+/// it cannot use imported dma-bufs at all, and pixman is the better CPU compositor anyway.
 pub fn gles_on_device<A>(fd: A) -> Result<(GlesRenderer, GbmDevice<A>), GlesUnavailable>
 where
     A: AsFd + Clone + Send + 'static,
@@ -131,13 +158,63 @@ where
             platform: "the DRM device (GBM)",
             source,
         })?;
-    Ok((renderer_on(&display)?, gbm))
+    let mut renderer = renderer_on(&display)?;
+    let name = gl_renderer_name(&mut renderer);
+    if is_software(&name) {
+        return Err(GlesUnavailable::SoftwareOnDevice { renderer: name });
+    }
+    Ok((renderer, gbm))
+}
+
+/// Checks that `renderer` imports dma-bufs; a compositor whose point is zero-copy should not
+/// pick, on its own, a renderer that cannot compose them when no plane takes one.
+pub fn imports_dmabufs(renderer: &mut GlesRenderer) -> Result<(), GlesUnavailable> {
+    use smithay::backend::renderer::ImportDma;
+    if renderer.dmabuf_formats().iter().next().is_some() {
+        Ok(())
+    } else {
+        Err(GlesUnavailable::NoDmabufImport {
+            renderer: gl_renderer_name(renderer),
+        })
+    }
+}
+
+/// Whether a GL_RENDERER string names one of Mesa's software rasterizers.
+pub fn is_software(gl_renderer: &str) -> bool {
+    let r = gl_renderer.to_ascii_lowercase();
+    ["llvmpipe", "softpipe", "swrast", "lavapipe"]
+        .iter()
+        .any(|s| r.contains(s))
 }
 
 fn renderer_on(display: &EGLDisplay) -> Result<GlesRenderer, GlesUnavailable> {
     let context = EGLContext::new(display).map_err(GlesUnavailable::Context)?;
     // SAFETY: the context was just made and is used on this thread only.
     unsafe { GlesRenderer::new(context) }.map_err(GlesUnavailable::Renderer)
+}
+
+/// What a GLES renderer can import, as linux-dmabuf should advertise it: EGL's formats plus
+/// LINEAR wherever EGL lists a format only with the implicit modifier.
+///
+/// Drivers without `EGL_EXT_image_dma_buf_import_modifiers` support (Mesa's llvmpipe and
+/// kms_swrast among them) list formats with the implicit modifier only, yet clients of
+/// display pipelines send LINEAR buffers (heaps, udmabuf and V4L2 buffers are all LINEAR).
+/// Smithay imports a LINEAR buffer without modifier attributes (`Dmabuf::has_modifier` is false
+/// for LINEAR), which is the implicit import those drivers do, so such a buffer imports.
+pub fn advertised_formats(
+    egl_formats: &smithay::backend::allocator::format::FormatSet,
+) -> smithay::backend::allocator::format::FormatSet {
+    use smithay::backend::allocator::{Format, Modifier};
+    let mut out: Vec<Format> = egl_formats.iter().copied().collect();
+    for f in egl_formats.iter() {
+        if f.modifier == Modifier::Invalid {
+            out.push(Format {
+                code: f.code,
+                modifier: Modifier::Linear,
+            });
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// The GL_RENDERER string ("llvmpipe (LLVM 15.0.6, 256 bits)", "Mali-G52", ...), for reports.
@@ -167,6 +244,43 @@ mod tests {
         assert!(RendererChoice::Auto.tries_gles() && RendererChoice::Auto.falls_back());
         assert!(RendererChoice::Gles.tries_gles() && !RendererChoice::Gles.falls_back());
         assert!(!RendererChoice::Pixman.tries_gles());
+    }
+
+    #[test]
+    fn implicit_only_formats_also_take_linear() {
+        use smithay::backend::allocator::format::FormatSet;
+        use smithay::backend::allocator::{Format, Fourcc, Modifier};
+        let egl: FormatSet = [
+            Format {
+                code: Fourcc::Argb8888,
+                modifier: Modifier::Invalid,
+            },
+            Format {
+                code: Fourcc::Nv12,
+                modifier: Modifier::I915_y_tiled,
+            },
+        ]
+        .into_iter()
+        .collect();
+        let out = advertised_formats(&egl);
+        let has = |code, modifier| out.contains(&Format { code, modifier });
+        assert!(has(Fourcc::Argb8888, Modifier::Invalid));
+        assert!(has(Fourcc::Argb8888, Modifier::Linear));
+        assert!(has(Fourcc::Nv12, Modifier::I915_y_tiled));
+        assert!(
+            !has(Fourcc::Nv12, Modifier::Linear),
+            "only implicit-only formats gain LINEAR"
+        );
+    }
+
+    #[test]
+    fn software_rasterizers_are_recognised() {
+        assert!(is_software("llvmpipe (LLVM 15.0.6, 256 bits)"));
+        assert!(is_software("softpipe"));
+        assert!(!is_software("Mali-G52 r1p0"));
+        assert!(!is_software(
+            "AMD Radeon Graphics (radeonsi, renoir, LLVM 15.0.6)"
+        ));
     }
 
     #[test]
