@@ -118,7 +118,7 @@ impl Nested {
                         output.change_current_state(Some(mode), None, None, None);
                         output.set_preferred(mode);
                         n.damage = OutputDamageTracker::from_output(&output);
-                        demo.app.dirty = true;
+                        demo.app.output_resized();
                     }
                     WinitEvent::Redraw | WinitEvent::Focus(_) => demo.app.dirty = true,
                     WinitEvent::CloseRequested => {

@@ -145,6 +145,7 @@ pub fn state_json(app: &App, backend: &str) -> serde_json::Value {
         "delegated": delegated,
         "delegation_refusals": app.heap_hints.refusals(),
         "clients": crate::state::CONNECTED_CLIENTS.load(std::sync::atomic::Ordering::Relaxed),
+        "output": app.output.current_mode().map(|m| serde_json::json!([m.size.w, m.size.h])),
     })
 }
 

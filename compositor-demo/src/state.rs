@@ -204,6 +204,19 @@ impl HeapHintsHandler for App {
 wayheap::delegate_heap_hints!(App);
 
 impl App {
+    /// The output's size changed (the nested window was resized): the fullscreen toplevels
+    /// follow it.
+    pub fn output_resized(&mut self) {
+        let size = self.output.current_mode().map(|m| m.size.to_logical(1));
+        for window in self.space.elements() {
+            if let Some(toplevel) = window.toplevel() {
+                toplevel.with_pending_state(|state| state.size = size);
+                toplevel.send_pending_configure();
+            }
+        }
+        self.dirty = true;
+    }
+
     /// Maps a new toplevel: fullscreen on the output, as a kiosk would.
     fn map_toplevel(&mut self, surface: ToplevelSurface) {
         let size = self.output.current_mode().map(|m| m.size.to_logical(1));

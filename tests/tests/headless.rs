@@ -160,16 +160,19 @@ fn inside_an_x11_session_auto_is_nested_and_the_window_shows_the_known_scene() {
 
 /// Inside a Wayland session — a second compositor-demo, headless — `--backend auto` opens an
 /// xdg toplevel there and draws into it with GLES (Mesa on wl_shm: this host has no GPU). The
-/// outer compositor shows the window fullscreen, so its screenshot must be the inner scene.
+/// outer compositor makes the window fullscreen at 400x300, not the 320x240 asked for: the
+/// nested output follows the resize, its fullscreen client is reconfigured to 400x300, and the
+/// outer compositor's screenshot must be the scene at that size.
 #[test]
-fn inside_a_wayland_session_auto_is_nested_and_the_outer_compositor_shows_the_scene() {
+fn inside_a_wayland_session_auto_is_nested_follows_resizes_and_the_outer_compositor_shows_the_scene()
+ {
     let outer = Compositor::start(
         "nested-outer",
         &[
             "--backend",
             "headless",
             "--size",
-            "320x240",
+            "400x300",
             "--renderer",
             "pixman",
         ],
@@ -181,24 +184,37 @@ fn inside_a_wayland_session_auto_is_nested_and_the_outer_compositor_shows_the_sc
         &[],
         &[("WAYLAND_DISPLAY", host_socket.to_str().unwrap())],
     );
-    let (state, _client) = known_scene(&inner);
+    let client = inner.client(
+        CLIENT.as_ref(),
+        &["--seconds", "30", "--sub", "shm:64x48@100,50"],
+    );
+    client
+        .wait_line("READY", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", inner.log()));
+    let state = inner.wait_state(Duration::from_secs(20), |s| {
+        s["output"] == serde_json::json!([400, 300])
+            && s["surfaces"].as_object().is_some_and(|m| m.len() == 2)
+    });
     assert_eq!(state["backend"], "nested", "{state}");
     assert_eq!(state["window_system"], "wayland", "{state}");
     assert_eq!(state["renderer"]["name"], "gles", "{state}");
-    // The outer compositor has one surface, the inner compositor's window, and shows the scene.
+    // The outer compositor has one surface, the inner compositor's window, and shows the scene
+    // at the size it gave the window.
     let outer_state = outer.wait_state(Duration::from_secs(20), |s| {
         s["surfaces"].as_object().is_some_and(|m| m.len() == 1)
     });
+    let expected = |x: u32, y: u32| {
+        if (100..164).contains(&x) && (50..98).contains(&y) {
+            gradient(x - 100, y - 50)
+        } else {
+            quadrants(x, y, 400, 300)
+        }
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let (wrong, examples) = loop {
         let (w, h, rgba) = outer.screenshot();
-        let r = compare_rgba(&rgba, w, h, 2, |x, y| {
-            if (100..164).contains(&x) && (50..98).contains(&y) {
-                gradient(x - 100, y - 50)
-            } else {
-                quadrants(x, y, 320, 240)
-            }
-        });
+        assert_eq!((w, h), (400, 300));
+        let r = compare_rgba(&rgba, w, h, 2, expected);
         if r.0 == 0 || std::time::Instant::now() > deadline {
             break r;
         }
@@ -210,6 +226,12 @@ fn inside_a_wayland_session_auto_is_nested_and_the_outer_compositor_shows_the_sc
         "the outer compositor shows {wrong} wrong pixels: {examples:?}\nouter: {outer_state}\ninner log:\n{}",
         inner.log()
     );
+    // The nested compositor's own screenshot (read from its window buffer) agrees.
+    let (w, h, rgba) = inner.screenshot();
+    assert_eq!((w, h), (400, 300));
+    let (wrong, examples) = compare_rgba(&rgba, w, h, 2, expected);
+    assert_eq!(wrong, 0, "nested screenshot: {examples:?}");
+    drop(client);
     let log = inner.log();
     assert!(inner.stop().success(), "log:\n{log}");
     assert!(outer.stop().success());
