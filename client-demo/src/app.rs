@@ -9,7 +9,7 @@ use rustix::event::{PollFd, PollFlags, poll};
 use wayheap::client::window::Window;
 use wayheap::client::{
     BufferDescription, Decision, Feedback, FeedbackCollector, SurfaceStack, Swapchain,
-    SwapchainProtocols, bind_linux_dmabuf, decide, decide_without_linux_dmabuf, surface_feedback,
+    SwapchainProtocols, bind_linux_dmabuf, decide_without_linux_dmabuf, surface_feedback,
 };
 use wayheap::dmabuf::DmaBuf;
 use wayheap::export::Udmabuf;
@@ -42,6 +42,8 @@ pub struct CameraSlot(pub usize);
 pub struct State {
     feedback: FeedbackCollector,
     last_feedback: Option<Feedback>,
+    /// What a version-3 linux-dmabuf listed.
+    modifiers: wayheap::client::ModifierEvents,
     /// Camera slots the compositor released since the last look.
     released: Vec<usize>,
     /// Main-surface presentation feedback (camera mode; the picture's swapchain counts its own).
@@ -137,7 +139,19 @@ delegate_noop!(State: ignore wl_callback::WlCallback);
 delegate_noop!(State: ignore wp_viewporter::WpViewporter);
 delegate_noop!(State: ignore wp_viewport::WpViewport);
 delegate_noop!(State: ignore wp_presentation::WpPresentation);
-delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
+impl Dispatch<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        ev: zwp_linux_dmabuf_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        // Version 3's format list (later versions send feedback instead).
+        st.modifiers.event(ev);
+    }
+}
 wayheap::delegate_swapchain!(State);
 wayheap::delegate_window!(State);
 
@@ -199,9 +213,14 @@ fn scale_face(f: &Face, sx: f32, sy: f32) -> Face {
     }
 }
 
-fn decision_for(st: &State, has_dmabuf: bool, format: Fourcc) -> Decision {
-    if has_dmabuf {
-        decide(st.last_feedback.as_ref(), format)
+fn decision_for(st: &State, dmabuf_version: Option<u32>, format: Fourcc) -> Decision {
+    if let Some(version) = dmabuf_version {
+        wayheap::client::decide_for_version(
+            version,
+            st.last_feedback.as_ref(),
+            &st.modifiers,
+            format,
+        )
     } else {
         decide_without_linux_dmabuf(format)
     }
@@ -348,7 +367,11 @@ pub fn run(args: Args) -> Result<(), String> {
             };
             let layout = Layout::new(Fourcc::XRGB8888, frame_w, frame_h, LayoutOptions::default())
                 .map_err(|e| e.to_string())?;
-            let decision = decision_for(&st, linux_dmabuf.is_some(), Fourcc::XRGB8888);
+            let decision = decision_for(
+                &st,
+                linux_dmabuf.as_ref().map(wayland_client::Proxy::version),
+                Fourcc::XRGB8888,
+            );
             // The picture is application memory: exported through udmabuf when it can be.
             let chain = memory_chain(
                 udmabuf.as_ref(),
@@ -397,7 +420,11 @@ pub fn run(args: Args) -> Result<(), String> {
         LayoutOptions::default(),
     )
     .map_err(|e| e.to_string())?;
-    let overlay_decision = decision_for(&st, linux_dmabuf.is_some(), Fourcc::ARGB8888);
+    let overlay_decision = decision_for(
+        &st,
+        linux_dmabuf.as_ref().map(wayland_client::Proxy::version),
+        Fourcc::ARGB8888,
+    );
     let overlay_chain = memory_chain(
         udmabuf.as_ref(),
         &alloc,

@@ -37,6 +37,9 @@ struct Seen {
 
 struct Server {
     seen: Arc<Mutex<Seen>>,
+    /// Version 3: list ARGB8888 LINEAR with a `modifier` event on bind (else list nothing, as
+    /// a compositor that cannot import dma-bufs does).
+    list_v3: bool,
 }
 
 struct Nobody;
@@ -53,6 +56,9 @@ impl GlobalDispatch<s::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()> for Server {
     ) {
         let d = init.init(resource, ());
         st.seen.lock().unwrap().bound_version = Some(d.version());
+        if d.version() == 3 && st.list_v3 {
+            d.modifier(u32::from_le_bytes(*b"AR24"), 0, 0);
+        }
     }
 }
 
@@ -168,6 +174,7 @@ impl wayland_server::Dispatch<swl_buffer::WlBuffer, ()> for Server {
 struct ClientState {
     collector: FeedbackCollector,
     feedback: Option<wayheap::client::Feedback>,
+    modifiers: wayheap::client::ModifierEvents,
 }
 
 impl Dispatch<c::zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, ()> for ClientState {
@@ -210,7 +217,18 @@ impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for ClientState {
     ) {
     }
 }
-delegate_noop!(ClientState: ignore c::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
+impl Dispatch<c::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()> for ClientState {
+    fn event(
+        st: &mut Self,
+        _: &c::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        event: c::zwp_linux_dmabuf_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        st.modifiers.event(event);
+    }
+}
 delegate_noop!(ClientState: ignore wl_buffer::WlBuffer);
 
 /// What the client ended up with against a server offering `offered`.
@@ -221,6 +239,10 @@ struct Outcome {
 }
 
 fn run(offered: u32) -> Outcome {
+    run_with(offered, true)
+}
+
+fn run_with(offered: u32, list_v3: bool) -> Outcome {
     let (server_end, client_end) = UnixStream::pair().unwrap();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -231,7 +253,7 @@ fn run(offered: u32) -> Outcome {
             let mut dh = display.handle();
             dh.create_global::<Server, s::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()>(offered, ());
             dh.insert_client(server_end, Arc::new(Nobody)).unwrap();
-            let mut st = Server { seen };
+            let mut st = Server { seen, list_v3 };
             while !stop.load(Ordering::Relaxed) {
                 display.dispatch_clients(&mut st).unwrap();
                 display.flush_clients().unwrap();
@@ -249,7 +271,21 @@ fn run(offered: u32) -> Outcome {
     let _feedback = default_feedback(&dmabuf, &qh, ());
     queue.roundtrip(&mut st).unwrap();
     queue.roundtrip(&mut st).unwrap();
-    let decision = decide(st.feedback.as_ref(), Fourcc::ARGB8888);
+    let decision = if client_version < 4 {
+        wayheap::client::decide_v3(&st.modifiers, Fourcc::ARGB8888)
+    } else {
+        decide(st.feedback.as_ref(), Fourcc::ARGB8888)
+    };
+    if decision.path == BufferPath::Shm {
+        stop.store(true, Ordering::Relaxed);
+        server.join().unwrap();
+        let seen = std::mem::take(&mut *seen.lock().unwrap());
+        return Outcome {
+            client_version,
+            seen,
+            decision,
+        };
+    }
 
     let memfd = rustix::fs::memfd_create("plane", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
     rustix::fs::ftruncate(&memfd, 256 * 64).unwrap();
@@ -306,12 +342,27 @@ fn version_5_is_bound_the_main_device_decides_and_no_v6_request_is_sent() {
 }
 
 #[test]
-fn version_3_has_no_feedback_and_dmabufs_are_sampled() {
+fn version_3_has_no_feedback_and_listed_dmabufs_are_sampled() {
     let o = run(3);
     assert_eq!((o.client_version, o.seen.bound_version), (3, Some(3)));
     assert_eq!(o.decision.path, BufferPath::Sampling, "{}", o.decision);
-    assert!(o.decision.reason.contains("no feedback"), "{}", o.decision);
+    assert!(o.decision.reason.contains("v3 lists"), "{}", o.decision);
     assert_eq!(o.seen.buffers, 1);
+}
+
+/// A version 3 compositor that lists no format (one that cannot import dma-bufs, e.g. GLES
+/// without EGL_EXT_image_dma_buf_import) gets wl_shm, not a dma-buf it would reject with a
+/// protocol error.
+#[test]
+fn version_3_listing_nothing_gets_shm_and_no_dmabuf_is_sent() {
+    let o = run_with(3, false);
+    assert_eq!(o.decision.path, BufferPath::Shm, "{}", o.decision);
+    assert!(
+        o.decision.reason.contains("0 formats listed"),
+        "{}",
+        o.decision
+    );
+    assert_eq!(o.seen.buffers, 0);
 }
 
 #[test]
@@ -326,6 +377,7 @@ fn version_2_is_refused() {
             dh.create_global::<Server, s::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()>(2, ());
             dh.insert_client(server_end, Arc::new(Nobody)).unwrap();
             let mut st = Server {
+                list_v3: true,
                 seen: Arc::default(),
             };
             while !stop.load(Ordering::Relaxed) {

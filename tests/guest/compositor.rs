@@ -753,6 +753,31 @@ fn a_client_swapchain_on_the_headless_backend_samples_heap_buffers_and_draws_the
     );
 }
 
+/// Headless with `--renderer gles` on llvmpipe, which imports no dma-bufs: the compositor's
+/// linux-dmabuf (version 3) lists no format, so the client library chooses wl_shm instead of
+/// sending a dma-buf the compositor would answer with a protocol error, and the picture is
+/// still right.
+#[test]
+fn a_compositor_that_lists_no_dmabuf_format_gets_shm_from_the_client_library() {
+    require_guest();
+    let comp = Compositor::start(
+        "swapchain-gles-no-import",
+        &["--backend", "headless", "--renderer", "gles"],
+    );
+    let (_client, line) = swapchain_line(&comp);
+    assert!(line.contains("decision=Shm"), "{line}");
+    assert!(
+        comp.state()["rejected_dmabufs"]
+            .as_array()
+            .is_some_and(|r| r.is_empty())
+    );
+    check_swapchain_picture(&comp);
+    record_fact(
+        "client swapchain, headless GLES without dma-buf import",
+        &line,
+    );
+}
+
 #[test]
 fn foreign_dmabufs_are_imported_once_each_and_scanned_out() {
     require_guest();

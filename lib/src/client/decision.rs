@@ -70,8 +70,52 @@ pub fn decide_without_linux_dmabuf(format: Fourcc) -> Decision {
     }
 }
 
-/// Decides how to allocate a `format` buffer from `feedback` (`None`: the compositor sent none,
-/// linux-dmabuf before version 4, so dma-bufs are sampled).
+/// Decides for a linux-dmabuf version 3 compositor (no feedback) from the formats it listed
+/// with `modifier` events: sampling when it lists `format` with LINEAR, else wl_shm (a dma-buf
+/// it did not list would be a protocol error, e.g. a GLES compositor that cannot import).
+pub fn decide_v3(listed: &super::ModifierEvents, format: Fourcc) -> Decision {
+    let wanted = FormatModifier {
+        format: format.0,
+        modifier: MODIFIER_LINEAR,
+    };
+    if listed.0.contains(&wanted) {
+        Decision {
+            path: BufferPath::Sampling,
+            reason: format!("linux-dmabuf v3 lists {format} LINEAR: allocate for sampling"),
+            device: None,
+        }
+    } else {
+        Decision {
+            path: BufferPath::Shm,
+            reason: format!(
+                "linux-dmabuf v3 does not list {format} LINEAR ({} formats listed): wl_shm, not \
+                 zero-copy",
+                listed.0.len()
+            ),
+            device: None,
+        }
+    }
+}
+
+/// The decision for a bound `zwp_linux_dmabuf_v1` of any version: from `feedback` on version 4
+/// and later, from the formats listed with `modifier` events on version 3.
+#[cfg(feature = "client")]
+pub fn decide_for_version(
+    version: u32,
+    feedback: Option<&Feedback>,
+    listed: &super::ModifierEvents,
+    format: Fourcc,
+) -> Decision {
+    if version < 4 {
+        decide_v3(listed, format)
+    } else {
+        decide(feedback, format)
+    }
+}
+
+/// Decides how to allocate a `format` buffer from `feedback` (`None`: no feedback arrived, so
+/// dma-bufs are assumed sampled; with a version 3 compositor use [`decide_v3`], which checks
+/// the formats it listed).
 pub fn decide(feedback: Option<&Feedback>, format: Fourcc) -> Decision {
     let Some(feedback) = feedback else {
         return Decision {
@@ -179,5 +223,17 @@ mod tests {
     #[test]
     fn without_feedback_dmabufs_are_sampled() {
         assert_eq!(decide(None, Fourcc::ARGB8888).path, BufferPath::Sampling);
+        let listed = super::super::ModifierEvents(vec![FormatModifier {
+            format: Fourcc::ARGB8888.0,
+            modifier: MODIFIER_LINEAR,
+        }]);
+        assert_eq!(
+            decide_v3(&listed, Fourcc::ARGB8888).path,
+            BufferPath::Sampling
+        );
+        let d = decide_v3(&listed, Fourcc::XRGB8888);
+        assert_eq!(d.path, BufferPath::Shm, "{d}");
+        let d = decide_v3(&super::super::ModifierEvents::default(), Fourcc::ARGB8888);
+        assert!(d.reason.contains("0 formats listed"), "{d}");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! | version | what changes for a client |
 //! |---|---|
-//! | 3 | `modifier` events only; no feedback: dma-bufs are sampled ([`decide`](super::decide) with `None`) |
+//! | 3 | `modifier` events only ([`ModifierEvents`]); no feedback: dma-bufs are sampled when listed ([`decide_v3`](super::decide_v3)) |
 //! | 4 | default and per-surface feedback (format table, tranches, `scanout` flag) |
 //! | 5 | every plane must carry the same modifier (ours always do: LINEAR) |
 //! | 6 | `main_device` no longer sent; tranches flagged `sampling`; `set_sampling_device` before `create` |
@@ -18,8 +18,37 @@ use wayland_client::globals::{BindError, GlobalList};
 use wayland_client::protocol::wl_surface::WlSurface;
 use wayland_client::{Dispatch, QueueHandle};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
-    zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+    zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, zwp_linux_dmabuf_v1,
+    zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
 };
+
+/// The formats a version-3 compositor lists with `modifier` events on bind (from version 4 the
+/// feedback's format table replaces them). A compositor that lists nothing can import no
+/// dma-buf: a client must not send one (it would be a protocol error).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModifierEvents(pub Vec<super::FormatModifier>);
+
+impl ModifierEvents {
+    /// Feed every `zwp_linux_dmabuf_v1` event here (from its `Dispatch` impl).
+    pub fn event(&mut self, event: zwp_linux_dmabuf_v1::Event) {
+        match event {
+            zwp_linux_dmabuf_v1::Event::Modifier {
+                format,
+                modifier_hi,
+                modifier_lo,
+            } => self.0.push(super::FormatModifier {
+                format,
+                modifier: (u64::from(modifier_hi) << 32) | u64::from(modifier_lo),
+            }),
+            // The version 1-2 event: the format with the implicit modifier.
+            zwp_linux_dmabuf_v1::Event::Format { format } => self.0.push(super::FormatModifier {
+                format,
+                modifier: crate::policy::MODIFIER_INVALID,
+            }),
+            _ => {}
+        }
+    }
+}
 
 /// The linux-dmabuf versions this library speaks.
 pub const LINUX_DMABUF_VERSIONS: RangeInclusive<u32> = 3..=6;

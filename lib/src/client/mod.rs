@@ -188,13 +188,15 @@ mod swapchain;
 pub mod window;
 
 pub use buffer::{BufferCreation, BufferDescription, BufferError, BufferSpec, PlaneSpec};
-pub use decision::{BufferPath, Decision, decide, decide_without_linux_dmabuf};
+pub use decision::{
+    BufferPath, Decision, decide, decide_for_version, decide_v3, decide_without_linux_dmabuf,
+};
 pub use feedback::{
     Feedback, FeedbackCollector, FeedbackError, FormatModifier, FormatTable, Tranche,
 };
 pub use import::ImportCache;
 pub use linux_dmabuf::{
-    LINUX_DMABUF_VERSIONS, bind_linux_dmabuf, default_feedback, surface_feedback,
+    LINUX_DMABUF_VERSIONS, ModifierEvents, bind_linux_dmabuf, default_feedback, surface_feedback,
 };
 pub use stack::{Layer, SurfaceStack};
 pub use swapchain::{

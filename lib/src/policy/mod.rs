@@ -64,6 +64,9 @@ cursor    @system,@cma,udmabuf
 /// The `DRM_FORMAT_MOD_LINEAR` modifier: the only layout heap and udmabuf buffers have.
 pub const MODIFIER_LINEAR: u64 = 0;
 
+/// DRM_FORMAT_MOD_INVALID: the implicit modifier (the driver's own layout).
+pub const MODIFIER_INVALID: u64 = 0x00ff_ffff_ffff_ffff;
+
 /// A place buffers come from, as the policy names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provider {

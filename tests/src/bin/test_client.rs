@@ -49,6 +49,8 @@ struct State {
     presented: u64,
     zero_copy: u64,
     quiet_presentation: bool,
+    /// What a version-3 linux-dmabuf listed.
+    modifiers: wayheap::client::ModifierEvents,
     /// The latest complete feedback (swapchain mode decides from it).
     last_feedback: Option<wayheap::client::Feedback>,
     /// linux-dmabuf feedback being collected for the first subsurface.
@@ -186,7 +188,19 @@ delegate_noop!(State: ignore wl_shm::WlShm);
 delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 wayheap::delegate_swapchain!(State);
-delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
+impl Dispatch<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+        ev: zwp_linux_dmabuf_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        // Version 3's format list (later versions send feedback instead).
+        st.modifiers.event(ev);
+    }
+}
 
 /// Where a buffer's memory comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -672,13 +686,18 @@ fn run_swapchain(
     count: usize,
     frames: u32,
 ) {
-    use wayheap::client::{Swapchain, decide, decide_without_linux_dmabuf, surface_feedback};
+    use wayheap::client::{Swapchain, decide_without_linux_dmabuf, surface_feedback};
     use wayheap::layout::{Fourcc, Layout, LayoutOptions};
     let qh = queue.handle();
     let surface = overlay_layer(stack, &qh, compositor);
     // The surface's own feedback decides where the buffers come from.
     let decide_now = |st: &State| match protocols.linux_dmabuf {
-        Some(_) => decide(st.last_feedback.as_ref(), Fourcc::ARGB8888),
+        Some(d) => wayheap::client::decide_for_version(
+            d.version(),
+            st.last_feedback.as_ref(),
+            &st.modifiers,
+            Fourcc::ARGB8888,
+        ),
         None => decide_without_linux_dmabuf(Fourcc::ARGB8888),
     };
     let feedback = protocols
