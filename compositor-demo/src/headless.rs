@@ -76,7 +76,8 @@ pub(crate) struct Headless {
 }
 
 impl Headless {
-    /// A `width` x `height` ARGB8888 target, composed by the renderer `choice` allows.
+    /// A `width` x `height` target (ABGR8888 for GLES, ARGB8888 for pixman), composed by the
+    /// renderer `choice` allows.
     pub fn new(width: i32, height: i32, choice: RendererChoice) -> Result<Self, String> {
         let size = Size::from((width, height));
         let mut why = String::new();
@@ -96,14 +97,21 @@ impl Headless {
                 );
             match gles {
                 Ok(mut renderer) => {
-                    let target: GlesRenderbuffer = renderer
-                        .create_buffer(Fourcc::Abgr8888, (width, height).into())
-                        .map_err(|e| format!("GLES offscreen buffer: {e}"))?;
-                    info = Some(RendererInfo::gles(&mut renderer));
-                    composer = Some(Composer::Gles {
-                        renderer: Box::new(renderer),
-                        target,
-                    });
+                    let target: Result<GlesRenderbuffer, _> =
+                        renderer.create_buffer(Fourcc::Abgr8888, (width, height).into());
+                    match target {
+                        Ok(target) => {
+                            info = Some(RendererInfo::gles(&mut renderer));
+                            composer = Some(Composer::Gles {
+                                renderer: Box::new(renderer),
+                                target,
+                            });
+                        }
+                        Err(e) if choice.falls_back() => {
+                            why = format!("GLES has no {width}x{height} offscreen buffer: {e}")
+                        }
+                        Err(e) => return Err(format!("--renderer gles: offscreen buffer: {e}")),
+                    }
                 }
                 Err(e) if choice.falls_back() => why = e.to_string(),
                 Err(e) => return Err(format!("--renderer gles: {e}")),

@@ -297,8 +297,8 @@ impl Kms {
         );
         let allocator = HeapAllocator::new(policy, "scanout", Constraints::default());
         let exporter = PrimeExporter::new(fd.clone()).contiguous_only(contiguous_only);
-        // GBM only for the cursor plane (Smithay copies cursor images into a GBM buffer); the
-        // swapchain and client buffers never need it.
+        // GBM for the cursor plane (Smithay copies cursor images into a GBM buffer) and, with
+        // GLES, for the EGL display; the swapchain and client buffers never need it.
         let gbm = match gbm {
             Some(g) => Some(g),
             None => match GbmDevice::new(fd.clone()) {

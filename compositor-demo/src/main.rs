@@ -68,7 +68,8 @@ struct Args {
     run: Option<String>,
 
     /// Write a PNG of the composed output here: on SIGUSR1, and when the compositor exits.
-    /// Headless: the render target. KMS: captured through the writeback connector.
+    /// Headless: the render target. KMS: captured through the writeback connector. Nested: the
+    /// window's buffer, read before it is shown.
     #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,
 
@@ -214,32 +215,84 @@ fn main() -> ExitCode {
     }
 }
 
-fn choose_backend(args: &Args) -> BackendChoice {
-    match args.backend {
-        BackendChoice::Auto => {
-            let in_desktop = std::env::var_os("WAYLAND_DISPLAY").is_some()
-                || std::env::var_os("DISPLAY").is_some();
-            if in_desktop {
-                BackendChoice::Nested
-            } else if kms::find_card(args.device.as_deref()).is_some() {
-                BackendChoice::Kms
-            } else {
-                BackendChoice::Headless
-            }
+/// The backends to try, in order: the one asked for, or for `auto` a window inside a desktop
+/// session (unless a DRM device or the pixman renderer was asked for, which only KMS or
+/// headless use), KMS when there is a DRM card, and headless last. A candidate that fails is
+/// logged and the next one tried.
+fn backend_candidates(args: &Args) -> Vec<BackendChoice> {
+    if args.backend != BackendChoice::Auto {
+        return vec![args.backend];
+    }
+    let in_desktop =
+        std::env::var_os("WAYLAND_DISPLAY").is_some() || std::env::var_os("DISPLAY").is_some();
+    let mut v = Vec::new();
+    if in_desktop && args.device.is_none() && args.renderer != RendererArg::Pixman {
+        v.push(BackendChoice::Nested);
+    }
+    if kms::find_card(args.device.as_deref()).is_some() {
+        v.push(BackendChoice::Kms);
+    }
+    v.push(BackendChoice::Headless);
+    v
+}
+
+/// Opens one backend and its output.
+fn open_backend(
+    choice: BackendChoice,
+    args: &Args,
+    handle: &calloop::LoopHandle<'static, Demo>,
+    dh: &smithay::reexports::wayland_server::DisplayHandle,
+) -> Result<(Backend, Output), String> {
+    match choice {
+        BackendChoice::Kms => {
+            let (kms, output) = kms::Kms::new(
+                args.device.as_deref(),
+                handle,
+                dh,
+                !args.no_planes,
+                args.contiguous_scanout,
+                args.mode,
+                args.renderer.into(),
+            )?;
+            Ok((Backend::Kms(Box::new(kms)), output))
         }
-        other => other,
+        BackendChoice::Nested => {
+            if args.renderer == RendererArg::Pixman {
+                return Err(
+                    "--backend nested draws with GLES into its window: --renderer pixman is for \
+                     kms and headless"
+                        .into(),
+                );
+            }
+            let (w, h) = args.size;
+            let (nested, output) = nested::Nested::new(w, h, handle)?;
+            Ok((Backend::Nested(Box::new(nested)), output))
+        }
+        BackendChoice::Headless | BackendChoice::Auto => {
+            let (w, h) = args.size;
+            let output = Output::new(
+                "headless".into(),
+                PhysicalProperties {
+                    size: (0, 0).into(),
+                    subpixel: Subpixel::Unknown,
+                    make: "wayheap".into(),
+                    model: "headless".into(),
+                },
+            );
+            let mode = OutputMode {
+                size: (w, h).into(),
+                refresh: 60_000,
+            };
+            output.change_current_state(Some(mode), None, None, Some((0, 0).into()));
+            output.set_preferred(mode);
+            let headless = headless::Headless::new(w, h, args.renderer.into())?;
+            Ok((Backend::Headless(Box::new(headless)), output))
+        }
     }
 }
 
 fn run(args: Args) -> Result<u8, String> {
-    let choice = choose_backend(&args);
-    if choice == BackendChoice::Nested && args.renderer == RendererArg::Pixman {
-        return Err(
-            "--backend nested draws with GLES into its window: --renderer pixman is for kms and \
-             headless"
-                .into(),
-        );
-    }
+    let candidates = backend_candidates(&args);
     let mut event_loop: EventLoop<Demo> =
         EventLoop::try_new().map_err(|e| format!("event loop: {e}"))?;
     let display: Display<App> = Display::new().map_err(|e| format!("wayland display: {e}"))?;
@@ -287,51 +340,20 @@ fn run(args: Args) -> Result<u8, String> {
         no_planes: args.no_planes,
     });
 
-    let (mut backend, output) = match choice {
-        BackendChoice::Kms => {
-            let (kms, output) = kms::Kms::new(
-                args.device.as_deref(),
-                &event_loop.handle(),
-                &dh,
-                !args.no_planes,
-                args.contiguous_scanout,
-                args.mode,
-                args.renderer.into(),
-            )?;
-            (Backend::Kms(Box::new(kms)), output)
+    let mut opened = None;
+    for (i, &choice) in candidates.iter().enumerate() {
+        match open_backend(choice, &args, &event_loop.handle(), &dh) {
+            Ok((backend, output)) => {
+                opened = Some((choice, backend, output));
+                break;
+            }
+            Err(e) if i + 1 < candidates.len() => {
+                tracing::warn!(backend = ?choice, %e, "--backend auto: trying the next backend");
+            }
+            Err(e) => return Err(e),
         }
-        BackendChoice::Nested => {
-            let (w, h) = args.size;
-            let (nested, output) = nested::Nested::new(w, h, &event_loop.handle())?;
-            (Backend::Nested(Box::new(nested)), output)
-        }
-        _ => {
-            let (w, h) = args.size;
-            let output = Output::new(
-                "headless".into(),
-                PhysicalProperties {
-                    size: (0, 0).into(),
-                    subpixel: Subpixel::Unknown,
-                    make: "wayheap".into(),
-                    model: "headless".into(),
-                },
-            );
-            let mode = OutputMode {
-                size: (w, h).into(),
-                refresh: 60_000,
-            };
-            output.change_current_state(Some(mode), None, None, Some((0, 0).into()));
-            output.set_preferred(mode);
-            (
-                Backend::Headless(Box::new(headless::Headless::new(
-                    w,
-                    h,
-                    args.renderer.into(),
-                )?)),
-                output,
-            )
-        }
-    };
+    }
+    let (choice, mut backend, output) = opened.expect("the last candidate returns its error");
 
     let heaps = wayheap::heap::HeapDir::default();
     let hints = wayheap::smithay::heap_hints::HeapHintsConfig {

@@ -33,6 +33,15 @@ pub(crate) struct Nested {
     pub host: &'static str,
 }
 
+/// Damage tracking for the window: Smithay draws into an EGL window surface upside down
+/// relative to GL's origin, so the tracker renders Flipped180 (the output itself stays Normal:
+/// clients need not know).
+fn window_damage_tracker(
+    size: smithay::utils::Size<i32, smithay::utils::Physical>,
+) -> OutputDamageTracker {
+    OutputDamageTracker::new(size, 1.0, Transform::Flipped180)
+}
+
 /// The full error chain: winit's errors say little at the top ("Failed to initialize an event
 /// loop") and the reason underneath.
 fn chain(e: &dyn std::error::Error) -> String {
@@ -53,19 +62,16 @@ impl Nested {
         height: i32,
         handle: &LoopHandle<'static, Demo>,
     ) -> Result<(Nested, Output), String> {
-        let host = if std::env::var_os("WAYLAND_DISPLAY").is_some()
-            || std::env::var_os("WAYLAND_SOCKET").is_some()
+        if std::env::var_os("WAYLAND_DISPLAY").is_none()
+            && std::env::var_os("WAYLAND_SOCKET").is_none()
+            && std::env::var_os("DISPLAY").is_none()
         {
-            "wayland"
-        } else if std::env::var_os("DISPLAY").is_some() {
-            "x11"
-        } else {
             return Err(
                 "--backend nested needs a desktop session: neither WAYLAND_DISPLAY nor DISPLAY is \
                  set (use --backend headless, or kms on a console)"
                     .into(),
             );
-        };
+        }
         // Smithay's EGL code panics without libEGL: check first, for a message instead.
         wayheap::smithay::renderer::egl_library().map_err(|e| format!("--backend nested: {e}"))?;
         let attributes = smithay::reexports::winit::window::Window::default_attributes()
@@ -73,7 +79,16 @@ impl Nested {
             .with_inner_size(PhysicalSize::new(width as u32, height as u32))
             .with_resizable(true);
         let (mut backend, events) = winit::init_from_attributes::<GlesRenderer>(attributes)
-            .map_err(|e| format!("--backend nested on {host}: {}", chain(&e)))?;
+            .map_err(|e| format!("--backend nested: {}", chain(&e)))?;
+        // What winit actually connected to (it falls back from Wayland to X11).
+        let host = {
+            use smithay::reexports::winit::raw_window_handle::{HasWindowHandle, RawWindowHandle};
+            match backend.window().window_handle().map(|h| h.as_raw()) {
+                Ok(RawWindowHandle::Wayland(_)) => "wayland",
+                Ok(RawWindowHandle::Xlib(_) | RawWindowHandle::Xcb(_)) => "x11",
+                _ => "other",
+            }
+        };
         let info = RendererInfo::gles(backend.renderer());
         tracing::info!(host, renderer = %info.detail, "nested window");
 
@@ -91,16 +106,9 @@ impl Nested {
             size,
             refresh: 60_000,
         };
-        // Smithay draws into the EGL surface upside down relative to GL's origin: the output's
-        // transform says so (as in Smithay's own winit examples).
-        output.change_current_state(
-            Some(mode),
-            Some(Transform::Flipped180),
-            None,
-            Some((0, 0).into()),
-        );
+        output.change_current_state(Some(mode), None, None, Some((0, 0).into()));
         output.set_preferred(mode);
-        let damage = OutputDamageTracker::from_output(&output);
+        let damage = window_damage_tracker(size);
 
         handle
             .insert_source(events, |event, _, demo| {
@@ -108,6 +116,9 @@ impl Nested {
                     return;
                 };
                 match event {
+                    WinitEvent::Resized { size, .. } if size.w <= 0 || size.h <= 0 => {
+                        tracing::debug!("window has no size (minimised?): nothing drawn");
+                    }
                     WinitEvent::Resized { size, .. } => {
                         tracing::info!(w = size.w, h = size.h, "window resized");
                         let mode = OutputMode {
@@ -117,7 +128,7 @@ impl Nested {
                         let output = demo.app.output.clone();
                         output.change_current_state(Some(mode), None, None, None);
                         output.set_preferred(mode);
-                        n.damage = OutputDamageTracker::from_output(&output);
+                        n.damage = window_damage_tracker(size);
                         demo.app.output_resized();
                     }
                     WinitEvent::Redraw | WinitEvent::Focus(_) => demo.app.dirty = true,
@@ -153,12 +164,25 @@ impl Nested {
         app: &App,
         snapshot: bool,
     ) -> Result<(RenderElementStates, Option<Snapshot>), String> {
-        let age = if snapshot {
+        let mode = app
+            .output
+            .current_mode()
+            .map(|m| m.size)
+            .unwrap_or_default();
+        let size = self.backend.window_size();
+        if size.w <= 0 || size.h <= 0 || mode.w <= 0 || mode.h <= 0 {
+            // A minimised or not yet mapped window: nothing to draw into.
+            return Ok((RenderElementStates::default(), None));
+        }
+        // The buffer age means something only while the surface is bound, and only for a
+        // buffer of the size the output (and its damage history) has: X11 can report the new
+        // window size before the Resized event arrives.
+        drop(self.backend.bind().map_err(|e| format!("bind: {e}"))?);
+        let age = if snapshot || size != mode {
             0
         } else {
             self.backend.buffer_age().unwrap_or(0)
         };
-        let size = self.backend.window_size();
         let (states, damage, mapping) = {
             let (renderer, mut fb) = self.backend.bind().map_err(|e| format!("bind: {e}"))?;
             let result = render_output::<_, WaylandSurfaceRenderElement<GlesRenderer>, _, _>(
@@ -189,9 +213,13 @@ impl Nested {
             };
             (result.states, damage, mapping)
         };
-        self.backend
-            .submit(damage.as_deref())
-            .map_err(|e| format!("swap: {e}"))?;
+        // Nothing drawn: swapping would show the untouched back buffer, an older frame when
+        // the driver keeps more than two.
+        if damage.is_some() || snapshot {
+            self.backend
+                .submit(damage.as_deref())
+                .map_err(|e| format!("swap: {e}"))?;
+        }
         let shot = match mapping {
             Some(map) => {
                 let bytes = self
@@ -199,8 +227,9 @@ impl Nested {
                     .renderer()
                     .map_texture(&map)
                     .map_err(|e| format!("map: {e}"))?;
-                // GL reads the window's buffer bottom row first (unlike Smithay's offscreen
-                // targets, which it draws upside down): reverse the rows.
+                // GL reads the window's buffer bottom row first (Smithay flips every target's
+                // projection, so offscreen reads come out top first and window reads do not):
+                // reverse the rows.
                 let row = size.w as usize * 4;
                 let rgba: Vec<u8> = bytes.chunks_exact(row).rev().flatten().copied().collect();
                 Some((size.w as u32, size.h as u32, rgba))

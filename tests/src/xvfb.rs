@@ -1,9 +1,8 @@
 //! A virtual X server (Xvfb) for the nested backend's tests: a real X11 session without a
 //! screen, so compositor-demo opens a real window and draws into it with GLES (Mesa's llvmpipe).
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running Xvfb; killed on drop.
 #[derive(Debug)]
@@ -14,45 +13,47 @@ pub struct Xvfb {
 }
 
 impl Xvfb {
-    /// Starts Xvfb on the first free display number from 90, at 1280x1024x24. Panics with what
-    /// to install when Xvfb is missing (scripts/install-deps installs it).
+    /// Starts Xvfb at 1280x1024x24 on a display number it picks itself (`-displayfd`: no race
+    /// with other servers or parallel tests). Panics with what to install when Xvfb is missing
+    /// (scripts/install-deps installs it).
     pub fn start() -> Xvfb {
-        for n in 90..140 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            {
-                continue;
-            }
-            let mut child = match Command::new("Xvfb")
-                .arg(format!(":{n}"))
-                .args(["-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    panic!("cannot start Xvfb ({e}): run scripts/install-deps (package xvfb)")
-                }
-            };
-            let socket = format!("/tmp/.X11-unix/X{n}");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if Path::new(&socket).exists() {
-                    return Xvfb {
-                        child,
-                        display: format!(":{n}"),
-                    };
-                }
-                // Another test took the number first: try the next one.
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "Xvfb :{n} never opened {socket}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        let mut child = match Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x1024x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => panic!("cannot start Xvfb ({e}): run scripts/install-deps (package xvfb)"),
+        };
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
+        let number = rx
+            .recv_timeout(Duration::from_secs(20))
+            .ok()
+            .and_then(|l| l.trim().parse::<u32>().ok());
+        let Some(n) = number else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("Xvfb did not say which display it opened within 20 s");
+        };
+        Xvfb {
+            child,
+            display: format!(":{n}"),
         }
-        panic!("no free X display number in :90..:139");
     }
 }
 
@@ -92,6 +93,11 @@ pub fn parse_xwd(data: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
     if bits_per_pixel != 32 || masks != (0xff0000, 0xff00, 0xff) {
         return Err(format!(
             "unsupported XWD pixels: {bits_per_pixel} bpp, masks {masks:x?}"
+        ));
+    }
+    if bytes_per_line < width as usize * 4 {
+        return Err(format!(
+            "XWD rows of {bytes_per_line} bytes are too short for {width} pixels"
         ));
     }
     let start = header_size + ncolors * 12;

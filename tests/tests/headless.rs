@@ -237,6 +237,72 @@ fn inside_a_wayland_session_auto_is_nested_follows_resizes_and_the_outer_composi
     assert!(outer.stop().success());
 }
 
+/// Without libEGL at all (hidden in a private mount namespace: /dev/null bound over it), no
+/// path reaches Smithay's EGL loader, which would panic: `auto` composes with pixman and names
+/// the packages to install, and `--renderer gles` and `--backend nested` fail with that message.
+#[test]
+fn without_libegl_nothing_panics_and_the_message_names_the_packages() {
+    let lib = std::fs::canonicalize("/usr/lib/x86_64-linux-gnu/libEGL.so.1")
+        .expect("libEGL.so.1 (scripts/install-deps installs libegl1)");
+    let hide = format!("mount --bind /dev/null {} && exec \"$@\"", lib.display());
+    let wrapper = ["unshare", "--mount", "sh", "-c", hide.as_str(), "sh"];
+    let comp = Compositor::start_with_env(
+        "headless-no-libegl",
+        &["--backend", "headless", "--size", "320x240"],
+        &wrapper,
+        &[],
+    );
+    let (state, _client) = known_scene(&comp);
+    assert_eq!(state["renderer"]["name"], "pixman", "{state}");
+    let why = state["renderer"]["why"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("libEGL.so.1 could not be loaded") && why.contains("libegl1"),
+        "{state}"
+    );
+    let log = comp.log();
+    assert!(comp.stop().success(), "{log}");
+
+    for args in [
+        &["--backend", "headless", "--renderer", "gles"][..],
+        &["--backend", "nested"][..],
+    ] {
+        let out = std::process::Command::new(wrapper[0])
+            .args(&wrapper[1..])
+            .arg(wayheap_tests::compositor::compositor_demo_bin())
+            .args(args)
+            .env("DISPLAY", ":0")
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("libEGL.so.1 could not be loaded") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// `auto` with a DISPLAY that leads nowhere (a stale variable, a dead ssh forwarding): the
+/// window cannot open, which is logged, and the compositor runs headless instead of failing.
+#[test]
+fn auto_with_a_dead_display_falls_back_to_headless() {
+    let comp = Compositor::start_with_env(
+        "auto-dead-display",
+        &["--backend", "auto", "--size", "320x240"],
+        &[],
+        &[("DISPLAY", ":987")],
+    );
+    let (state, _client) = known_scene(&comp);
+    assert_eq!(state["backend"], "headless", "{state}");
+    assert!(
+        comp.log().contains("trying the next backend"),
+        "{}",
+        comp.log()
+    );
+    assert!(comp.stop().success());
+}
+
 #[test]
 fn nested_without_a_desktop_session_or_with_pixman_is_refused_clearly() {
     let bin = wayheap_tests::compositor::compositor_demo_bin();

@@ -73,9 +73,7 @@ pub enum GlesUnavailable {
     )]
     NoLibrary(String),
     /// The GBM device on the DRM node could not be made.
-    #[error(
-        "no GBM device on the DRM node ({0}): the EGL display needs libgbm and a Mesa driver for it"
-    )]
+    #[error("no GBM device on the DRM node ({0}): libgbm has no backend for this device")]
     Gbm(std::io::Error),
     /// EGL has no display on that platform.
     #[error("no EGL display on {platform}: {source}")]
@@ -118,11 +116,19 @@ pub enum GlesUnavailable {
 /// Checks that libEGL can be loaded, before anything calls Smithay's EGL code (which panics
 /// when it cannot).
 pub fn egl_library() -> Result<(), GlesUnavailable> {
-    // SAFETY: loading libEGL runs its initialisers, which Smithay's EGL code would run next
-    // anyway; the handle is dropped again (the library stays loaded once Smithay loads it).
-    unsafe { libloading::Library::new(EGL_LIBRARY) }
+    // Kept loaded for the process' life, so Smithay's own load finds it resident (no
+    // load-unload-reload of libglvnd).
+    static LOADED: std::sync::OnceLock<Result<libloading::Library, String>> =
+        std::sync::OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            // SAFETY: loading libEGL runs its initialisers, which Smithay's EGL code would run
+            // next anyway.
+            unsafe { libloading::Library::new(EGL_LIBRARY) }.map_err(|e| e.to_string())
+        })
+        .as_ref()
         .map(drop)
-        .map_err(|e| GlesUnavailable::NoLibrary(e.to_string()))
+        .map_err(|e| GlesUnavailable::NoLibrary(e.clone()))
 }
 
 /// A GLES renderer on EGL's surfaceless platform (`EGL_MESA_platform_surfaceless`): no window
@@ -194,20 +200,26 @@ fn renderer_on(display: &EGLDisplay) -> Result<GlesRenderer, GlesUnavailable> {
 }
 
 /// What a GLES renderer can import, as linux-dmabuf should advertise it: EGL's formats plus
-/// LINEAR wherever EGL lists a format only with the implicit modifier.
+/// LINEAR for every format EGL lists with no explicit modifier at all.
 ///
-/// Drivers without `EGL_EXT_image_dma_buf_import_modifiers` support (Mesa's llvmpipe and
-/// kms_swrast among them) list formats with the implicit modifier only, yet clients of
-/// display pipelines send LINEAR buffers (heaps, udmabuf and V4L2 buffers are all LINEAR).
-/// Smithay imports a LINEAR buffer without modifier attributes (`Dmabuf::has_modifier` is false
-/// for LINEAR), which is the implicit import those drivers do, so such a buffer imports.
+/// Drivers without `EGL_EXT_image_dma_buf_import_modifiers` list formats with the implicit
+/// modifier only, yet clients of display pipelines send LINEAR buffers (heap, udmabuf and V4L2
+/// buffers are all LINEAR). Smithay imports a LINEAR buffer without modifier attributes
+/// (`Dmabuf::has_modifier` is false for LINEAR), i.e. with the driver's implicit layout, which
+/// for such a driver is linear; the texture is then an external one (`GL_OES_EGL_image_external`,
+/// since LINEAR is not among EGL's render formats). Where a driver lists explicit modifiers for
+/// a format and LINEAR is not one of them, its implicit layout may be tiled, so LINEAR is not
+/// added (Smithay lists the implicit modifier for every format, so that alone says nothing).
 pub fn advertised_formats(
     egl_formats: &smithay::backend::allocator::format::FormatSet,
 ) -> smithay::backend::allocator::format::FormatSet {
     use smithay::backend::allocator::{Format, Modifier};
     let mut out: Vec<Format> = egl_formats.iter().copied().collect();
     for f in egl_formats.iter() {
-        if f.modifier == Modifier::Invalid {
+        let explicit = egl_formats
+            .iter()
+            .any(|g| g.code == f.code && g.modifier != Modifier::Invalid);
+        if f.modifier == Modifier::Invalid && !explicit {
             out.push(Format {
                 code: f.code,
                 modifier: Modifier::Linear,
@@ -259,6 +271,11 @@ mod tests {
                 code: Fourcc::Nv12,
                 modifier: Modifier::I915_y_tiled,
             },
+            // Smithay adds the implicit modifier for every format.
+            Format {
+                code: Fourcc::Nv12,
+                modifier: Modifier::Invalid,
+            },
         ]
         .into_iter()
         .collect();
@@ -269,7 +286,7 @@ mod tests {
         assert!(has(Fourcc::Nv12, Modifier::I915_y_tiled));
         assert!(
             !has(Fourcc::Nv12, Modifier::Linear),
-            "only implicit-only formats gain LINEAR"
+            "a format with explicit (tiled) modifiers does not gain LINEAR"
         );
     }
 
