@@ -20,7 +20,13 @@ fn known_scene(comp: &Compositor) -> (serde_json::Value, wayheap_tests::composit
     );
     client
         .wait_line("READY", Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\nclient stderr:\n{}\nlog:\n{}",
+                client.stderr(),
+                comp.log()
+            )
+        });
     let state = comp.wait_state(Duration::from_secs(10), |s| {
         s["surfaces"].as_object().is_some_and(|m| m.len() == 2)
     });
