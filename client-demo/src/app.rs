@@ -22,7 +22,7 @@ use wayland_client::protocol::{
 };
 use wayland_client::{Connection, Dispatch, QueueHandle, WEnum, delegate_noop};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
-    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_feedback_v1, zwp_linux_dmabuf_v1,
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_feedback_v1,
 };
 use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
 use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
@@ -139,19 +139,12 @@ delegate_noop!(State: ignore wl_callback::WlCallback);
 delegate_noop!(State: ignore wp_viewporter::WpViewporter);
 delegate_noop!(State: ignore wp_viewport::WpViewport);
 delegate_noop!(State: ignore wp_presentation::WpPresentation);
-impl Dispatch<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()> for State {
-    fn event(
-        st: &mut Self,
-        _: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
-        ev: zwp_linux_dmabuf_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        // Version 3's format list (later versions send feedback instead).
-        st.modifiers.event(ev);
+impl wayheap::client::ModifierEventsHandler for State {
+    fn modifier_events(&mut self) -> &mut wayheap::client::ModifierEvents {
+        &mut self.modifiers
     }
 }
+wayheap::delegate_linux_dmabuf!(State);
 wayheap::delegate_swapchain!(State);
 wayheap::delegate_window!(State);
 

@@ -22,6 +22,30 @@ use crate::state::App;
 /// Background where no surface is.
 pub const CLEAR: [f32; 4] = [0.1, 0.1, 0.12, 1.0];
 
+/// An output with no physical screen (headless, or the nested window) of `size` at 60 Hz.
+pub(crate) fn virtual_output(
+    name: &str,
+    size: smithay::utils::Size<i32, Physical>,
+) -> smithay::output::Output {
+    use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
+    let output = Output::new(
+        name.into(),
+        PhysicalProperties {
+            size: (0, 0).into(),
+            subpixel: Subpixel::Unknown,
+            make: "wayheap".into(),
+            model: name.into(),
+        },
+    );
+    let mode = Mode {
+        size,
+        refresh: 60_000,
+    };
+    output.change_current_state(Some(mode), None, None, Some((0, 0).into()));
+    output.set_preferred(mode);
+    output
+}
+
 /// Which renderer composes, and why that one (for the log and the state file).
 #[derive(Debug, Clone)]
 pub struct RendererInfo {

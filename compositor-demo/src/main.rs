@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use calloop::signals::{Signal, Signals};
 use calloop::timer::{TimeoutAction, Timer};
 use clap::{Parser, ValueEnum};
-use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Subpixel};
+use smithay::output::Output;
 use smithay::reexports::calloop::{EventLoop, Interest, Mode, PostAction, generic::Generic};
 use smithay::reexports::wayland_server::Display;
 use smithay::wayland::socket::ListeningSocketSource;
@@ -270,21 +270,7 @@ fn open_backend(
         }
         BackendChoice::Headless | BackendChoice::Auto => {
             let (w, h) = args.size;
-            let output = Output::new(
-                "headless".into(),
-                PhysicalProperties {
-                    size: (0, 0).into(),
-                    subpixel: Subpixel::Unknown,
-                    make: "wayheap".into(),
-                    model: "headless".into(),
-                },
-            );
-            let mode = OutputMode {
-                size: (w, h).into(),
-                refresh: 60_000,
-            };
-            output.change_current_state(Some(mode), None, None, Some((0, 0).into()));
-            output.set_preferred(mode);
+            let output = headless::virtual_output("headless", (w, h).into());
             let headless = headless::Headless::new(w, h, args.renderer.into())?;
             Ok((Backend::Headless(Box::new(headless)), output))
         }

@@ -12,7 +12,7 @@ use smithay::backend::renderer::gles::GlesRenderer;
 use smithay::backend::renderer::{ExportMem, ImportDma};
 use smithay::backend::winit::{self, WinitEvent, WinitGraphicsBackend};
 use smithay::desktop::space::render_output;
-use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Subpixel};
+use smithay::output::{Mode as OutputMode, Output};
 use smithay::reexports::calloop::LoopHandle;
 use smithay::reexports::winit::dpi::PhysicalSize;
 use smithay::utils::{Rectangle, Transform};
@@ -93,21 +93,7 @@ impl Nested {
         tracing::info!(host, renderer = %info.detail, "nested window");
 
         let size = backend.window_size();
-        let output = Output::new(
-            "nested".into(),
-            PhysicalProperties {
-                size: (0, 0).into(),
-                subpixel: Subpixel::Unknown,
-                make: "wayheap".into(),
-                model: "nested".into(),
-            },
-        );
-        let mode = OutputMode {
-            size,
-            refresh: 60_000,
-        };
-        output.change_current_state(Some(mode), None, None, Some((0, 0).into()));
-        output.set_preferred(mode);
+        let output = crate::headless::virtual_output("nested", size);
         let damage = window_damage_tracker(size);
 
         handle

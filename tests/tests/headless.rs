@@ -10,6 +10,15 @@ use wayheap_tests::xvfb::Xvfb;
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_wayheap-test-client");
 
+/// The known scene on a `w` x `h` output: quadrants, and the gradient subsurface at 100,50.
+fn scene(x: u32, y: u32, w: u32, h: u32) -> u32 {
+    if (100..164).contains(&x) && (50..98).contains(&y) {
+        gradient(x - 100, y - 50)
+    } else {
+        quadrants(x, y, w, h)
+    }
+}
+
 /// Shows the test client's known scene (quadrants, a gradient subsurface at 100,50) on a
 /// 320x240 output and checks every pixel of the screenshot; returns the state file and the
 /// client (the scene stays up while it lives).
@@ -39,31 +48,29 @@ fn known_scene(comp: &Compositor) -> (serde_json::Value, wayheap_tests::composit
 
     let (w, h, rgba) = comp.screenshot();
     assert_eq!((w, h), (320, 240));
-    let expected = |x: u32, y: u32| {
-        if (100..164).contains(&x) && (50..98).contains(&y) {
-            gradient(x - 100, y - 50)
-        } else {
-            quadrants(x, y, 320, 240)
-        }
-    };
-    let (wrong, examples) = compare_rgba(&rgba, w, h, 2, expected);
+    let (wrong, examples) = compare_rgba(&rgba, w, h, 2, |x, y| scene(x, y, 320, 240));
     assert_eq!(wrong, 0, "{wrong} pixels differ: {examples:?}");
     (state, client)
 }
 
-#[test]
-fn headless_pixman_screenshot_matches_the_known_scene() {
-    let comp = Compositor::start(
-        "headless-scene",
+/// Headless at 320x240 composed by `renderer`.
+fn headless_with(tag: &str, renderer: &str) -> Compositor {
+    Compositor::start(
+        tag,
         &[
             "--backend",
             "headless",
             "--size",
             "320x240",
             "--renderer",
-            "pixman",
+            renderer,
         ],
-    );
+    )
+}
+
+#[test]
+fn headless_pixman_screenshot_matches_the_known_scene() {
+    let comp = headless_with("headless-scene", "pixman");
     let (state, _client) = known_scene(&comp);
     assert_eq!(state["renderer"]["name"], "pixman", "{state}");
     assert!(comp.stop().success());
@@ -73,17 +80,7 @@ fn headless_pixman_screenshot_matches_the_known_scene() {
 /// llvmpipe, which scripts/install-deps installs.
 #[test]
 fn headless_gles_screenshot_matches_the_known_scene() {
-    let comp = Compositor::start(
-        "headless-gles",
-        &[
-            "--backend",
-            "headless",
-            "--size",
-            "320x240",
-            "--renderer",
-            "gles",
-        ],
-    );
+    let comp = headless_with("headless-gles", "gles");
     let (state, _client) = known_scene(&comp);
     assert_eq!(state["renderer"]["name"], "gles", "{state}");
     let detail = state["renderer"]["detail"].as_str().unwrap_or_default();
@@ -149,13 +146,7 @@ fn inside_an_x11_session_auto_is_nested_and_the_window_shows_the_known_scene() {
         .window_rgba("compositor-demo (wayheap)")
         .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
     assert_eq!((w, h), (320, 240), "the window has the --size asked for");
-    let (wrong, examples) = compare_rgba(&rgba, w, h, 2, |x, y| {
-        if (100..164).contains(&x) && (50..98).contains(&y) {
-            gradient(x - 100, y - 50)
-        } else {
-            quadrants(x, y, 320, 240)
-        }
-    });
+    let (wrong, examples) = compare_rgba(&rgba, w, h, 2, |x, y| scene(x, y, 320, 240));
     assert_eq!(
         wrong, 0,
         "on the X screen, {wrong} pixels differ: {examples:?}"
@@ -209,13 +200,7 @@ fn inside_a_wayland_session_auto_is_nested_follows_resizes_and_the_outer_composi
     let outer_state = outer.wait_state(Duration::from_secs(20), |s| {
         s["surfaces"].as_object().is_some_and(|m| m.len() == 1)
     });
-    let expected = |x: u32, y: u32| {
-        if (100..164).contains(&x) && (50..98).contains(&y) {
-            gradient(x - 100, y - 50)
-        } else {
-            quadrants(x, y, 400, 300)
-        }
-    };
+    let expected = |x: u32, y: u32| scene(x, y, 400, 300);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let (wrong, examples) = loop {
         let (w, h, rgba) = outer.screenshot();

@@ -50,6 +50,44 @@ impl ModifierEvents {
     }
 }
 
+/// Where a client keeps its [`ModifierEvents`], for
+/// [`delegate_linux_dmabuf!`](crate::delegate_linux_dmabuf).
+pub trait ModifierEventsHandler {
+    /// The list the global's `modifier` events go to.
+    fn modifier_events(&mut self) -> &mut ModifierEvents;
+}
+
+/// The `Dispatch` implementation behind [`delegate_linux_dmabuf!`](crate::delegate_linux_dmabuf).
+#[derive(Debug)]
+pub struct LinuxDmabufDispatch;
+
+impl<D> Dispatch<ZwpLinuxDmabufV1, (), D> for LinuxDmabufDispatch
+where
+    D: Dispatch<ZwpLinuxDmabufV1, ()> + ModifierEventsHandler,
+{
+    fn event(
+        state: &mut D,
+        _: &ZwpLinuxDmabufV1,
+        event: zwp_linux_dmabuf_v1::Event,
+        _: &(),
+        _: &wayland_client::Connection,
+        _: &QueueHandle<D>,
+    ) {
+        state.modifier_events().event(event);
+    }
+}
+
+/// Implements `Dispatch<ZwpLinuxDmabufV1, ()>` for a state type that is a
+/// [`ModifierEventsHandler`]: version 3's format list is collected, later versions send none.
+#[macro_export]
+macro_rules! delegate_linux_dmabuf {
+    ($ty:ty) => {
+        ::wayland_client::delegate_dispatch!($ty: [
+            ::wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1: ()
+        ] => $crate::client::LinuxDmabufDispatch);
+    };
+}
+
 /// The linux-dmabuf versions this library speaks.
 pub const LINUX_DMABUF_VERSIONS: RangeInclusive<u32> = 3..=6;
 

@@ -196,7 +196,8 @@ pub use feedback::{
 };
 pub use import::ImportCache;
 pub use linux_dmabuf::{
-    LINUX_DMABUF_VERSIONS, ModifierEvents, bind_linux_dmabuf, default_feedback, surface_feedback,
+    LINUX_DMABUF_VERSIONS, LinuxDmabufDispatch, ModifierEvents, ModifierEventsHandler,
+    bind_linux_dmabuf, default_feedback, surface_feedback,
 };
 pub use stack::{Layer, SurfaceStack};
 pub use swapchain::{

@@ -188,19 +188,12 @@ delegate_noop!(State: ignore wl_shm::WlShm);
 delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 wayheap::delegate_swapchain!(State);
-impl Dispatch<zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()> for State {
-    fn event(
-        st: &mut Self,
-        _: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
-        ev: zwp_linux_dmabuf_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        // Version 3's format list (later versions send feedback instead).
-        st.modifiers.event(ev);
+impl wayheap::client::ModifierEventsHandler for State {
+    fn modifier_events(&mut self) -> &mut wayheap::client::ModifierEvents {
+        &mut self.modifiers
     }
 }
+wayheap::delegate_linux_dmabuf!(State);
 
 /// Where a buffer's memory comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
