@@ -117,7 +117,15 @@ impl Nested {
                         n.damage = window_damage_tracker(size);
                         demo.app.output_resized();
                     }
-                    WinitEvent::Redraw | WinitEvent::Focus(_) => demo.app.dirty = true,
+                    // The window system lost the window's content (exposed after being
+                    // covered): a fresh tracker has no history, so the next frame is whole.
+                    WinitEvent::Redraw => {
+                        if let Some(mode) = demo.app.output.current_mode() {
+                            n.damage = window_damage_tracker(mode.size);
+                        }
+                        demo.app.dirty = true;
+                    }
+                    WinitEvent::Focus(_) => {}
                     WinitEvent::CloseRequested => {
                         tracing::info!("window closed: shutting down");
                         demo.app.loop_signal.stop();
