@@ -42,6 +42,8 @@ pub struct CameraSlot(pub usize);
 pub struct State {
     feedback: FeedbackCollector,
     last_feedback: Option<Feedback>,
+    /// The compositor's feedback could not be used (the start does not wait for it then).
+    feedback_failed: Option<String>,
     /// What a version-3 linux-dmabuf listed.
     modifiers: wayheap::client::ModifierEvents,
     /// Camera slots the compositor released since the last look.
@@ -62,7 +64,10 @@ impl Dispatch<zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, ()> for St
     ) {
         match st.feedback.event(event) {
             Some(Ok(f)) => st.last_feedback = Some(f),
-            Some(Err(e)) => eprintln!("client-demo: ignoring the compositor's feedback: {e}"),
+            Some(Err(e)) => {
+                eprintln!("client-demo: ignoring the compositor's feedback: {e}");
+                st.feedback_failed = Some(e.to_string());
+            }
             None => {}
         }
     }
@@ -316,9 +321,16 @@ pub fn run(args: Args) -> Result<(), String> {
     surface.commit();
     let mut st = State::default();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while window.configured().is_none() || (_feedback.is_some() && st.last_feedback.is_none()) {
+    let waiting_for_feedback = |st: &State| {
+        _feedback.is_some() && st.last_feedback.is_none() && st.feedback_failed.is_none()
+    };
+    while window.configured().is_none() || waiting_for_feedback(&st) {
         if Instant::now() > deadline {
-            return Err("the compositor never configured the window".into());
+            return Err(if window.configured().is_none() {
+                "the compositor never configured the window".into()
+            } else {
+                "the compositor sent no complete linux-dmabuf feedback within 30 s".into()
+            });
         }
         queue
             .blocking_dispatch(&mut st)
