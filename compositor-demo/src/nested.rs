@@ -1,10 +1,14 @@
 //! The nested backend: the output is a window in an X11 or Wayland session (Smithay's winit
 //! backend), composed with GLES on the window's EGL surface. For developing on a desktop: no
 //! planes, every surface is composited, which the report says. The window's size is the
-//! output's mode and follows resizes; closing the window stops the compositor.
+//! output's mode and follows resizes; the window's pointer is the seat's pointer; closing the
+//! window stops the compositor.
 
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::allocator::format::FormatSet;
+use smithay::backend::input::{
+    AbsolutePositionEvent, Event as _, InputEvent, PointerButtonEvent as _,
+};
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::RenderElementStates;
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
@@ -130,8 +134,29 @@ impl Nested {
                         tracing::info!("window closed: shutting down");
                         demo.app.loop_signal.stop();
                     }
-                    // Input stays with the host session: this demo has no seat input.
-                    WinitEvent::Input(_) => {}
+                    // The window's pointer is the seat's pointer (keyboard input stays with the
+                    // host session: the demo's clients take none).
+                    WinitEvent::Input(InputEvent::PointerMotionAbsolute { event }) => {
+                        tracing::trace!("window pointer motion");
+                        let size = demo
+                            .app
+                            .output
+                            .current_mode()
+                            .map(|m| m.size.to_logical(1))
+                            .unwrap_or_default();
+                        let at = event.position_transformed(size);
+                        demo.app.pointer_moved_to(at, event.time_msec());
+                    }
+                    WinitEvent::Input(InputEvent::PointerButton { event }) => {
+                        demo.app.pointer_button(
+                            event.button_code(),
+                            event.state(),
+                            event.time_msec(),
+                        );
+                    }
+                    WinitEvent::Input(other) => {
+                        tracing::trace!(?other, "window input not forwarded")
+                    }
                 }
             })
             .map_err(|e| format!("winit event source: {e}"))?;

@@ -217,6 +217,60 @@ impl App {
         self.dirty = true;
     }
 
+    /// The pointer moved to `location` (output coordinates; the nested window's pointer): the
+    /// surface under it gets enter/motion.
+    pub fn pointer_moved_to(
+        &mut self,
+        location: smithay::utils::Point<f64, smithay::utils::Logical>,
+        time: u32,
+    ) {
+        self.pointer_location = location;
+        let focus = self.space.element_under(location).and_then(|(window, at)| {
+            window
+                .surface_under(
+                    location - at.to_f64(),
+                    smithay::desktop::WindowSurfaceType::ALL,
+                )
+                .map(|(surface, loc)| (surface, (loc + at).to_f64()))
+        });
+        if let Some(pointer) = self.seat.get_pointer() {
+            let serial = smithay::utils::SERIAL_COUNTER.next_serial();
+            pointer.motion(
+                self,
+                focus,
+                &MotionEvent {
+                    location,
+                    serial,
+                    time,
+                },
+            );
+            pointer.frame(self);
+        }
+    }
+
+    /// A pointer button (a linux input event code such as BTN_LEFT) went down or up, for the
+    /// surface under the pointer.
+    pub fn pointer_button(
+        &mut self,
+        button: u32,
+        state: smithay::backend::input::ButtonState,
+        time: u32,
+    ) {
+        if let Some(pointer) = self.seat.get_pointer() {
+            let serial = smithay::utils::SERIAL_COUNTER.next_serial();
+            pointer.button(
+                self,
+                &smithay::input::pointer::ButtonEvent {
+                    serial,
+                    time,
+                    button,
+                    state,
+                },
+            );
+            pointer.frame(self);
+        }
+    }
+
     /// Maps a new toplevel: fullscreen on the output, as a kiosk would.
     fn map_toplevel(&mut self, surface: ToplevelSurface) {
         let size = self.output.current_mode().map(|m| m.size.to_logical(1));

@@ -155,6 +155,56 @@ fn inside_an_x11_session_auto_is_nested_and_the_window_shows_the_known_scene() {
     assert!(comp.stop().success(), "log:\n{log}");
 }
 
+/// The nested window's pointer is the seat's: the X server's pointer moved into the window and
+/// clicked there (xdotool, from Debian) reaches the client under it as enter/motion and a
+/// BTN_LEFT press and release, at the window's coordinates.
+#[test]
+fn the_nested_windows_pointer_reaches_the_client_under_it() {
+    let x = Xvfb::start();
+    let comp = Compositor::start_with_env(
+        "nested-pointer",
+        &["--backend", "nested", "--size", "320x240"],
+        &[],
+        &[("DISPLAY", &x.display)],
+    );
+    let client = comp.client(CLIENT.as_ref(), &["--seconds", "30", "--pointer"]);
+    client
+        .wait_line("READY", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    comp.wait_state(Duration::from_secs(10), |s| {
+        s["surfaces"].as_object().is_some_and(|m| m.len() == 1)
+    });
+    let out = std::process::Command::new("xdotool")
+        .args(["mousemove", "57", "61", "click", "1"])
+        .env("DISPLAY", &x.display)
+        .output()
+        .expect("xdotool (scripts/install-deps installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at = client
+        .wait_line("POINTER-MOTION 57,61", Duration::from_secs(20))
+        .or_else(|_| client.wait_line("POINTER-ENTER 57,61", Duration::from_secs(1)))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    let press = client
+        .wait_line("POINTER-BUTTON", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e} (after {at})\nlog:\n{}", comp.log()));
+    assert!(
+        press.contains("272") && press.contains("Pressed"),
+        "{press}"
+    );
+    let release = client
+        .wait_line("POINTER-BUTTON", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        release.contains("272") && release.contains("Released"),
+        "{release}"
+    );
+    assert!(comp.stop().success());
+}
+
 /// Inside a Wayland session — a second compositor-demo, headless — `--backend auto` opens an
 /// xdg toplevel there and draws into it with GLES (Mesa on wl_shm: this host has no GPU). The
 /// outer compositor makes the window fullscreen at 400x300, not the 320x240 asked for: the

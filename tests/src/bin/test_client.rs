@@ -98,8 +98,26 @@ impl Dispatch<wl_pointer::WlPointer, ()> for State {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let wl_pointer::Event::Enter { serial, .. } = ev {
-            st.pointer_enter = Some(serial);
+        // Printed so tests can check the compositor's pointer (e.g. the nested window's).
+        match ev {
+            wl_pointer::Event::Enter {
+                serial,
+                surface_x,
+                surface_y,
+                ..
+            } => {
+                st.pointer_enter = Some(serial);
+                println!("POINTER-ENTER {surface_x:.0},{surface_y:.0}");
+            }
+            wl_pointer::Event::Motion {
+                surface_x,
+                surface_y,
+                ..
+            } => println!("POINTER-MOTION {surface_x:.0},{surface_y:.0}"),
+            wl_pointer::Event::Button { button, state, .. } => {
+                println!("POINTER-BUTTON {button} {state:?}")
+            }
+            _ => {}
         }
     }
 }
@@ -217,7 +235,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] [--fullscreen] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--pointer] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
     );
     std::process::exit(2)
@@ -233,6 +251,8 @@ struct Options {
     sub_format: u32,
     presentation: bool,
     cursor: Option<(Source, u32, u32)>,
+    /// Bind wl_pointer (and print its events) even without a cursor.
+    pointer: bool,
     feedback: bool,
     /// wp_viewporter destination size for the first subsurface (scaling).
     sub_scale: Option<(i32, i32)>,
@@ -253,6 +273,7 @@ fn options() -> Options {
         sub_format: ARGB8888,
         presentation: false,
         cursor: None,
+        pointer: false,
         feedback: false,
         sub_scale: None,
         swapchain: None,
@@ -291,6 +312,7 @@ fn options() -> Options {
                     .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
                 o.sub_scale = Some(parsed.unwrap_or_else(|| usage("--sub-scale WxH")));
             }
+            "--pointer" => o.pointer = true,
             "--cursor" => {
                 let v = val();
                 let parsed = (|| {
@@ -471,7 +493,7 @@ fn main() {
     }
 
     // The pointer before the window: the compositor sends its enter when the window maps.
-    let pointer = o.cursor.map(|_| {
+    let pointer = (o.cursor.is_some() || o.pointer).then(|| {
         let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         seat.get_pointer(&qh, ())
     });
