@@ -362,6 +362,9 @@ fn run(args: Args) -> Result<u8, String> {
         overlays: matches!(&backend, Backend::Kms(k) if k.has_overlays()) && !args.no_planes,
         contiguous_only: args.contiguous_scanout,
     };
+    if matches!(backend, Backend::Nested(_)) {
+        app.add_keyboard();
+    }
     if args.no_heap_hints {
         dh.remove_global::<App>(app.heap_hints.global());
     }

@@ -1,13 +1,13 @@
 //! The nested backend: the output is a window in an X11 or Wayland session (Smithay's winit
 //! backend), composed with GLES on the window's EGL surface. For developing on a desktop: no
 //! planes, every surface is composited, which the report says. The window's size is the
-//! output's mode and follows resizes; the window's pointer is the seat's pointer; closing the
-//! window stops the compositor.
+//! output's mode and follows resizes; the window's pointer and keyboard are the seat's; closing
+//! the window stops the compositor.
 
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::allocator::format::FormatSet;
 use smithay::backend::input::{
-    AbsolutePositionEvent, Event as _, InputEvent, PointerButtonEvent as _,
+    AbsolutePositionEvent, Event as _, InputEvent, KeyboardKeyEvent as _, PointerButtonEvent as _,
 };
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::RenderElementStates;
@@ -134,8 +134,7 @@ impl Nested {
                         tracing::info!("window closed: shutting down");
                         demo.app.loop_signal.stop();
                     }
-                    // The window's pointer is the seat's pointer (keyboard input stays with the
-                    // host session: the demo's clients take none).
+                    // The window's pointer and keyboard are the seat's.
                     WinitEvent::Input(InputEvent::PointerMotionAbsolute { event }) => {
                         tracing::trace!("window pointer motion");
                         let size = demo
@@ -153,6 +152,10 @@ impl Nested {
                             event.state(),
                             event.time_msec(),
                         );
+                    }
+                    WinitEvent::Input(InputEvent::Keyboard { event }) => {
+                        demo.app
+                            .key(event.key_code().raw(), event.state(), event.time_msec());
                     }
                     WinitEvent::Input(other) => {
                         tracing::trace!(?other, "window input not forwarded")

@@ -248,14 +248,51 @@ impl App {
         }
     }
 
+    /// Gives the seat a keyboard (the nested window's; KMS and headless have no input devices).
+    /// Without the XKB data (Debian: xkb-data) there is no keyboard, which is logged.
+    pub fn add_keyboard(&mut self) {
+        match self.seat.add_keyboard(Default::default(), 200, 25) {
+            Ok(_) => tracing::info!("the seat has the nested window's keyboard"),
+            Err(e) => tracing::warn!(%e, "no keyboard for the seat (XKB keymap)"),
+        }
+    }
+
+    /// A key (an evdev code plus 8, as X and xkbcommon count) went down or up, for the focused
+    /// surface: the newest window, or the one last clicked.
+    pub fn key(&mut self, keycode: u32, state: smithay::backend::input::KeyState, time: u32) {
+        if let Some(keyboard) = self.seat.get_keyboard() {
+            let serial = smithay::utils::SERIAL_COUNTER.next_serial();
+            keyboard.input::<(), _>(self, keycode.into(), state, serial, time, |_, _, _| {
+                smithay::input::keyboard::FilterResult::Forward
+            });
+        }
+    }
+
+    /// Moves keyboard focus to `surface` (when the seat has a keyboard).
+    fn focus_keyboard(&mut self, surface: Option<WlSurface>) {
+        if let Some(keyboard) = self.seat.get_keyboard() {
+            let serial = smithay::utils::SERIAL_COUNTER.next_serial();
+            keyboard.set_focus(self, surface, serial);
+        }
+    }
+
     /// A pointer button (a linux input event code such as BTN_LEFT) went down or up, for the
-    /// surface under the pointer.
+    /// surface under the pointer; a press also gives that surface keyboard focus.
     pub fn pointer_button(
         &mut self,
         button: u32,
         state: smithay::backend::input::ButtonState,
         time: u32,
     ) {
+        if state == smithay::backend::input::ButtonState::Pressed {
+            let under = self
+                .space
+                .element_under(self.pointer_location)
+                .and_then(|(w, _)| w.toplevel().map(|t| t.wl_surface().clone()));
+            if under.is_some() {
+                self.focus_keyboard(under);
+            }
+        }
         if let Some(pointer) = self.seat.get_pointer() {
             let serial = smithay::utils::SERIAL_COUNTER.next_serial();
             pointer.button(
@@ -283,6 +320,7 @@ impl App {
         let window = Window::new_wayland_window(surface);
         self.space.map_element(window, (0, 0), true);
         self.dirty = true;
+        self.focus_keyboard(Some(focus.clone()));
         // No input devices: the pointer rests at the output's centre over the newest window,
         // so its client can set a cursor (which the KMS backend puts on the cursor plane).
         if let Some(pointer) = self.seat.get_pointer() {

@@ -155,11 +155,11 @@ fn inside_an_x11_session_auto_is_nested_and_the_window_shows_the_known_scene() {
     assert!(comp.stop().success(), "log:\n{log}");
 }
 
-/// The nested window's pointer is the seat's: the X server's pointer moved into the window and
-/// clicked there (xdotool, from Debian) reaches the client under it as enter/motion and a
-/// BTN_LEFT press and release, at the window's coordinates.
+/// The nested window's pointer and keyboard are the seat's: the X server's pointer moved into
+/// the window and clicked there (xdotool, from Debian) reaches the client under it as motion and
+/// a BTN_LEFT press and release, at the window's coordinates, and a typed key as its evdev code.
 #[test]
-fn the_nested_windows_pointer_reaches_the_client_under_it() {
+fn the_nested_windows_pointer_and_keyboard_reach_the_client_under_it() {
     let x = Xvfb::start();
     let comp = Compositor::start_with_env(
         "nested-pointer",
@@ -167,7 +167,10 @@ fn the_nested_windows_pointer_reaches_the_client_under_it() {
         &[],
         &[("DISPLAY", &x.display)],
     );
-    let client = comp.client(CLIENT.as_ref(), &["--seconds", "30", "--pointer"]);
+    let client = comp.client(
+        CLIENT.as_ref(),
+        &["--seconds", "30", "--pointer", "--keyboard"],
+    );
     client
         .wait_line("READY", Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
@@ -201,6 +204,34 @@ fn the_nested_windows_pointer_reaches_the_client_under_it() {
     assert!(
         release.contains("272") && release.contains("Released"),
         "{release}"
+    );
+
+    // And its keyboard: with the X focus on the window (there is no window manager to give
+    // it), keys typed on the X server reach the client as evdev codes ('a' is KEY_A, 30).
+    let out = std::process::Command::new("xdotool")
+        .args([
+            "search",
+            "--name",
+            "compositor-demo",
+            "windowfocus",
+            "--sync",
+            "key",
+            "a",
+        ])
+        .env("DISPLAY", &x.display)
+        .output()
+        .expect("xdotool");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = client
+        .wait_line("KEY ", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    assert!(
+        key.starts_with("KEY 30 ") && key.contains("Pressed"),
+        "{key}"
     );
     assert!(comp.stop().success());
 }

@@ -18,8 +18,8 @@ use wayheap::heap::HeapDir;
 use wayheap_tests::pattern;
 use wayland_client::globals::{GlobalListContents, registry_queue_init};
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_pointer, wl_registry, wl_seat, wl_shm, wl_shm_pool,
-    wl_subcompositor, wl_subsurface, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm,
+    wl_shm_pool, wl_subcompositor, wl_subsurface, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, Proxy, QueueHandle, delegate_noop};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
@@ -117,6 +117,25 @@ impl Dispatch<wl_pointer::WlPointer, ()> for State {
             wl_pointer::Event::Button { button, state, .. } => {
                 println!("POINTER-BUTTON {button} {state:?}")
             }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
+    fn event(
+        _: &mut Self,
+        _: &wl_keyboard::WlKeyboard,
+        ev: wl_keyboard::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        // Printed so tests can check the compositor's keyboard (evdev key codes). The keymap's
+        // fd is dropped: nothing here translates keys.
+        match ev {
+            wl_keyboard::Event::Enter { .. } => println!("KEYBOARD-ENTER"),
+            wl_keyboard::Event::Key { key, state, .. } => println!("KEY {key} {state:?}"),
             _ => {}
         }
     }
@@ -235,7 +254,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] [--fullscreen] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--pointer] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--pointer] [--keyboard] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
     );
     std::process::exit(2)
@@ -253,6 +272,8 @@ struct Options {
     cursor: Option<(Source, u32, u32)>,
     /// Bind wl_pointer (and print its events) even without a cursor.
     pointer: bool,
+    /// Bind wl_keyboard and print its keys.
+    keyboard: bool,
     feedback: bool,
     /// wp_viewporter destination size for the first subsurface (scaling).
     sub_scale: Option<(i32, i32)>,
@@ -274,6 +295,7 @@ fn options() -> Options {
         presentation: false,
         cursor: None,
         pointer: false,
+        keyboard: false,
         feedback: false,
         sub_scale: None,
         swapchain: None,
@@ -313,6 +335,7 @@ fn options() -> Options {
                 o.sub_scale = Some(parsed.unwrap_or_else(|| usage("--sub-scale WxH")));
             }
             "--pointer" => o.pointer = true,
+            "--keyboard" => o.keyboard = true,
             "--cursor" => {
                 let v = val();
                 let parsed = (|| {
@@ -493,6 +516,10 @@ fn main() {
     }
 
     // The pointer before the window: the compositor sends its enter when the window maps.
+    let _keyboard = o.keyboard.then(|| {
+        let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
+        seat.get_keyboard(&qh, ())
+    });
     let pointer = (o.cursor.is_some() || o.pointer).then(|| {
         let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         seat.get_pointer(&qh, ())
