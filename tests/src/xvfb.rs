@@ -73,6 +73,23 @@ impl Xvfb {
     }
 }
 
+impl Xvfb {
+    /// Runs `xdotool ARGS` on this server (Debian's xdotool: synthetic pointer and keyboard
+    /// input through XTEST); panics with its stderr when it fails.
+    pub fn xdotool(&self, args: &[&str]) {
+        let out = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .expect("xdotool (scripts/install-deps installs it)");
+        assert!(
+            out.status.success(),
+            "xdotool {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Decodes an XWD dump of a 24- or 32-bit TrueColor window (ZPixmap, 32 bits per pixel).
 pub fn parse_xwd(data: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
     let field = |i: usize| -> Result<u32, String> {

@@ -177,16 +177,7 @@ fn the_nested_windows_pointer_and_keyboard_reach_the_client_under_it() {
     comp.wait_state(Duration::from_secs(10), |s| {
         s["surfaces"].as_object().is_some_and(|m| m.len() == 1)
     });
-    let out = std::process::Command::new("xdotool")
-        .args(["mousemove", "57", "61", "click", "1"])
-        .env("DISPLAY", &x.display)
-        .output()
-        .expect("xdotool (scripts/install-deps installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    x.xdotool(&["mousemove", "57", "61", "click", "1"]);
     let at = client
         .wait_line("POINTER-MOTION 57,61", Duration::from_secs(20))
         .or_else(|_| client.wait_line("POINTER-ENTER 57,61", Duration::from_secs(1)))
@@ -208,24 +199,15 @@ fn the_nested_windows_pointer_and_keyboard_reach_the_client_under_it() {
 
     // And its keyboard: with the X focus on the window (there is no window manager to give
     // it), keys typed on the X server reach the client as evdev codes ('a' is KEY_A, 30).
-    let out = std::process::Command::new("xdotool")
-        .args([
-            "search",
-            "--name",
-            "compositor-demo",
-            "windowfocus",
-            "--sync",
-            "key",
-            "a",
-        ])
-        .env("DISPLAY", &x.display)
-        .output()
-        .expect("xdotool");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    x.xdotool(&[
+        "search",
+        "--name",
+        "compositor-demo",
+        "windowfocus",
+        "--sync",
+        "key",
+        "a",
+    ]);
     let key = client
         .wait_line("KEY ", Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
