@@ -15,8 +15,11 @@ use smithay::backend::renderer::{
 use smithay::desktop::space::render_output;
 use smithay::reexports::pixman::Image;
 use smithay::utils::{Physical, Rectangle, Size};
-use wayheap::smithay::renderer::{self as wh_renderer, RendererChoice};
+use wayheap::smithay::renderer::{
+    self as wh_renderer, GlesOutcome, GlesUnavailable, RendererChoice,
+};
 
+use crate::report::RendererInfo;
 use crate::state::App;
 
 /// Background where no surface is.
@@ -46,39 +49,6 @@ pub(crate) fn virtual_output(
     output
 }
 
-/// Which renderer composes, and why that one (for the log and the state file).
-#[derive(Debug, Clone)]
-pub struct RendererInfo {
-    /// "gles" or "pixman".
-    pub name: &'static str,
-    /// GL_RENDERER for GLES ("llvmpipe (LLVM ...)"), "cpu" for pixman.
-    pub detail: String,
-    /// Why pixman was chosen when GLES was allowed (the GLES error), else empty.
-    pub why: String,
-}
-
-impl RendererInfo {
-    pub fn gles(renderer: &mut GlesRenderer) -> Self {
-        Self {
-            name: "gles",
-            detail: wh_renderer::gl_renderer_name(renderer),
-            why: String::new(),
-        }
-    }
-
-    pub fn pixman(why: String) -> Self {
-        Self {
-            name: "pixman",
-            detail: "cpu".into(),
-            why,
-        }
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({"name": self.name, "detail": self.detail, "why": self.why})
-    }
-}
-
 /// The renderer and its offscreen target.
 enum Composer {
     Pixman {
@@ -104,53 +74,32 @@ impl Headless {
     /// renderer `choice` allows.
     pub fn new(width: i32, height: i32, choice: RendererChoice) -> Result<Self, String> {
         let size = Size::from((width, height));
-        let mut why = String::new();
-        let mut composer = None;
-        let mut info = None;
-        if choice.tries_gles() {
-            let gles =
-                wh_renderer::gles_surfaceless().and_then(
-                    |mut r| match wh_renderer::imports_dmabufs(&mut r) {
-                        Ok(()) => Ok(r),
-                        Err(e) if choice.falls_back() => Err(e),
-                        Err(e) => {
-                            tracing::warn!(%e, "--renderer gles: clients get no dma-buf formats");
-                            Ok(r)
-                        }
-                    },
-                );
-            match gles {
-                Ok(mut renderer) => {
-                    let target: Result<GlesRenderbuffer, _> =
-                        renderer.create_buffer(Fourcc::Abgr8888, (width, height).into());
-                    match target {
-                        Ok(target) => {
-                            info = Some(RendererInfo::gles(&mut renderer));
-                            composer = Some(Composer::Gles {
-                                renderer: Box::new(renderer),
-                                target,
-                            });
-                        }
-                        Err(e) if choice.falls_back() => {
-                            why = format!("GLES has no {width}x{height} offscreen buffer: {e}")
-                        }
-                        Err(e) => return Err(format!("--renderer gles: offscreen buffer: {e}")),
-                    }
-                }
-                Err(e) if choice.falls_back() => why = e.to_string(),
-                Err(e) => return Err(format!("--renderer gles: {e}")),
+        let gles = choice
+            .attempt(|| {
+                let mut renderer = wh_renderer::gles_surfaceless()?;
+                choice.check_dmabuf_import(&mut renderer)?;
+                let target: GlesRenderbuffer = renderer
+                    .create_buffer(Fourcc::Abgr8888, (width, height).into())
+                    .map_err(GlesUnavailable::Offscreen)?;
+                Ok((renderer, target))
+            })
+            .map_err(|e| format!("--renderer gles: {e}"))?;
+        let (composer, info) = match gles {
+            GlesOutcome::Gles((mut renderer, target)) => {
+                let info = RendererInfo::gles(&mut renderer);
+                let renderer = Box::new(renderer);
+                (Composer::Gles { renderer, target }, info)
             }
-        }
-        let composer = match composer {
-            Some(c) => c,
-            None => {
+            GlesOutcome::Pixman { why } => {
                 let mut renderer =
                     PixmanRenderer::new().map_err(|e| format!("pixman renderer: {e}"))?;
                 let target = renderer
                     .create_buffer(Fourcc::Argb8888, (width, height).into())
                     .map_err(|e| format!("offscreen buffer: {e}"))?;
-                info = Some(RendererInfo::pixman(why));
-                Composer::Pixman { renderer, target }
+                (
+                    Composer::Pixman { renderer, target },
+                    RendererInfo::pixman(why),
+                )
             }
         };
         let damage = OutputDamageTracker::new(size, 1.0, smithay::utils::Transform::Normal);
@@ -158,7 +107,7 @@ impl Headless {
             composer,
             damage,
             size,
-            info: info.expect("set with the composer"),
+            info,
         })
     }
 

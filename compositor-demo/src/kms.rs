@@ -38,10 +38,11 @@ use wayheap::heap::HeapDir;
 use wayheap::policy::{Allocator as PolicyAllocator, Constraints, Policy};
 use wayheap::smithay::{HeapAllocator, PlaneCaps, PlaneKind, PrimeExporter};
 
-use crate::headless::{CLEAR, RendererInfo};
+use crate::headless::CLEAR;
+use crate::report::RendererInfo;
 use crate::state::App;
 use crate::{Backend, Demo};
-use wayheap::smithay::renderer::RendererChoice;
+use wayheap::smithay::renderer::{self, GlesOutcome, RendererChoice};
 
 smithay::backend::renderer::element::render_elements! {
     /// What a KMS frame is made of: the client's cursor surface (a cursor-plane candidate) in
@@ -252,37 +253,22 @@ impl Kms {
 
         // GLES on the device's own EGL display (it imports what the device scans out), else
         // pixman; the GBM device that comes with GLES also serves the cursor plane.
-        let mut gbm = None;
-        let mut why = String::new();
-        let mut composer = None;
-        if choice.tries_gles() {
-            let gles = wayheap::smithay::renderer::gles_on_device(fd.clone()).and_then(
-                |(mut r, device)| match wayheap::smithay::renderer::imports_dmabufs(&mut r) {
-                    Ok(()) => Ok((r, device)),
-                    Err(e) if choice.falls_back() => Err(e),
-                    Err(e) => {
-                        tracing::warn!(%e, "--renderer gles: clients get no dma-buf formats");
-                        Ok((r, device))
-                    }
-                },
-            );
-            match gles {
-                Ok((renderer, device)) => {
-                    gbm = Some(device);
-                    composer = Some(Composer::Gles(Box::new(renderer)));
-                }
-                Err(e) if choice.falls_back() => why = e.to_string(),
-                Err(e) => return Err(format!("--renderer gles: {e}")),
-            }
-        }
-        let (composer, info) = match composer {
-            Some(Composer::Gles(mut r)) => {
+        let gles = choice
+            .attempt(|| {
+                let (mut renderer, device) = renderer::gles_on_device(fd.clone())?;
+                choice.check_dmabuf_import(&mut renderer)?;
+                Ok((renderer, device))
+            })
+            .map_err(|e| format!("--renderer gles: {e}"))?;
+        let (composer, info, gbm) = match gles {
+            GlesOutcome::Gles((mut r, device)) => {
                 let info = RendererInfo::gles(&mut r);
-                (Composer::Gles(r), info)
+                (Composer::Gles(Box::new(r)), info, Some(device))
             }
-            _ => (
+            GlesOutcome::Pixman { why } => (
                 Composer::Pixman(PixmanRenderer::new().map_err(|e| err("pixman")(&e))?),
                 RendererInfo::pixman(why),
+                None,
             ),
         };
         tracing::info!(renderer = info.name, detail = %info.detail, why = %info.why, "composition");
@@ -414,9 +400,7 @@ impl Kms {
     /// takes a buffer).
     pub fn renderer_dmabuf_formats(&self) -> FormatSet {
         match &self.composer {
-            Composer::Gles(r) => {
-                wayheap::smithay::renderer::advertised_formats(&r.dmabuf_formats())
-            }
+            Composer::Gles(r) => renderer::advertised_formats(&r.dmabuf_formats()),
             Composer::Pixman(r) => r.dmabuf_formats(),
         }
     }

@@ -167,7 +167,7 @@ impl Backend {
         }
     }
 
-    fn renderer(&self) -> &headless::RendererInfo {
+    fn renderer(&self) -> &report::RendererInfo {
         match self {
             Backend::Headless(h) => &h.info,
             Backend::Kms(k) => &k.info,
@@ -497,6 +497,25 @@ fn run(args: Args) -> Result<u8, String> {
     Ok(demo.exit_code)
 }
 
+/// A frame of a backend without planes (headless, nested): every surface is composited, which
+/// the placements say. False when the frame failed (logged).
+fn composited(
+    app: &mut App,
+    frame: Result<smithay::backend::renderer::element::RenderElementStates, String>,
+) -> bool {
+    match frame {
+        Ok(states) => {
+            let caps = wayheap::smithay::PlaneCaps::default();
+            report::update_placements(app, &states, &|_| None, &caps, true, &[]);
+            true
+        }
+        Err(e) => {
+            tracing::error!(%e, "render failed");
+            false
+        }
+    }
+}
+
 impl Demo {
     /// One repaint opportunity: render if something changed, then take a pending screenshot.
     fn tick(&mut self) {
@@ -517,29 +536,15 @@ impl Demo {
     fn render(&mut self) {
         let time = self.app.start.elapsed();
         let rendered = match &mut self.backend {
-            Backend::Headless(h) => match h.render(&self.app) {
-                Ok(states) => {
-                    let caps = wayheap::smithay::PlaneCaps::default();
-                    report::update_placements(&mut self.app, &states, &|_| None, &caps, true, &[]);
-                    true
-                }
-                Err(e) => {
-                    tracing::error!(%e, "headless render failed");
-                    false
-                }
-            },
             Backend::Kms(k) => k.render(&mut self.app, !self.args.no_planes),
-            Backend::Nested(n) => match n.render(&self.app, false) {
-                Ok((states, _)) => {
-                    let caps = wayheap::smithay::PlaneCaps::default();
-                    report::update_placements(&mut self.app, &states, &|_| None, &caps, true, &[]);
-                    true
-                }
-                Err(e) => {
-                    tracing::error!(%e, "nested render failed");
-                    false
-                }
-            },
+            Backend::Headless(h) => {
+                let frame = h.render(&self.app);
+                composited(&mut self.app, frame)
+            }
+            Backend::Nested(n) => {
+                let frame = n.render(&self.app, false).map(|(states, _)| states);
+                composited(&mut self.app, frame)
+            }
         };
         if !rendered {
             return;

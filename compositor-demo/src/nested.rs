@@ -21,7 +21,8 @@ use smithay::reexports::calloop::LoopHandle;
 use smithay::reexports::winit::dpi::PhysicalSize;
 use smithay::utils::{Rectangle, Transform};
 
-use crate::headless::{CLEAR, RendererInfo};
+use crate::headless::CLEAR;
+use crate::report::RendererInfo;
 use crate::state::App;
 use crate::{Backend, Demo};
 
@@ -136,7 +137,6 @@ impl Nested {
                     }
                     // The window's pointer and keyboard are the seat's.
                     WinitEvent::Input(InputEvent::PointerMotionAbsolute { event }) => {
-                        tracing::trace!("window pointer motion");
                         let size = demo
                             .app
                             .output
@@ -155,7 +155,7 @@ impl Nested {
                     }
                     WinitEvent::Input(InputEvent::Keyboard { event }) => {
                         demo.app
-                            .key(event.key_code().raw(), event.state(), event.time_msec());
+                            .key(event.key_code(), event.state(), event.time_msec());
                     }
                     WinitEvent::Input(other) => {
                         tracing::trace!(?other, "window input not forwarded")

@@ -10,6 +10,39 @@ use wayheap::smithay::{ElementFacts, Placement, PlaneCaps, PlaneKind, explain};
 
 use crate::state::{App, surface_key};
 
+/// Which renderer composes, and why that one (for the log and the state file).
+#[derive(Debug, Clone)]
+pub struct RendererInfo {
+    /// "gles" or "pixman".
+    pub name: &'static str,
+    /// GL_RENDERER for GLES ("llvmpipe (LLVM ...)"), "cpu" for pixman.
+    pub detail: String,
+    /// Why pixman was chosen when GLES was allowed (the GLES error), else empty.
+    pub why: String,
+}
+
+impl RendererInfo {
+    pub fn gles(renderer: &mut smithay::backend::renderer::gles::GlesRenderer) -> Self {
+        Self {
+            name: "gles",
+            detail: wayheap::smithay::renderer::gl_renderer_name(renderer),
+            why: String::new(),
+        }
+    }
+
+    pub fn pixman(why: String) -> Self {
+        Self {
+            name: "pixman",
+            detail: "cpu".into(),
+            why,
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({"name": self.name, "detail": self.detail, "why": self.why})
+    }
+}
+
 /// Facts about the surface's current buffer: a dma-buf's format, whether it is scaled, and (when
 /// `contiguous_only` planes make it matter) its memory.
 fn facts(

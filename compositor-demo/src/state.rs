@@ -257,12 +257,17 @@ impl App {
         }
     }
 
-    /// A key (an evdev code plus 8, as X and xkbcommon count) went down or up, for the focused
-    /// surface: the newest window, or the one last clicked.
-    pub fn key(&mut self, keycode: u32, state: smithay::backend::input::KeyState, time: u32) {
+    /// A key went down or up, for the focused surface: the newest window, or the one last
+    /// clicked.
+    pub fn key(
+        &mut self,
+        keycode: smithay::input::keyboard::Keycode,
+        state: smithay::backend::input::KeyState,
+        time: u32,
+    ) {
         if let Some(keyboard) = self.seat.get_keyboard() {
             let serial = smithay::utils::SERIAL_COUNTER.next_serial();
-            keyboard.input::<(), _>(self, keycode.into(), state, serial, time, |_, _, _| {
+            keyboard.input::<(), _>(self, keycode, state, serial, time, |_, _, _| {
                 smithay::input::keyboard::FilterResult::Forward
             });
         }

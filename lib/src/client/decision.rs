@@ -99,7 +99,6 @@ pub fn decide_v3(listed: &super::ModifierEvents, format: Fourcc) -> Decision {
 
 /// The decision for a bound `zwp_linux_dmabuf_v1` of any version: from `feedback` on version 4
 /// and later, from the formats listed with `modifier` events on version 3.
-#[cfg(feature = "client")]
 pub fn decide_for_version(
     version: u32,
     feedback: Option<&Feedback>,

@@ -11,7 +11,7 @@
 //! # How to use
 //!
 //! ```no_run
-//! use wayheap::smithay::renderer::{self, RendererChoice};
+//! use wayheap::smithay::renderer::{self, GlesOutcome, RendererChoice};
 //!
 //! // For a headless or offscreen compositor: EGL without a window system (Mesa's surfaceless
 //! // platform, a GPU or llvmpipe).
@@ -20,11 +20,18 @@
 //!     Err(why) => println!("composing with pixman: {why}"),
 //! }
 //!
-//! // `auto` should also refuse a GLES that cannot import dma-bufs (it could not compose a
-//! // client's dma-buf when no plane takes it): see `imports_dmabufs`.
-//! // What `--renderer auto|gles|pixman` should do when GLES is not available.
-//! assert!(RendererChoice::Auto.falls_back());
-//! assert!(!RendererChoice::Gles.falls_back());
+//! // What `--renderer auto|gles|pixman` makes of it: GLES, or pixman with the reason, or the
+//! // error when GLES was asked for. `auto` also refuses a GLES that cannot import dma-bufs.
+//! let choice = RendererChoice::Auto;
+//! match choice.attempt(|| {
+//!     let mut gles = renderer::gles_surfaceless()?;
+//!     choice.check_dmabuf_import(&mut gles)?;
+//!     Ok(gles)
+//! }) {
+//!     Ok(GlesOutcome::Gles(_gles)) => println!("GLES"),
+//!     Ok(GlesOutcome::Pixman { why }) => println!("pixman: {why}"),
+//!     Err(e) => eprintln!("--renderer gles: {e}"),
+//! }
 //! ```
 //!
 //! On a KMS device, [`gles_on_device`] makes the EGL display on the device's GBM device, so the
@@ -61,6 +68,50 @@ impl RendererChoice {
     pub fn tries_gles(self) -> bool {
         self != RendererChoice::Pixman
     }
+
+    /// Runs `attempt` (making a GLES renderer and what goes with it) when this choice allows
+    /// GLES, and decides: GLES, or pixman with the reason (`auto`, or `pixman` asked for), or
+    /// the error (`gles` asked for and not available).
+    pub fn attempt<T>(
+        self,
+        attempt: impl FnOnce() -> Result<T, GlesUnavailable>,
+    ) -> Result<GlesOutcome<T>, GlesUnavailable> {
+        if !self.tries_gles() {
+            return Ok(GlesOutcome::Pixman { why: String::new() });
+        }
+        match attempt() {
+            Ok(t) => Ok(GlesOutcome::Gles(t)),
+            Err(e) if self.falls_back() => Ok(GlesOutcome::Pixman { why: e.to_string() }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether this choice takes `renderer` although it cannot import dma-bufs: `auto` does
+    /// not (a compositor meant for zero-copy should not pick, on its own, a renderer that cannot
+    /// compose a client's dma-buf when no plane takes it); `gles` asked for does, with a warning
+    /// (clients then get no dma-buf formats).
+    pub fn check_dmabuf_import(self, renderer: &mut GlesRenderer) -> Result<(), GlesUnavailable> {
+        match imports_dmabufs(renderer) {
+            Err(e) if !self.falls_back() => {
+                tracing::warn!(%e, "--renderer gles: clients get no dma-buf formats");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// What a [`RendererChoice`] made of an attempt at GLES.
+#[derive(Debug)]
+pub enum GlesOutcome<T> {
+    /// GLES composes.
+    Gles(T),
+    /// Pixman composes; `why` is the GLES error when GLES was tried (empty when pixman was asked
+    /// for).
+    Pixman {
+        /// The reason, for logs and reports.
+        why: String,
+    },
 }
 
 /// Why no GLES renderer could be made.
@@ -89,6 +140,9 @@ pub enum GlesUnavailable {
     /// The context lacks what Smithay's GLES renderer needs (e.g. BGRA textures).
     #[error("the GLES context cannot be used by the renderer: {0}")]
     Renderer(GlesError),
+    /// The renderer cannot make the offscreen target a compositor draws into.
+    #[error("GLES cannot make the offscreen render target: {0}")]
+    Offscreen(GlesError),
     /// The DRM device's EGL driver is a software rasterizer (Mesa's kms_swrast: a display-only
     /// device such as vkms, or a GPU without a Mesa driver).
     #[error(
@@ -256,6 +310,20 @@ mod tests {
         assert!(RendererChoice::Auto.tries_gles() && RendererChoice::Auto.falls_back());
         assert!(RendererChoice::Gles.tries_gles() && !RendererChoice::Gles.falls_back());
         assert!(!RendererChoice::Pixman.tries_gles());
+        let unavailable = || Err::<(), _>(GlesUnavailable::NoLibrary("gone".into()));
+        assert!(matches!(
+            RendererChoice::Auto.attempt(unavailable),
+            Ok(GlesOutcome::Pixman { why }) if why.contains("gone")
+        ));
+        assert!(RendererChoice::Gles.attempt(unavailable).is_err());
+        assert!(matches!(
+            RendererChoice::Pixman.attempt(|| -> Result<(), _> { panic!("not tried") }),
+            Ok(GlesOutcome::Pixman { why }) if why.is_empty()
+        ));
+        assert!(matches!(
+            RendererChoice::Gles.attempt(|| Ok(7)),
+            Ok(GlesOutcome::Gles(7))
+        ));
     }
 
     #[test]
