@@ -339,7 +339,9 @@ fn run(args: Args) -> Result<u8, String> {
             Err(e) => return Err(e),
         }
     }
-    let (choice, mut backend, output) = opened.expect("the last candidate returns its error");
+    // (The last candidate's error is returned above; this is for an empty list, which
+    // backend_candidates never makes.)
+    let (choice, mut backend, output) = opened.ok_or("no backend to open")?;
 
     let heaps = wayheap::heap::HeapDir::default();
     let hints = wayheap::smithay::heap_hints::HeapHintsConfig {
