@@ -4,9 +4,10 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use wayland_client::protocol::wl_buffer::WlBuffer;
-use wayland_client::{Dispatch, QueueHandle};
+use wayland_client::protocol::wl_buffer::{self, WlBuffer};
+use wayland_client::{Connection, Dispatch, QueueHandle};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
@@ -78,6 +79,13 @@ impl<'a> BufferSpec<'a> {
         })
     }
 
+    /// The spec with `device` as its [`sampling_device`](Self::sampling_device), e.g. the
+    /// decision's [`device`](super::Decision::device).
+    pub fn with_sampling_device(mut self, device: Option<u64>) -> Self {
+        self.sampling_device = device;
+        self
+    }
+
     /// The parameters, for error messages.
     pub fn describe(&self) -> BufferDescription {
         BufferDescription {
@@ -144,8 +152,10 @@ impl<'a> BufferSpec<'a> {
         buffer
     }
 
-    /// `create`: the compositor validates first and answers `created` or `failed`; feed those
-    /// events to [`BufferCreation::event`], whose user data is the spec's description.
+    /// `create`: the compositor validates first and answers `created` or `failed`. With
+    /// [`delegate_buffer_params!`](crate::delegate_buffer_params) the answer reaches
+    /// [`BufferParamsHandler::buffer_created`]; a hand-written `Dispatch` feeds the events to
+    /// [`BufferCreation::event`] (the params' user data is the spec's description).
     pub fn create<D>(
         &self,
         dmabuf: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
@@ -247,4 +257,130 @@ impl BufferCreation {
             _ => None,
         }
     }
+}
+
+impl BufferCreation {
+    /// The outcome as a `Result`.
+    pub fn into_result(self) -> Result<WlBuffer, BufferError> {
+        match self {
+            BufferCreation::Created(buffer) => Ok(buffer),
+            BufferCreation::Failed(e) => Err(e),
+        }
+    }
+}
+
+/// User data of a wl_buffer the compositor made for [`BufferSpec::create`] (through
+/// [`delegate_buffer_params!`](crate::delegate_buffer_params)): how often it was released.
+#[derive(Debug, Default)]
+pub struct CreatedBuffer {
+    releases: AtomicU64,
+}
+
+impl CreatedBuffer {
+    /// `wl_buffer.release`s received so far.
+    pub fn releases(&self) -> u64 {
+        self.releases.load(Ordering::Relaxed)
+    }
+}
+
+/// Where [`delegate_buffer_params!`](crate::delegate_buffer_params) delivers the compositor's
+/// answers to [`BufferSpec::create`], and the releases of the buffers it made.
+///
+/// A state that only uses `create_immed` (a [`Swapchain`](super::Swapchain), an
+/// [`ImportCache`](super::ImportCache)) gets no answer and can take the defaults:
+/// `impl BufferParamsHandler for App {}`.
+pub trait BufferParamsHandler {
+    /// The compositor answered the `create` of `params`: the wl_buffer, or
+    /// [`BufferError::Failed`] naming the refused parameters (`description`). The params object
+    /// is destroyed after this returns. The default logs a refusal and destroys a buffer nobody
+    /// asked for.
+    fn buffer_created(
+        &mut self,
+        params: &zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1,
+        description: &BufferDescription,
+        buffer: Result<WlBuffer, BufferError>,
+    ) {
+        let _ = params;
+        match buffer {
+            Ok(buffer) => {
+                tracing::warn!(%description, "unexpected created wl_buffer destroyed");
+                buffer.destroy();
+            }
+            Err(e) => tracing::warn!(%e, "linux-dmabuf create failed"),
+        }
+    }
+
+    /// The compositor released `buffer` (one made by `create`): it may be drawn into again.
+    fn buffer_released(&mut self, buffer: &WlBuffer) {
+        let _ = buffer;
+    }
+}
+
+/// The `Dispatch` implementations behind
+/// [`delegate_buffer_params!`](crate::delegate_buffer_params).
+#[derive(Debug)]
+pub struct BufferParamsDispatch;
+
+impl<D> Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, BufferDescription, D>
+    for BufferParamsDispatch
+where
+    D: Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, BufferDescription>
+        + Dispatch<WlBuffer, CreatedBuffer>
+        + BufferParamsHandler
+        + 'static,
+{
+    fn event(
+        state: &mut D,
+        params: &zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1,
+        event: zwp_linux_buffer_params_v1::Event,
+        description: &BufferDescription,
+        _: &Connection,
+        _: &QueueHandle<D>,
+    ) {
+        if let Some(outcome) = BufferCreation::event(event, description) {
+            state.buffer_created(params, description, outcome.into_result());
+            params.destroy();
+        }
+    }
+
+    wayland_client::event_created_child!(D, zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, [
+        zwp_linux_buffer_params_v1::EVT_CREATED_OPCODE => (WlBuffer, CreatedBuffer::default()),
+    ]);
+}
+
+impl<D> Dispatch<WlBuffer, CreatedBuffer, D> for BufferParamsDispatch
+where
+    D: Dispatch<WlBuffer, CreatedBuffer> + BufferParamsHandler,
+{
+    fn event(
+        state: &mut D,
+        buffer: &WlBuffer,
+        event: wl_buffer::Event,
+        data: &CreatedBuffer,
+        _: &Connection,
+        _: &QueueHandle<D>,
+    ) {
+        if let wl_buffer::Event::Release = event {
+            data.releases.fetch_add(1, Ordering::Relaxed);
+            state.buffer_released(buffer);
+        }
+    }
+}
+
+/// Implements `Dispatch` for `zwp_linux_buffer_params_v1` (user data
+/// [`BufferDescription`](crate::client::BufferDescription), as every
+/// [`BufferSpec`](crate::client::BufferSpec) request makes it) and for the wl_buffers its
+/// `created` event makes (user data [`CreatedBuffer`](crate::client::CreatedBuffer)) of a state
+/// type that is a [`BufferParamsHandler`](crate::client::BufferParamsHandler): `created` and
+/// `failed` become a `Result<WlBuffer, BufferError>`, releases a call.
+#[macro_export]
+macro_rules! delegate_buffer_params {
+    ($ty:ty) => {
+        ::wayland_client::delegate_dispatch!($ty: [
+            ::wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1: $crate::client::BufferDescription
+        ] => $crate::client::BufferParamsDispatch);
+        ::wayland_client::delegate_dispatch!($ty: [
+            ::wayland_client::protocol::wl_buffer::WlBuffer: $crate::client::CreatedBuffer
+        ] => $crate::client::BufferParamsDispatch);
+    };
 }

@@ -12,9 +12,14 @@
 //! is an error, never a panic or an out-of-bounds read.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
 
 use rustix::mm::{MapFlags, ProtFlags};
-use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_feedback_v1;
+use wayland_client::protocol::wl_surface::WlSurface;
+use wayland_client::{Connection, Dispatch, QueueHandle};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_feedback_v1::{
+    self, ZwpLinuxDmabufFeedbackV1,
+};
 
 /// One (format, modifier) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -284,6 +289,112 @@ impl FeedbackCollector {
         }
         Ok(std::mem::take(&mut self.pending))
     }
+}
+
+/// What a feedback object describes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FeedbackTarget {
+    /// The default feedback (`get_default_feedback`): what the compositor prefers for any
+    /// surface.
+    #[default]
+    Default,
+    /// One surface's feedback (`get_surface_feedback`): changes as the surface moves on or off
+    /// a plane.
+    Surface(WlSurface),
+}
+
+impl FeedbackTarget {
+    /// The surface, for per-surface feedback.
+    pub fn surface(&self) -> Option<&WlSurface> {
+        match self {
+            FeedbackTarget::Default => None,
+            FeedbackTarget::Surface(s) => Some(s),
+        }
+    }
+}
+
+/// User data of a feedback object wired with
+/// [`delegate_dmabuf_feedback!`](crate::delegate_dmabuf_feedback): what it is for, and its own
+/// [`FeedbackCollector`] (a format table belongs to one feedback object, so the events of two
+/// objects must never meet in one collector).
+#[derive(Debug, Default)]
+pub struct FeedbackData {
+    target: FeedbackTarget,
+    collector: Mutex<FeedbackCollector>,
+}
+
+impl FeedbackData {
+    /// The data of a feedback object for `target`.
+    pub fn new(target: FeedbackTarget) -> Self {
+        Self {
+            target,
+            collector: Mutex::default(),
+        }
+    }
+
+    /// The data of `surface`'s feedback object (give it to
+    /// [`surface_feedback`](super::surface_feedback)).
+    pub fn for_surface(surface: &WlSurface) -> Self {
+        Self::new(FeedbackTarget::Surface(surface.clone()))
+    }
+
+    /// What the object describes.
+    pub fn target(&self) -> &FeedbackTarget {
+        &self.target
+    }
+}
+
+/// Where [`delegate_dmabuf_feedback!`](crate::delegate_dmabuf_feedback) delivers feedback.
+pub trait FeedbackHandler {
+    /// A feedback object sent `done`: the complete feedback for `target`, or why it cannot be
+    /// used (a malformed table or tranche spoils only that round). Called again whenever the
+    /// compositor's preferences change, e.g. when a surface goes on or off a plane: see
+    /// [`Swapchain::outdated_by`](super::Swapchain::outdated_by).
+    fn feedback(&mut self, target: &FeedbackTarget, feedback: Result<Feedback, FeedbackError>);
+}
+
+/// The `Dispatch` implementation behind
+/// [`delegate_dmabuf_feedback!`](crate::delegate_dmabuf_feedback): every event goes to the
+/// object's own collector, and `done` to the state's [`FeedbackHandler`].
+#[derive(Debug)]
+pub struct FeedbackDispatch;
+
+impl<D> Dispatch<ZwpLinuxDmabufFeedbackV1, FeedbackData, D> for FeedbackDispatch
+where
+    D: Dispatch<ZwpLinuxDmabufFeedbackV1, FeedbackData> + FeedbackHandler,
+{
+    fn event(
+        state: &mut D,
+        _: &ZwpLinuxDmabufFeedbackV1,
+        event: zwp_linux_dmabuf_feedback_v1::Event,
+        data: &FeedbackData,
+        _: &Connection,
+        _: &QueueHandle<D>,
+    ) {
+        // The lock is released before the handler runs: it may ask for more feedback.
+        let done = data
+            .collector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .event(event);
+        if let Some(feedback) = done {
+            state.feedback(&data.target, feedback);
+        }
+    }
+}
+
+/// Implements `Dispatch<ZwpLinuxDmabufFeedbackV1, FeedbackData>` for a state type that is a
+/// [`FeedbackHandler`](crate::client::FeedbackHandler): the events of every feedback object
+/// made with [`FeedbackData`](crate::client::FeedbackData) are collected per object, and each
+/// complete (or failed) feedback is handed to
+/// [`FeedbackHandler::feedback`](crate::client::FeedbackHandler::feedback).
+#[macro_export]
+macro_rules! delegate_dmabuf_feedback {
+    ($ty:ty) => {
+        ::wayland_client::delegate_dispatch!($ty: [
+            ::wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1: $crate::client::FeedbackData
+        ] => $crate::client::FeedbackDispatch);
+    };
 }
 
 #[cfg(test)]

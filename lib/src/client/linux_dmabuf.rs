@@ -13,6 +13,7 @@
 //! caller writes the same code for every version.
 
 use std::ops::RangeInclusive;
+use std::sync::Mutex;
 
 use wayland_client::globals::{BindError, GlobalList};
 use wayland_client::protocol::wl_surface::WlSurface;
@@ -77,6 +78,37 @@ where
     }
 }
 
+/// User data of a `zwp_linux_dmabuf_v1` bound by [`ClientGlobals`](super::ClientGlobals): the
+/// version-3 format list kept with the object, so no state field or handler is needed.
+#[derive(Debug, Default)]
+pub struct LinuxDmabufData(Mutex<ModifierEvents>);
+
+impl LinuxDmabufData {
+    /// What the global listed with `modifier` (or `format`) events so far.
+    pub fn modifiers(&self) -> ModifierEvents {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl<D> Dispatch<ZwpLinuxDmabufV1, LinuxDmabufData, D> for LinuxDmabufDispatch
+where
+    D: Dispatch<ZwpLinuxDmabufV1, LinuxDmabufData>,
+{
+    fn event(
+        _: &mut D,
+        _: &ZwpLinuxDmabufV1,
+        event: zwp_linux_dmabuf_v1::Event,
+        data: &LinuxDmabufData,
+        _: &wayland_client::Connection,
+        _: &QueueHandle<D>,
+    ) {
+        data.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .event(event);
+    }
+}
+
 /// Implements `Dispatch<ZwpLinuxDmabufV1, ()>` for a state type that is a
 /// [`ModifierEventsHandler`]: version 3's format list is collected, later versions send none.
 #[macro_export]
@@ -102,7 +134,21 @@ pub fn bind_linux_dmabuf<D>(
 where
     D: Dispatch<ZwpLinuxDmabufV1, ()> + 'static,
 {
-    let dmabuf: ZwpLinuxDmabufV1 = globals.bind(qh, LINUX_DMABUF_VERSIONS, ())?;
+    bind_linux_dmabuf_with(globals, qh, ())
+}
+
+/// As [`bind_linux_dmabuf`], with `udata` as the object's user data (e.g. a
+/// [`LinuxDmabufData`]).
+pub fn bind_linux_dmabuf_with<D, U>(
+    globals: &GlobalList,
+    qh: &QueueHandle<D>,
+    udata: U,
+) -> Result<ZwpLinuxDmabufV1, BindError>
+where
+    D: Dispatch<ZwpLinuxDmabufV1, U> + 'static,
+    U: Send + Sync + 'static,
+{
+    let dmabuf: ZwpLinuxDmabufV1 = globals.bind(qh, LINUX_DMABUF_VERSIONS, udata)?;
     tracing::debug!(
         version = wayland_client::Proxy::version(&dmabuf),
         "bound zwp_linux_dmabuf_v1"
@@ -111,7 +157,9 @@ where
 }
 
 /// Per-surface feedback (`get_surface_feedback`) when the bound version has it (4+); `None` on
-/// version 3, where the decision is made without feedback.
+/// version 3, where the decision is made without feedback. With
+/// [`delegate_dmabuf_feedback!`](crate::delegate_dmabuf_feedback), `udata` is
+/// [`FeedbackData::for_surface`](super::FeedbackData::for_surface).
 pub fn surface_feedback<D, U>(
     dmabuf: &ZwpLinuxDmabufV1,
     surface: &WlSurface,
@@ -126,7 +174,9 @@ where
         .then(|| dmabuf.get_surface_feedback(surface, qh, udata))
 }
 
-/// Default feedback (`get_default_feedback`) when the bound version has it (4+).
+/// Default feedback (`get_default_feedback`) when the bound version has it (4+). With
+/// [`delegate_dmabuf_feedback!`](crate::delegate_dmabuf_feedback), `udata` is
+/// `FeedbackData::default()`.
 pub fn default_feedback<D, U>(
     dmabuf: &ZwpLinuxDmabufV1,
     qh: &QueueHandle<D>,
