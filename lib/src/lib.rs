@@ -37,6 +37,8 @@
 //! - [`policy`]: usage → ordered providers with constraints, and the allocation walk.
 //! - [`pool`]: N equal buffers, reused without allocating.
 //! - [`accounting`]: what the process holds, per provider and usage, and any process's dma-bufs.
+//! - [`fdinfo`]: parsing a dma-buf's `/proc/<pid>/fdinfo` (shared by `dmabuf` and `accounting`).
+//! - [`error`]: printing an error with its whole `source()` chain.
 //! - `client` (feature `client`): linux-dmabuf feedback, parsed safely, and the allocation
 //!   decision it leads to.
 //! - `smithay` (feature `smithay`): the compositor side — PRIME framebuffer export, a heap-backed
@@ -52,7 +54,9 @@ pub mod accounting;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod dmabuf;
+pub mod error;
 pub mod export;
+pub mod fdinfo;
 pub mod heap;
 pub mod layout;
 pub mod policy;

@@ -26,22 +26,24 @@
 //! # }
 //! ```
 
-pub mod fdinfo;
 pub mod sync_file;
+
+/// Parsing a dma-buf's `/proc/<pid>/fdinfo` — now [`crate::fdinfo`], which [`crate::accounting`]
+/// shares without depending on this module; this path is kept for compatibility.
+pub use crate::fdinfo;
 
 use std::ffi::{CString, c_void};
 use std::ops::{Deref, DerefMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use rustix::fs::SeekFrom;
 use rustix::io::Errno;
-use rustix::ioctl::{IntegerSetter, Setter, Updater, ioctl};
 use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::accounting::Ticket;
+pub use crate::fdinfo::DmaBufFdInfo;
 use crate::sys;
-pub use fdinfo::DmaBufFdInfo;
 pub use sync_file::{FenceState, SyncFile};
 
 /// Where a dma-buf came from.
@@ -191,46 +193,19 @@ impl DmaBuf {
     /// The name shows in fdinfo and `/sys/kernel/debug/dma_buf/bufinfo`: which heap and usage a
     /// leaked buffer came from is then one `cat` away.
     pub fn set_name(&self, name: &str) -> Result<(), DmaBufError> {
-        let name = kernel_name(name);
-        loop {
-            // SAFETY: DMA_BUF_SET_NAME takes a pointer to a NUL-terminated string, which the
-            // kernel copies (strndup_user) during the call; `name` outlives the call.
-            let res = unsafe {
-                ioctl(
-                    &self.fd,
-                    IntegerSetter::<{ sys::DMA_BUF_SET_NAME }>::new_pointer(
-                        name.as_ptr() as *mut c_void
-                    ),
-                )
-            };
-            match res {
-                Ok(()) => return Ok(()),
-                Err(Errno::INTR) => continue,
-                Err(errno) => return Err(DmaBufError::SetName { errno }),
-            }
-        }
+        sys::dma_buf_set_name(self.fd.as_fd(), &kernel_name(name))
+            .map_err(|errno| DmaBufError::SetName { errno })
     }
 
     /// Snapshots the buffer's implicit fences for `access` as a sync_file
     /// (`DMA_BUF_IOCTL_EXPORT_SYNC_FILE`): wait on it before touching the buffer.
     pub fn export_sync_file(&self, access: FenceAccess) -> Result<SyncFile, DmaBufError> {
-        let mut data = sys::DmaBufExportSyncFile {
-            flags: access.flags(),
-            fd: -1,
-        };
-        // SAFETY: the ioctl reads and writes one `dma_buf_export_sync_file`, mirrored by #[repr(C)].
-        unsafe {
-            ioctl(
-                &self.fd,
-                Updater::<{ sys::DMA_BUF_IOCTL_EXPORT_SYNC_FILE }, _>::new(&mut data),
-            )
-        }
-        .map_err(|errno| DmaBufError::SyncFile {
-            what: "DMA_BUF_IOCTL_EXPORT_SYNC_FILE",
-            errno,
-        })?;
-        // SAFETY: on success the kernel installed a new sync_file fd that nothing else owns.
-        Ok(SyncFile::from_fd(unsafe { OwnedFd::from_raw_fd(data.fd) }))
+        sys::dma_buf_export_sync_file(self.fd.as_fd(), access.flags())
+            .map(SyncFile::from_fd)
+            .map_err(|errno| DmaBufError::SyncFile {
+                what: "DMA_BUF_IOCTL_EXPORT_SYNC_FILE",
+                errno,
+            })
     }
 
     /// Attaches `fence` to the buffer's implicit fences (`DMA_BUF_IOCTL_IMPORT_SYNC_FILE`):
@@ -240,21 +215,12 @@ impl DmaBuf {
         fence: &SyncFile,
         access: FenceAccess,
     ) -> Result<(), DmaBufError> {
-        let data = sys::DmaBufImportSyncFile {
-            flags: access.flags(),
-            fd: fence.as_fd().as_raw_fd(),
-        };
-        // SAFETY: the ioctl reads one `dma_buf_import_sync_file`; the fence fd stays open.
-        unsafe {
-            ioctl(
-                &self.fd,
-                Setter::<{ sys::DMA_BUF_IOCTL_IMPORT_SYNC_FILE }, _>::new(data),
-            )
-        }
-        .map_err(|errno| DmaBufError::SyncFile {
-            what: "DMA_BUF_IOCTL_IMPORT_SYNC_FILE",
-            errno,
-        })
+        sys::dma_buf_import_sync_file(self.fd.as_fd(), access.flags(), fence.as_fd()).map_err(
+            |errno| DmaBufError::SyncFile {
+                what: "DMA_BUF_IOCTL_IMPORT_SYNC_FILE",
+                errno,
+            },
+        )
     }
 
     /// The dma-buf's file descriptor, to hand to DRM, V4L2 or linux-dmabuf.
@@ -441,20 +407,7 @@ fn end(buf: &DmaBuf, flags: u64) {
     }
 }
 
-/// `DMA_BUF_IOCTL_SYNC`, retried while the kernel says EINTR or EAGAIN (a fence wait interrupted).
+/// `DMA_BUF_IOCTL_SYNC` (retried while the kernel says EINTR or EAGAIN: a fence wait interrupted).
 fn sync(buf: &DmaBuf, flags: u64, what: &'static str) -> Result<(), DmaBufError> {
-    loop {
-        // SAFETY: DMA_BUF_IOCTL_SYNC reads one `struct dma_buf_sync`, mirrored by `DmaBufSync`.
-        let res = unsafe {
-            ioctl(
-                &buf.fd,
-                Setter::<{ sys::DMA_BUF_IOCTL_SYNC }, _>::new(sys::DmaBufSync { flags }),
-            )
-        };
-        match res {
-            Ok(()) => return Ok(()),
-            Err(Errno::INTR | Errno::AGAIN) => continue,
-            Err(errno) => return Err(DmaBufError::Sync { what, errno }),
-        }
-    }
+    sys::dma_buf_sync(buf.fd.as_fd(), flags).map_err(|errno| DmaBufError::Sync { what, errno })
 }

@@ -42,12 +42,11 @@
 mod alloc;
 mod memfd;
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, SealFlags};
 use rustix::io::Errno;
-use rustix::ioctl::{IntegerSetter, Setter, ioctl};
 
 use crate::accounting::Ticket;
 use crate::dmabuf::{DmaBuf, Origin};
@@ -255,19 +254,13 @@ impl Udmabuf {
     /// As [`export`](Self::export), named and accounted under `usage`.
     pub fn export_for(&self, range: MemfdRange<'_>, usage: &str) -> Result<DmaBuf, ExportError> {
         check_ranges(&[range])?;
-        let data = sys::UdmabufCreate {
-            memfd: range.memfd.as_raw_fd() as u32,
-            flags: sys::UDMABUF_FLAGS_CLOEXEC,
-            offset: range.offset,
-            size: range.size,
-        };
-        // SAFETY: UDMABUF_CREATE reads one `struct udmabuf_create` (mirrored by #[repr(C)]) and
-        // returns a new fd.
-        let fd = unsafe {
-            ioctl_returning_fd(&self.fd, || {
-                Setter::<{ sys::UDMABUF_CREATE }, _>::new(sys::UdmabufCreate { ..data })
-            })
-        }
+        let fd = sys::udmabuf_create(
+            self.fd.as_fd(),
+            range.memfd,
+            range.offset,
+            range.size,
+            sys::UDMABUF_FLAGS_CLOEXEC,
+        )
         .map_err(|errno| ExportError::Io {
             op: "UDMABUF_CREATE",
             errno,
@@ -283,41 +276,12 @@ impl Udmabuf {
         usage: &str,
     ) -> Result<DmaBuf, ExportError> {
         check_ranges(ranges)?;
-        // struct udmabuf_create_list { u32 flags; u32 count; struct udmabuf_create_item list[]; }
-        // laid out in a u64 buffer so the items are 8-byte aligned.
-        let head = std::mem::size_of::<sys::UdmabufCreateListHead>();
-        let item = std::mem::size_of::<sys::UdmabufCreateItem>();
-        let mut words = vec![0u64; (head + item * ranges.len()).div_ceil(8)];
-        let base = words.as_mut_ptr().cast::<u8>();
-        // SAFETY: `words` holds head + count items, 8-byte aligned; each write stays inside it.
-        unsafe {
-            base.cast::<sys::UdmabufCreateListHead>()
-                .write(sys::UdmabufCreateListHead {
-                    flags: sys::UDMABUF_FLAGS_CLOEXEC,
-                    count: ranges.len() as u32,
-                });
-            for (i, r) in ranges.iter().enumerate() {
-                base.add(head + i * item)
-                    .cast::<sys::UdmabufCreateItem>()
-                    .write(sys::UdmabufCreateItem {
-                        memfd: r.memfd.as_raw_fd() as u32,
-                        pad: 0,
-                        offset: r.offset,
-                        size: r.size,
-                    });
-            }
-        }
-        // SAFETY: UDMABUF_CREATE_LIST reads the head and `count` items from the pointer, all of
-        // which `words` holds for the duration of the call; it writes nothing back.
-        let fd = unsafe {
-            ioctl_returning_fd(&self.fd, || {
-                IntegerSetter::<{ sys::UDMABUF_CREATE_LIST }>::new_pointer(base.cast())
-            })
-        }
-        .map_err(|errno| ExportError::Io {
-            op: "UDMABUF_CREATE_LIST",
-            errno,
-        })?;
+        let items: Vec<_> = ranges.iter().map(|r| (r.memfd, r.offset, r.size)).collect();
+        let fd = sys::udmabuf_create_list(self.fd.as_fd(), sys::UDMABUF_FLAGS_CLOEXEC, &items)
+            .map_err(|errno| ExportError::Io {
+                op: "UDMABUF_CREATE_LIST",
+                errno,
+            })?;
         let total = ranges.iter().map(|r| r.size).sum();
         Ok(self.wrap(fd, total, usage))
     }
@@ -334,44 +298,6 @@ impl Udmabuf {
             tracing::warn!(%err, "could not name the udmabuf");
         }
         buf
-    }
-}
-
-/// Runs an ioctl whose return value is a new fd (udmabuf's CREATE calls), retrying on EINTR.
-///
-/// # Safety
-/// As for [`rustix::ioctl::ioctl`] with the ioctls `make` returns; each must return a new fd on
-/// success.
-unsafe fn ioctl_returning_fd<I: rustix::ioctl::Ioctl>(
-    fd: &OwnedFd,
-    make: impl Fn() -> I,
-) -> Result<OwnedFd, Errno> {
-    struct ReturnsFd<I>(I);
-    // SAFETY: delegates to the wrapped ioctl except for its output, which is the ioctl's return
-    // value (a new fd) instead of nothing.
-    unsafe impl<I: rustix::ioctl::Ioctl> rustix::ioctl::Ioctl for ReturnsFd<I> {
-        type Output = OwnedFd;
-        const IS_MUTATING: bool = I::IS_MUTATING;
-        fn opcode(&self) -> rustix::ioctl::Opcode {
-            self.0.opcode()
-        }
-        fn as_ptr(&mut self) -> *mut std::ffi::c_void {
-            self.0.as_ptr()
-        }
-        unsafe fn output_from_ptr(
-            out: rustix::ioctl::IoctlOutput,
-            _: *mut std::ffi::c_void,
-        ) -> rustix::io::Result<OwnedFd> {
-            // SAFETY: a successful CREATE returns a new fd that nothing else owns.
-            Ok(unsafe { OwnedFd::from_raw_fd(out) })
-        }
-    }
-    loop {
-        // SAFETY: the caller's contract.
-        match unsafe { ioctl(fd, ReturnsFd(make())) } {
-            Err(Errno::INTR) => continue,
-            res => return res,
-        }
     }
 }
 

@@ -30,12 +30,11 @@
 
 mod class;
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use rustix::ioctl::{Updater, ioctl};
 
 use crate::accounting::Ticket;
 use crate::dmabuf::{DmaBuf, Origin};
@@ -253,49 +252,23 @@ impl Heap {
         }
         let page = rustix::param::page_size();
         let len = len.div_ceil(page) as u64 * page as u64;
-        let mut data = sys::DmaHeapAllocationData {
-            len,
-            fd: 0,
-            fd_flags: (OFlags::RDWR | OFlags::CLOEXEC).bits(),
-            heap_flags: 0,
-        };
-        loop {
-            // SAFETY: DMA_HEAP_IOCTL_ALLOC reads and writes exactly one `dma_heap_allocation_data`,
-            // which `DmaHeapAllocationData` mirrors field for field with #[repr(C)].
-            let res = unsafe {
-                ioctl(
-                    &self.fd,
-                    Updater::<{ sys::DMA_HEAP_IOCTL_ALLOC }, _>::new(&mut data),
-                )
-            };
-            match res {
-                Ok(()) => break,
-                Err(Errno::INTR | Errno::AGAIN) => continue,
-                Err(errno @ (Errno::NOMEM | Errno::NOSPC)) => {
-                    return Err(HeapError::OutOfMemory {
-                        heap: self.name.clone(),
-                        len,
-                        errno,
-                    });
-                }
-                Err(Errno::INVAL) => {
-                    return Err(HeapError::InvalidArgument {
-                        heap: self.name.clone(),
-                        len,
-                    });
-                }
-                Err(errno) => {
-                    return Err(HeapError::Io {
-                        op: "DMA_HEAP_IOCTL_ALLOC",
-                        path: self.path.clone(),
-                        errno,
-                    });
-                }
-            }
-        }
-        // SAFETY: on success the kernel installed a new dma-buf fd in `data.fd` that nothing else
-        // owns; we take ownership of it exactly once.
-        let fd = unsafe { OwnedFd::from_raw_fd(data.fd as i32) };
+        let fd = sys::dma_heap_alloc(self.fd.as_fd(), len, OFlags::RDWR | OFlags::CLOEXEC, 0)
+            .map_err(|errno| match errno {
+                Errno::NOMEM | Errno::NOSPC => HeapError::OutOfMemory {
+                    heap: self.name.clone(),
+                    len,
+                    errno,
+                },
+                Errno::INVAL => HeapError::InvalidArgument {
+                    heap: self.name.clone(),
+                    len,
+                },
+                errno => HeapError::Io {
+                    op: "DMA_HEAP_IOCTL_ALLOC",
+                    path: self.path.clone(),
+                    errno,
+                },
+            })?;
         let ticket = Ticket::open(&self.name, usage, len);
         let buf = DmaBuf::from_parts(
             fd,

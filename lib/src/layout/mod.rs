@@ -19,6 +19,14 @@
 
 use std::fmt;
 
+/// `DRM_FORMAT_MOD_LINEAR` (`<drm/drm_fourcc.h>`): rows one after the other, no tiling — the
+/// only layout heap and udmabuf buffers have, and the one [`Layout`] describes.
+pub const MODIFIER_LINEAR: u64 = 0;
+
+/// `DRM_FORMAT_MOD_INVALID` (`<drm/drm_fourcc.h>`): no explicit modifier; the buffer has the
+/// driver's implicit layout (what a linux-dmabuf client sends when it names none).
+pub const MODIFIER_INVALID: u64 = 0x00ff_ffff_ffff_ffff;
+
 /// A DRM fourcc code (`<drm/drm_fourcc.h>`), e.g. `XR24`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Fourcc(pub u32);
@@ -431,6 +439,15 @@ pub fn check_plane(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn modifiers_are_the_kernel_values() {
+        // fourcc_mod_code(NONE, 0) and fourcc_mod_code(NONE, DRM_FORMAT_RESERVED).
+        assert_eq!(MODIFIER_LINEAR, 0);
+        assert_eq!(MODIFIER_INVALID, (1u64 << 56) - 1);
+        assert_eq!(crate::policy::MODIFIER_LINEAR, MODIFIER_LINEAR);
+        assert_eq!(crate::policy::MODIFIER_INVALID, MODIFIER_INVALID);
+    }
+
     use super::*;
 
     fn layout(f: Fourcc, w: u32, h: u32) -> Layout {

@@ -61,11 +61,9 @@ cursor    @system,@cma,udmabuf
 *         @system,udmabuf
 ";
 
-/// The `DRM_FORMAT_MOD_LINEAR` modifier: the only layout heap and udmabuf buffers have.
-pub const MODIFIER_LINEAR: u64 = 0;
-
-/// DRM_FORMAT_MOD_INVALID: the implicit modifier (the driver's own layout).
-pub const MODIFIER_INVALID: u64 = 0x00ff_ffff_ffff_ffff;
+/// The DRM modifiers, which belong to [`crate::layout`]; re-exported here, their former home, for
+/// compatibility.
+pub use crate::layout::{MODIFIER_INVALID, MODIFIER_LINEAR};
 
 /// A place buffers come from, as the policy names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +117,7 @@ pub struct Constraints {
     /// Plane offset alignment the consumer needs.
     pub offset_align: Option<u32>,
     /// The modifiers every consumer accepts for the format (`None`: not restricted). Heap and
-    /// udmabuf buffers are LINEAR, so the set must contain [`MODIFIER_LINEAR`].
+    /// udmabuf buffers are LINEAR, so the set must contain [`crate::layout::MODIFIER_LINEAR`].
     pub modifiers: Option<Vec<u64>>,
 }
 
@@ -177,8 +175,8 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
-    /// The file cannot be read.
-    #[error("reading policy file {}: {source}", path.display())]
+    /// The file cannot be read; why is the [`source`](std::error::Error::source).
+    #[error("reading policy file {} failed", path.display())]
     Read {
         /// The file.
         path: PathBuf,

@@ -4,11 +4,11 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{Candidate, Constraints, MODIFIER_LINEAR, Policy, PolicyError};
+use super::{Candidate, Constraints, Policy, PolicyError};
 use crate::dmabuf::DmaBuf;
 use crate::export::{DEFAULT_UDMABUF, ExportError, MemfdBuffer, MemfdRange, Udmabuf};
 use crate::heap::{HeapDir, HeapError};
-use crate::layout::{Fourcc, Layout, LayoutError, LayoutOptions};
+use crate::layout::{Fourcc, Layout, LayoutError, LayoutOptions, MODIFIER_LINEAR};
 
 /// Why a provider did not serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,16 +83,25 @@ pub enum AllocError {
         /// Every provider and why it failed.
         skipped: Vec<Skip>,
     },
-    /// A heap refused the request itself (EINVAL, ...): trying elsewhere would not help.
-    #[error("usage {usage}: {source}")]
+    /// A heap refused the request itself (EINVAL, ...), or the heap directory could not be read:
+    /// trying elsewhere would not help. The heap's error is the
+    /// [`source`](std::error::Error::source).
+    #[error(
+        "usage {usage}: stopped at a heap error that no other provider would fix (the request or the \
+         heap directory is wrong)"
+    )]
     Heap {
         /// The usage.
         usage: String,
         /// The heap's error.
         source: HeapError,
     },
-    /// udmabuf refused the request itself.
-    #[error("usage {usage}: {source}")]
+    /// udmabuf refused the request itself. Its error is the
+    /// [`source`](std::error::Error::source).
+    #[error(
+        "usage {usage}: stopped at a udmabuf error that no other provider would fix (the request is \
+         wrong for udmabuf)"
+    )]
     Export {
         /// The usage.
         usage: String,

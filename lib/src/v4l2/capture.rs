@@ -1,14 +1,13 @@
 //! A streaming session: N dma-bufs, frames out by index, buffers back when the caller is done.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fs::OFlags;
 use rustix::io::Errno;
-use rustix::ioctl::{Setter, Updater, ioctl};
 
-use super::{Camera, CameraError, CaptureFormat, errno_name, retry, sys};
+use super::{Camera, CameraError, CaptureFormat, errno_name, sys};
 use crate::dmabuf::{DmaBuf, Origin};
 use crate::policy::{Allocation, Allocator, Constraints};
 
@@ -193,24 +192,14 @@ impl Capture {
             return Err(CameraError::BufferCount { asked: count, got });
         }
         for index in 0..got {
-            let mut exp = sys::ExportBuffer {
-                type_: sys::BUF_TYPE_VIDEO_CAPTURE,
-                index: index as u32,
-                plane: 0,
-                flags: (OFlags::RDWR | OFlags::CLOEXEC).bits(),
-                ..Default::default()
-            };
-            // SAFETY: VIDIOC_EXPBUF reads and writes one `struct v4l2_exportbuffer`, mirrored by
-            // `ExportBuffer` (size checked at compile time); `exp` lives across the call.
-            retry(|| unsafe {
-                ioctl(
-                    &c.camera.fd,
-                    Updater::<{ sys::VIDIOC_EXPBUF }, _>::new(&mut exp),
-                )
-            })
+            let fd = sys::expbuf(
+                c.camera.fd.as_fd(),
+                sys::BUF_TYPE_VIDEO_CAPTURE,
+                index as u32,
+                0,
+                OFlags::RDWR | OFlags::CLOEXEC,
+            )
             .map_err(|errno| c.camera.ioctl_error("VIDIOC_EXPBUF", errno))?;
-            // SAFETY: on success the kernel installed a new dma-buf fd that nothing else owns.
-            let fd = unsafe { OwnedFd::from_raw_fd(exp.fd) };
             let buf = DmaBuf::import(fd).map_err(|source| CameraError::Export { index, source })?;
             c.buffers.push(buf);
         }
@@ -228,19 +217,13 @@ impl Capture {
             memory: self.memory.raw(),
             ..Default::default()
         };
-        // SAFETY: VIDIOC_REQBUFS reads and writes one `struct v4l2_requestbuffers`, mirrored by
-        // `RequestBuffers`; `req` lives across the call.
-        retry(|| unsafe {
-            ioctl(
-                &self.camera.fd,
-                Updater::<{ sys::VIDIOC_REQBUFS }, _>::new(&mut req),
-            )
-        })
-        .map_err(|errno| match (errno, self.memory) {
-            (Errno::INVAL, Memory::Dmabuf) => CameraError::DmabufUnsupported {
-                path: self.camera.path.clone(),
-            },
-            (errno, _) => self.camera.ioctl_error("VIDIOC_REQBUFS", errno),
+        sys::reqbufs(self.camera.fd.as_fd(), &mut req).map_err(|errno| {
+            match (errno, self.memory) {
+                (Errno::INVAL, Memory::Dmabuf) => CameraError::DmabufUnsupported {
+                    path: self.camera.path.clone(),
+                },
+                (errno, _) => self.camera.ioctl_error("VIDIOC_REQBUFS", errno),
+            }
         })?;
         self.requested = true;
         let got = req.count as usize;
@@ -258,15 +241,8 @@ impl Capture {
         for index in 0..self.buffers.len() {
             self.queue(index)?;
         }
-        let t = sys::BUF_TYPE_VIDEO_CAPTURE as i32;
-        // SAFETY: VIDIOC_STREAMON reads one int, the buffer type.
-        retry(|| unsafe {
-            ioctl(
-                &self.camera.fd,
-                Setter::<{ sys::VIDIOC_STREAMON }, i32>::new(t),
-            )
-        })
-        .map_err(|errno| self.camera.ioctl_error("VIDIOC_STREAMON", errno))
+        sys::streamon(self.camera.fd.as_fd(), sys::BUF_TYPE_VIDEO_CAPTURE)
+            .map_err(|errno| self.camera.ioctl_error("VIDIOC_STREAMON", errno))
     }
 
     /// Gives buffer `index` back to the driver to fill (`VIDIOC_QBUF`): once the frame in it has
@@ -290,15 +266,8 @@ impl Capture {
             b.m[0] = buf.fd().as_raw_fd() as u32;
             b.length = u32::try_from(buf.size()).unwrap_or(u32::MAX);
         }
-        // SAFETY: VIDIOC_QBUF reads and writes one `struct v4l2_buffer`, mirrored by `Buffer`
-        // (88 bytes, checked at compile time); the dma-buf fd in it stays open while we hold it.
-        retry(|| unsafe {
-            ioctl(
-                &self.camera.fd,
-                Updater::<{ sys::VIDIOC_QBUF }, _>::new(&mut b),
-            )
-        })
-        .map_err(|errno| match errno {
+        // The dma-buf fd in `b` stays open while we hold the buffer.
+        sys::qbuf(self.camera.fd.as_fd(), &mut b).map_err(|errno| match errno {
             Errno::BUSY => self.camera.ioctl_error("VIDIOC_QBUF", errno),
             errno if self.memory == Memory::Dmabuf => CameraError::BufferRefused {
                 path: self.camera.path.clone(),
@@ -325,14 +294,8 @@ impl Capture {
                 memory: self.memory.raw(),
                 ..Default::default()
             };
-            // SAFETY: VIDIOC_DQBUF reads and writes one `struct v4l2_buffer`, mirrored by
-            // `Buffer`; `b` lives across the call. The node is non-blocking: EAGAIN, not a wait.
-            match retry(|| unsafe {
-                ioctl(
-                    &self.camera.fd,
-                    Updater::<{ sys::VIDIOC_DQBUF }, _>::new(&mut b),
-                )
-            }) {
+            // The node is non-blocking: EAGAIN, not a wait.
+            match sys::dqbuf(self.camera.fd.as_fd(), &mut b) {
                 Ok(()) => return self.frame(&b),
                 Err(Errno::AGAIN) => {}
                 Err(errno) => return Err(self.camera.ioctl_error("VIDIOC_DQBUF", errno)),
@@ -438,14 +401,7 @@ impl Drop for Capture {
         if !self.requested {
             return;
         }
-        let t = sys::BUF_TYPE_VIDEO_CAPTURE as i32;
-        // SAFETY: VIDIOC_STREAMOFF reads one int, the buffer type.
-        let off = retry(|| unsafe {
-            ioctl(
-                &self.camera.fd,
-                Setter::<{ sys::VIDIOC_STREAMOFF }, i32>::new(t),
-            )
-        });
+        let off = sys::streamoff(self.camera.fd.as_fd(), sys::BUF_TYPE_VIDEO_CAPTURE);
         if let Err(errno) = off {
             tracing::warn!(camera = %self.camera.path.display(), %errno, "VIDIOC_STREAMOFF failed");
         }
@@ -457,14 +413,7 @@ impl Drop for Capture {
             memory: self.memory.raw(),
             ..Default::default()
         };
-        // SAFETY: VIDIOC_REQBUFS reads and writes one `struct v4l2_requestbuffers`; `req` lives
-        // across the call.
-        let freed = retry(|| unsafe {
-            ioctl(
-                &self.camera.fd,
-                Updater::<{ sys::VIDIOC_REQBUFS }, _>::new(&mut req),
-            )
-        });
+        let freed = sys::reqbufs(self.camera.fd.as_fd(), &mut req);
         if let Err(errno) = freed {
             tracing::warn!(camera = %self.camera.path.display(), %errno, "VIDIOC_REQBUFS 0 failed");
         }

@@ -125,9 +125,10 @@ pub enum FormatError {
     )]
     NoDrmEquivalent(PixelFormat),
     /// The driver's strides and sizes do not hold the image (a driver bug, or a format whose
-    /// planes are not where V4L2's single-planar rules put them).
+    /// planes are not where V4L2's single-planar rules put them); what does not fit is the
+    /// [`source`](std::error::Error::source).
     #[error(
-        "the driver's {width}x{height} {fourcc} (bytesperline {bytesperline}, sizeimage {sizeimage}) does not hold the image: {source}"
+        "the driver's {width}x{height} {fourcc} (bytesperline {bytesperline}, sizeimage {sizeimage}) does not hold the image"
     )]
     Inconsistent {
         /// The format.

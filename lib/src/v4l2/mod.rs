@@ -69,7 +69,6 @@ use std::time::Duration;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use rustix::ioctl::{Getter, Updater, ioctl};
 
 pub use capture::{CAMERA_USAGE, Capture, Frame};
 pub use format::{CaptureFormat, FormatError, PixelFormat};
@@ -247,19 +246,25 @@ pub enum CameraError {
         /// The kernel's error: EFAULT when a dma-contig device gets scattered pages.
         errno: Errno,
     },
-    /// Allocating the buffers failed.
-    #[error("allocating capture buffers: {0}")]
+    /// Allocating the buffers failed; why is the [`source`](std::error::Error::source).
+    #[error("allocating capture buffers failed")]
     Alloc(#[from] AllocError),
-    /// The camera refused scattered memory, and no contiguous buffers could be allocated.
-    #[error("{reason}, but no contiguous buffer could be allocated: {source}")]
+    /// The camera refused scattered memory, and no contiguous buffers could be allocated; why
+    /// is the [`source`](std::error::Error::source).
+    #[error(
+        "{reason}, but no contiguous buffer could be allocated: give the camera usage a CMA heap \
+         (CONFIG_DMABUF_HEAPS_CMA and a CMA area, cma=SIZE on the kernel command line) or another \
+         contiguous provider"
+    )]
     NeedsContiguous {
         /// Why contiguous memory was needed.
         reason: String,
         /// Why the policy could not give it.
         source: AllocError,
     },
-    /// An exported buffer is not usable as a dma-buf.
-    #[error("VIDIOC_EXPBUF buffer {index}: {source}")]
+    /// An exported buffer is not usable as a dma-buf; why is the
+    /// [`source`](std::error::Error::source).
+    #[error("the dma-buf VIDIOC_EXPBUF gave for buffer {index} is not usable")]
     Export {
         /// The buffer's index.
         index: usize,
@@ -286,16 +291,6 @@ pub(crate) fn errno_name(e: Errno) -> String {
         _ => return format!("errno {}", e.raw_os_error()),
     };
     name.to_owned()
-}
-
-/// Runs an ioctl again while the kernel says EINTR.
-fn retry<T>(mut f: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
-    loop {
-        match f() {
-            Err(Errno::INTR) => continue,
-            other => return other,
-        }
-    }
 }
 
 /// An open V4L2 single-planar video capture node that can stream.
@@ -336,15 +331,7 @@ impl Camera {
                 errno,
             },
         })?;
-        // SAFETY: VIDIOC_QUERYCAP writes one `struct v4l2_capability`, mirrored by `Capability`
-        // (size checked at compile time); the Getter owns the output buffer.
-        let cap = retry(|| unsafe {
-            ioctl(
-                &fd,
-                Getter::<{ sys::VIDIOC_QUERYCAP }, sys::Capability>::new(),
-            )
-        })
-        .map_err(|errno| match errno {
+        let cap = sys::querycap(fd.as_fd()).map_err(|errno| match errno {
             Errno::NOTTY | Errno::INVAL => CameraError::NotACaptureDevice {
                 path: path.clone(),
                 reason: format!(
@@ -412,20 +399,8 @@ impl Camera {
         let mut out = Vec::new();
         // A bound, in case a driver never says EINVAL.
         for index in 0..4096 {
-            let mut desc = sys::FmtDesc {
-                index,
-                type_: sys::BUF_TYPE_VIDEO_CAPTURE,
-                ..Default::default()
-            };
-            // SAFETY: VIDIOC_ENUM_FMT reads and writes one `struct v4l2_fmtdesc`, mirrored by
-            // `FmtDesc`; `desc` lives across the call.
-            match retry(|| unsafe {
-                ioctl(
-                    &self.fd,
-                    Updater::<{ sys::VIDIOC_ENUM_FMT }, _>::new(&mut desc),
-                )
-            }) {
-                Ok(()) => out.push(PixelFormat(desc.pixelformat)),
+            match sys::enum_fmt(self.fd.as_fd(), sys::BUF_TYPE_VIDEO_CAPTURE, index) {
+                Ok(desc) => out.push(PixelFormat(desc.pixelformat)),
                 Err(Errno::INVAL) => break,
                 Err(errno) => return Err(self.ioctl_error("VIDIOC_ENUM_FMT", errno)),
             }
@@ -451,9 +426,7 @@ impl Camera {
             field: sys::FIELD_NONE,
             ..Default::default()
         });
-        // SAFETY: VIDIOC_S_FMT reads and writes one `struct v4l2_format`, mirrored by `Format`
-        // (208 bytes, checked at compile time); `fmt` lives across the call.
-        retry(|| unsafe { ioctl(&self.fd, Updater::<{ sys::VIDIOC_S_FMT }, _>::new(&mut fmt)) })
+        sys::s_fmt(self.fd.as_fd(), &mut fmt)
             .map_err(|errno| self.ioctl_error("VIDIOC_S_FMT", errno))?;
         Ok(capture_format(&fmt.pix))
     }
@@ -461,9 +434,7 @@ impl Camera {
     /// The current format (`VIDIOC_G_FMT`).
     pub fn format(&self) -> Result<CaptureFormat, CameraError> {
         let mut fmt = sys::Format::capture(sys::PixFormat::default());
-        // SAFETY: VIDIOC_G_FMT reads the type and writes one `struct v4l2_format`, mirrored by
-        // `Format`; `fmt` lives across the call.
-        retry(|| unsafe { ioctl(&self.fd, Updater::<{ sys::VIDIOC_G_FMT }, _>::new(&mut fmt)) })
+        sys::g_fmt(self.fd.as_fd(), &mut fmt)
             .map_err(|errno| self.ioctl_error("VIDIOC_G_FMT", errno))?;
         Ok(capture_format(&fmt.pix))
     }

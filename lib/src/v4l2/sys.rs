@@ -1,7 +1,23 @@
 //! Kernel ABI: the `<linux/videodev2.h>` structures and ioctl numbers the capture path uses,
-//! declared by hand (64-bit layout), each checked against the size the kernel's header gives.
+//! declared by hand (64-bit layout), each checked against the size the kernel's header gives,
+//! and one safe function per ioctl — the only place [`crate::v4l2`] makes an ioctl.
+//!
+//! Why the functions can be safe: each opcode encodes its argument's size and direction, the
+//! argument is a `#[repr(C)]` mirror of exactly that size that lives across the call, and the
+//! two structures with pointers inside a union (`v4l2_buffer.m` for `V4L2_MEMORY_USERPTR` and
+//! multi-planar types, `v4l2_format.fmt` for overlay types) are refused with EINVAL before the
+//! kernel sees them unless they are of the single-planar capture kind this module declares and
+//! memory the kernel does not reach through a user pointer. Every call is retried on EINTR
+//! ([`crate::sys::retry_on_intr`]); none on EAGAIN, which a non-blocking `VIDIOC_DQBUF` uses to
+//! say "no frame yet".
 
-use rustix::ioctl::{Opcode, opcode};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+
+use rustix::fs::OFlags;
+use rustix::io::{Errno, Result};
+use rustix::ioctl::{Getter, Opcode, Setter, Updater, ioctl, opcode};
+
+use crate::sys::retry_on_intr;
 
 /// `V4L2_BUF_TYPE_VIDEO_CAPTURE`.
 pub(crate) const BUF_TYPE_VIDEO_CAPTURE: u32 = 1;
@@ -181,6 +197,189 @@ pub(crate) const VIDIOC_STREAMON: Opcode = opcode::write::<i32>(b'V', 18);
 /// `VIDIOC_STREAMOFF`: `_IOW('V', 19, int)`.
 pub(crate) const VIDIOC_STREAMOFF: Opcode = opcode::write::<i32>(b'V', 19);
 
+/// `VIDIOC_QUERYCAP`: what the node is and can do.
+pub(crate) fn querycap(fd: BorrowedFd<'_>) -> Result<Capability> {
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_QUERYCAP writes one `struct v4l2_capability`, mirrored by `Capability`
+        // (size checked at compile time); the Getter owns the output buffer.
+        unsafe { ioctl(fd, Getter::<{ VIDIOC_QUERYCAP }, Capability>::new()) }
+    })
+}
+
+/// `VIDIOC_ENUM_FMT`: the `index`th pixel format of buffer type `type_`; EINVAL past the last.
+pub(crate) fn enum_fmt(fd: BorrowedFd<'_>, type_: u32, index: u32) -> Result<FmtDesc> {
+    let mut desc = FmtDesc {
+        index,
+        type_,
+        ..Default::default()
+    };
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_ENUM_FMT reads and writes one `struct v4l2_fmtdesc`, mirrored by
+        // `FmtDesc` (no pointers); `desc` lives across the call.
+        unsafe { ioctl(fd, Updater::<{ VIDIOC_ENUM_FMT }, _>::new(&mut desc)) }
+    })?;
+    Ok(desc)
+}
+
+/// Refuses a `v4l2_format` whose union is not the single-planar `pix` (the overlay member holds
+/// pointers the kernel would follow).
+fn check_format(fmt: &Format) -> Result<()> {
+    if fmt.type_ == BUF_TYPE_VIDEO_CAPTURE {
+        Ok(())
+    } else {
+        Err(Errno::INVAL)
+    }
+}
+
+/// `VIDIOC_G_FMT`: the current format of `fmt.type_` (single-planar capture only, else EINVAL).
+pub(crate) fn g_fmt(fd: BorrowedFd<'_>, fmt: &mut Format) -> Result<()> {
+    check_format(fmt)?;
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_G_FMT reads the type and writes one `struct v4l2_format`, mirrored by
+        // `Format` (208 bytes, checked at compile time); the type is single-planar capture, whose
+        // union member `pix` has no pointers; `fmt` lives across the call.
+        unsafe { ioctl(fd, Updater::<{ VIDIOC_G_FMT }, _>::new(&mut *fmt)) }
+    })
+}
+
+/// `VIDIOC_S_FMT`: asks for `fmt` and leaves what the driver chose in it (single-planar capture
+/// only, else EINVAL).
+pub(crate) fn s_fmt(fd: BorrowedFd<'_>, fmt: &mut Format) -> Result<()> {
+    check_format(fmt)?;
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_S_FMT reads and writes one `struct v4l2_format`, mirrored by `Format`;
+        // single-planar capture, so no pointers in the union; `fmt` lives across the call.
+        unsafe { ioctl(fd, Updater::<{ VIDIOC_S_FMT }, _>::new(&mut *fmt)) }
+    })
+}
+
+/// `VIDIOC_REQBUFS`: allocates (or with `count` 0 frees) the queue's buffers; the driver writes
+/// the count it gave.
+pub(crate) fn reqbufs(fd: BorrowedFd<'_>, req: &mut RequestBuffers) -> Result<()> {
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_REQBUFS reads and writes one `struct v4l2_requestbuffers`, mirrored by
+        // `RequestBuffers` (no pointers); `req` lives across the call.
+        unsafe { ioctl(fd, Updater::<{ VIDIOC_REQBUFS }, _>::new(&mut *req)) }
+    })
+}
+
+/// Refuses a `v4l2_buffer` the kernel would read or write through a pointer: multi-planar types
+/// (`m.planes`) and `V4L2_MEMORY_USERPTR` (`m.userptr`: the device would write into memory Rust
+/// owns). Single-planar capture with `MMAP` or `DMABUF` memory carries an offset or an fd.
+fn check_buffer(b: &Buffer) -> Result<()> {
+    if b.type_ == BUF_TYPE_VIDEO_CAPTURE && (b.memory == MEMORY_MMAP || b.memory == MEMORY_DMABUF) {
+        Ok(())
+    } else {
+        Err(Errno::INVAL)
+    }
+}
+
+/// `VIDIOC_QBUF`: gives buffer `b.index` to the driver (for `DMABUF` memory, `b.m[0]` is the
+/// dma-buf fd, which the kernel takes its own reference to). EINVAL for the kinds
+/// [`check_buffer`] refuses.
+pub(crate) fn qbuf(fd: BorrowedFd<'_>, b: &mut Buffer) -> Result<()> {
+    check_buffer(b)?;
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_QBUF reads and writes one `struct v4l2_buffer`, mirrored by `Buffer`
+        // (88 bytes, checked at compile time); `check_buffer` ensured its union holds an offset
+        // or an fd, not a pointer; `b` lives across the call.
+        unsafe { ioctl(fd, Updater::<{ VIDIOC_QBUF }, _>::new(&mut *b)) }
+    })
+}
+
+/// `VIDIOC_DQBUF`: takes a filled buffer; EAGAIN (not retried) when the node is non-blocking and
+/// none is ready. EINVAL for the kinds [`check_buffer`] refuses.
+pub(crate) fn dqbuf(fd: BorrowedFd<'_>, b: &mut Buffer) -> Result<()> {
+    check_buffer(b)?;
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_DQBUF reads and writes one `struct v4l2_buffer`, mirrored by `Buffer`;
+        // `check_buffer` ensured the kernel writes an offset or an fd number into its union, not
+        // through a pointer; `b` lives across the call.
+        unsafe { ioctl(fd, Updater::<{ VIDIOC_DQBUF }, _>::new(&mut *b)) }
+    })
+}
+
+/// `VIDIOC_EXPBUF`: plane `plane` of the driver's buffer `index` (of type `type_`) as a new
+/// dma-buf fd opened with `flags` (`O_RDWR`, `O_CLOEXEC`).
+pub(crate) fn expbuf(
+    fd: BorrowedFd<'_>,
+    type_: u32,
+    index: u32,
+    plane: u32,
+    flags: OFlags,
+) -> Result<OwnedFd> {
+    let mut exp = ExportBuffer {
+        type_,
+        index,
+        plane,
+        flags: flags.bits(),
+        fd: -1,
+        ..Default::default()
+    };
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_EXPBUF reads and writes one `struct v4l2_exportbuffer`, mirrored by
+        // `ExportBuffer` (no pointers; size checked at compile time); `exp` lives across the
+        // call.
+        unsafe { ioctl(fd, Updater::<{ VIDIOC_EXPBUF }, _>::new(&mut exp)) }
+    })?;
+    // SAFETY: on success the kernel installed a new dma-buf fd in `exp.fd` that nothing else
+    // owns; ownership is taken exactly once, here.
+    Ok(unsafe { OwnedFd::from_raw_fd(exp.fd) })
+}
+
+/// `VIDIOC_STREAMON` for buffer type `type_`.
+pub(crate) fn streamon(fd: BorrowedFd<'_>, type_: u32) -> Result<()> {
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_STREAMON reads one int, the buffer type, which the Setter owns.
+        unsafe { ioctl(fd, Setter::<{ VIDIOC_STREAMON }, i32>::new(type_ as i32)) }
+    })
+}
+
+/// `VIDIOC_STREAMOFF` for buffer type `type_`: stops streaming and takes every buffer back.
+pub(crate) fn streamoff(fd: BorrowedFd<'_>, type_: u32) -> Result<()> {
+    retry_on_intr(|| {
+        // SAFETY: VIDIOC_STREAMOFF reads one int, the buffer type, which the Setter owns.
+        unsafe { ioctl(fd, Setter::<{ VIDIOC_STREAMOFF }, i32>::new(type_ as i32)) }
+    })
+}
+
+/// Compile-time checks against linux-raw-sys (`ioctl` feature): it has every `VIDIOC_*` number
+/// used here, per architecture, but none of the videodev2 structures or `V4L2_*` constants, so a
+/// structure's size is checked against the size its ioctl number encodes (`_IOC_SIZE`, which is
+/// the kernel's `sizeof`). The `V4L2_*` constants above are checked by nothing but this file.
+mod abi_checks {
+    use linux_raw_sys::ioctl as k;
+
+    use super::*;
+    use crate::sys::ioc_size;
+
+    /// An ioctl number as linux-raw-sys spells it (`u32`), whatever `Opcode` is on this backend.
+    const fn op(o: Opcode) -> u64 {
+        o as u64
+    }
+
+    const _: () = assert!(op(VIDIOC_QUERYCAP) == k::VIDIOC_QUERYCAP as u64);
+    const _: () = assert!(op(VIDIOC_ENUM_FMT) == k::VIDIOC_ENUM_FMT as u64);
+    const _: () = assert!(op(VIDIOC_G_FMT) == k::VIDIOC_G_FMT as u64);
+    const _: () = assert!(op(VIDIOC_S_FMT) == k::VIDIOC_S_FMT as u64);
+    const _: () = assert!(op(VIDIOC_REQBUFS) == k::VIDIOC_REQBUFS as u64);
+    const _: () = assert!(op(VIDIOC_QBUF) == k::VIDIOC_QBUF as u64);
+    const _: () = assert!(op(VIDIOC_EXPBUF) == k::VIDIOC_EXPBUF as u64);
+    const _: () = assert!(op(VIDIOC_DQBUF) == k::VIDIOC_DQBUF as u64);
+    const _: () = assert!(op(VIDIOC_STREAMON) == k::VIDIOC_STREAMON as u64);
+    const _: () = assert!(op(VIDIOC_STREAMOFF) == k::VIDIOC_STREAMOFF as u64);
+
+    const _: () = assert!(size_of::<Capability>() == ioc_size(k::VIDIOC_QUERYCAP));
+    const _: () = assert!(size_of::<FmtDesc>() == ioc_size(k::VIDIOC_ENUM_FMT));
+    const _: () = assert!(size_of::<Format>() == ioc_size(k::VIDIOC_G_FMT));
+    const _: () = assert!(size_of::<Format>() == ioc_size(k::VIDIOC_S_FMT));
+    const _: () = assert!(size_of::<RequestBuffers>() == ioc_size(k::VIDIOC_REQBUFS));
+    const _: () = assert!(size_of::<Buffer>() == ioc_size(k::VIDIOC_QBUF));
+    const _: () = assert!(size_of::<Buffer>() == ioc_size(k::VIDIOC_DQBUF));
+    const _: () = assert!(size_of::<ExportBuffer>() == ioc_size(k::VIDIOC_EXPBUF));
+    const _: () = assert!(size_of::<i32>() == ioc_size(k::VIDIOC_STREAMON));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +397,31 @@ mod tests {
         assert_eq!(VIDIOC_DQBUF, 0xc058_5611);
         assert_eq!(VIDIOC_STREAMON, 0x4004_5612);
         assert_eq!(VIDIOC_STREAMOFF, 0x4004_5613);
+    }
+
+    #[test]
+    fn buffers_the_kernel_would_reach_through_a_pointer_are_refused() {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let fd = std::os::fd::AsFd::as_fd(&null);
+        let mut b = Buffer {
+            type_: BUF_TYPE_VIDEO_CAPTURE,
+            memory: 2, // V4L2_MEMORY_USERPTR
+            ..Default::default()
+        };
+        assert_eq!(qbuf(fd, &mut b), Err(Errno::INVAL));
+        assert_eq!(dqbuf(fd, &mut b), Err(Errno::INVAL));
+        b.memory = MEMORY_DMABUF;
+        b.type_ = 9; // V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
+        assert_eq!(qbuf(fd, &mut b), Err(Errno::INVAL));
+        // The accepted kinds reach the kernel: /dev/null says ENOTTY.
+        b.type_ = BUF_TYPE_VIDEO_CAPTURE;
+        assert_eq!(qbuf(fd, &mut b), Err(Errno::NOTTY));
+        let mut fmt = Format::capture(PixFormat::default());
+        fmt.type_ = 3; // V4L2_BUF_TYPE_VIDEO_OVERLAY: a pointer to clips in the union
+        assert_eq!(s_fmt(fd, &mut fmt), Err(Errno::INVAL));
+        assert_eq!(g_fmt(fd, &mut fmt), Err(Errno::INVAL));
+        fmt.type_ = BUF_TYPE_VIDEO_CAPTURE;
+        assert_eq!(g_fmt(fd, &mut fmt), Err(Errno::NOTTY));
+        assert_eq!(querycap(fd).unwrap_err(), Errno::NOTTY);
     }
 }

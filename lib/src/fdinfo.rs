@@ -3,6 +3,10 @@
 //! The dma-buf core prints `size:`, `count:`, `exp_name:` and, once named, `name:` after the
 //! generic `pos:`/`flags:`/`mnt_id:`/`ino:` lines. `exp_name` is what tells a dma-buf from any
 //! other fd: no other file type prints it.
+//!
+//! Shared by [`crate::dmabuf`] (is this fd a dma-buf, and what is it?) and [`crate::accounting`]
+//! (a process's dma-bufs); it depends on neither, so neither depends on the other through it.
+//! Also reachable as `wayheap::dmabuf::fdinfo`, its former path.
 
 /// What the kernel says about one dma-buf fd.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +71,13 @@ mod tests {
     #[test]
     fn a_regular_file_is_not_a_dmabuf() {
         assert_eq!(parse("pos:\t0\nflags:\t02\nmnt_id:\t20\nino:\t77\n"), None);
+    }
+
+    #[test]
+    fn this_module_is_a_leaf() {
+        // dmabuf and accounting both use it; a use of either here would bring the cycle back.
+        let src = include_str!("fdinfo.rs");
+        assert!(!src.contains(concat!("use ", "crate::")));
     }
 
     #[test]
