@@ -6,17 +6,32 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wayheap::client::{BufferPath, Feedback, ImportCache, decide};
+use wayheap::client::{BufferDescription, BufferPath, Feedback, ImportCache, decide};
 use wayheap::dmabuf::DmaBuf;
 use wayheap::layout::{Fourcc, Layout};
 use wayheap::policy::Allocator;
 use wayheap::v4l2::{Camera, CameraError, Capture, PixelFormat};
-use wayland_client::QueueHandle;
 use wayland_client::protocol::wl_buffer::WlBuffer;
-use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1;
+use wayland_client::{Dispatch, QueueHandle};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+};
 
-use crate::Args;
-use crate::app::{CameraSlot, State};
+/// User data of a camera buffer's wl_buffer: its capture slot (its `release` gives the slot
+/// back through [`CameraVideo::released`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CameraSlot(pub usize);
+
+/// What to capture: the command line's `--format`, `--size` and `--buffers`.
+#[derive(Debug, Clone, Copy)]
+pub struct CaptureRequest<'a> {
+    /// A fourcc, or `auto` (see [`choose_format`]).
+    pub format: &'a str,
+    /// Width and height.
+    pub size: (u32, u32),
+    /// Capture buffers.
+    pub buffers: usize,
+}
 
 /// The formats the demo can show and the detector can read, most preferred first when the
 /// compositor's feedback does not decide: NV12 (what SoC cameras and planes share), YUYV, then
@@ -156,14 +171,14 @@ impl CameraVideo {
     /// refuses scattered memory, the driver's own exported buffers if it imports none).
     pub fn open(
         path: &Path,
-        args: &Args,
+        request: CaptureRequest<'_>,
         feedback: Option<&Feedback>,
         alloc: &Allocator,
     ) -> Result<Self, String> {
         let camera = Camera::open(path).map_err(|e| e.to_string())?;
         let offered = camera.formats().map_err(|e| e.to_string())?;
-        let (wanted, why) = choose_format(&offered, feedback, &args.format)?;
-        let (w, h) = args.size;
+        let (wanted, why) = choose_format(&offered, feedback, request.format)?;
+        let (w, h) = request.size;
         let format = camera.set_format(wanted, w, h).map_err(|e| e.to_string())?;
         if format.fourcc != wanted {
             return Err(format!(
@@ -173,7 +188,7 @@ impl CameraVideo {
             ));
         }
         let layout = format.layout().map_err(|e| e.to_string())?;
-        let capture = Capture::allocate(&camera, alloc, args.buffers as usize, &format)
+        let capture = Capture::allocate(&camera, alloc, request.buffers, &format)
             .map_err(|e| e.to_string())?;
         let count = capture.buffers().len();
         let memory = if capture.is_driver_memory() {
@@ -278,13 +293,19 @@ impl CameraVideo {
         self.imports.imports()
     }
 
-    /// The wl_buffer of `slot`: made from its dma-buf once, then reused.
-    pub fn wl_buffer(
+    /// The wl_buffer of `slot`: made from its dma-buf once, then reused; its user data is the
+    /// [`CameraSlot`].
+    pub fn wl_buffer<D>(
         &mut self,
         slot: usize,
         linux_dmabuf: Option<&ZwpLinuxDmabufV1>,
-        qh: &QueueHandle<State>,
-    ) -> Result<WlBuffer, String> {
+        qh: &QueueHandle<D>,
+    ) -> Result<WlBuffer, String>
+    where
+        D: Dispatch<ZwpLinuxBufferParamsV1, BufferDescription>
+            + Dispatch<WlBuffer, CameraSlot>
+            + 'static,
+    {
         let linux_dmabuf = linux_dmabuf.ok_or(
             "the compositor offers no linux-dmabuf, so camera frames cannot reach it without a copy; use --image, or a compositor with zwp_linux_dmabuf_v1",
         )?;

@@ -9,6 +9,11 @@
 
 mod app;
 mod camera;
+mod client;
+mod memory;
+mod overlay_layer;
+mod stats;
+mod video;
 mod worker;
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! waits for it: while it is busy, frames are not offered to it ([`DetectorWorker::try_submit`]
 //! returns false and the frame is counted as skipped).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -169,5 +169,64 @@ impl DetectorWorker {
         let mut counter = [0u8; 8];
         let _ = rustix::io::read(self.wake.as_fd(), &mut counter);
         self.results.try_iter().collect()
+    }
+}
+
+/// The detector as the video sees it: the worker (none with `--no-detector`) and the source
+/// buffer it is reading, which the video must not reuse until its result is back.
+#[derive(Debug)]
+pub struct DetectorFeed {
+    worker: Option<DetectorWorker>,
+    reading: Option<usize>,
+}
+
+impl DetectorFeed {
+    /// Starts the worker when `enabled`.
+    pub fn start(enabled: bool) -> Result<DetectorFeed, String> {
+        Ok(DetectorFeed {
+            worker: if enabled {
+                Some(DetectorWorker::start()?)
+            } else {
+                None
+            },
+            reading: None,
+        })
+    }
+
+    /// The source buffer the detector is reading.
+    pub fn reading(&self) -> Option<usize> {
+        self.reading
+    }
+
+    /// Offers the frame in source buffer `slot`: `Some(true)` when the worker took it (the
+    /// buffer is then [`reading`](Self::reading)), `Some(false)` when it was busy or the job
+    /// could not be made (the frame is skipped), `None` without a detector.
+    pub fn offer(&mut self, slot: usize, job: impl FnOnce() -> Option<Job>) -> Option<bool> {
+        let taken = self.worker.as_ref()?.try_submit(job);
+        if taken {
+            self.reading = Some(slot);
+        }
+        Some(taken)
+    }
+
+    /// Results that arrived since the last call. Every result frees its buffer (the worker may
+    /// already have taken the next frame, so [`reading`](Self::reading) can name another one).
+    pub fn results(&mut self) -> Vec<Detection> {
+        let results = self
+            .worker
+            .as_ref()
+            .map(DetectorWorker::results)
+            .unwrap_or_default();
+        for d in &results {
+            if self.reading == Some(d.slot) {
+                self.reading = None;
+            }
+        }
+        results
+    }
+
+    /// Readable when a result is waiting.
+    pub fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.worker.as_ref().map(|w| w.wake.as_fd())
     }
 }
