@@ -10,10 +10,10 @@ use drm::control::{Device as _, connector, crtc};
 use smithay::backend::allocator::format::FormatSet;
 use smithay::backend::allocator::gbm::GbmDevice;
 use smithay::backend::allocator::Fourcc;
-use smithay::backend::drm::compositor::{DrmCompositor, FrameFlags, PrimaryPlaneElement};
+use smithay::backend::drm::compositor::{DrmCompositor, FrameFlags};
 use smithay::backend::drm::{DrmDevice, DrmDeviceFd, DrmEvent, DrmNode};
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
-use smithay::backend::renderer::element::{Element, Id, RenderElementStates};
+use smithay::backend::renderer::element::RenderElementStates;
 use smithay::backend::allocator::dmabuf::Dmabuf;
 use smithay::backend::renderer::gles::GlesRenderer;
 use smithay::backend::renderer::pixman::PixmanRenderer;
@@ -31,12 +31,13 @@ use smithay::reexports::rustix::fs::OFlags;
 use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_dmabuf_feedback_v1::TrancheFlags;
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::DisplayHandle;
-use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::utils::{DeviceFd, IsAlive};
 use smithay::wayland::dmabuf::{DmabufFeedbackBuilder, DmabufGlobal, DmabufState};
 use wayheap::heap::HeapDir;
 use wayheap::policy::{Allocator as PolicyAllocator, Constraints, Policy};
-use wayheap::smithay::{HeapAllocator, PlaneCaps, PlaneKind, PrimeExporter};
+use wayheap::smithay::{
+    HeapAllocator, PlaneCaps, PlacementTracker, PrimeExporter, window_surfaces,
+};
 
 use crate::headless::CLEAR;
 use crate::report::RendererInfo;
@@ -97,13 +98,13 @@ pub(crate) struct Kms {
     composer: Composer,
     pub info: RendererInfo,
     exporter: PrimeExporter,
-    caps: PlaneCaps,
     crtc: crtc::Handle,
+    /// The mode's refresh interval, for presentation feedback.
+    refresh: Duration,
     size: (u16, u16),
     writeback: Option<Writeback>,
     pending_flip: bool,
     active: bool,
-    states: Option<RenderElementStates>,
     /// (default, scan-out) dma-buf feedback: surfaces on a plane, or that could be, get the
     /// scan-out one.
     feedback: Option<(
@@ -112,16 +113,15 @@ pub(crate) struct Kms {
     )>,
 }
 
-fn err(what: &str) -> impl Fn(&dyn std::fmt::Display) -> String + '_ {
-    move |e| format!("{what}: {e}")
+/// "what: error" with the error's whole `source()` chain.
+fn err(what: &str) -> impl Fn(&dyn std::error::Error) -> String + '_ {
+    move |e| format!("{what}: {}", wayheap::error::chain(e))
 }
 
 impl Kms {
     pub fn new(
         device: Option<&Path>,
         handle: &LoopHandle<'static, Demo>,
-        _dh: &DisplayHandle,
-        _planes: bool,
         contiguous_only: bool,
         want_mode: Option<(i32, i32)>,
         choice: RendererChoice,
@@ -213,17 +213,6 @@ impl Kms {
             .map_err(|e| err("DRM surface")(&e))?;
 
         let planes = surface.planes().clone();
-        let caps = PlaneCaps {
-            overlay_formats: planes
-                .overlay
-                .iter()
-                .map(|p| p.formats.iter().copied().collect())
-                .collect(),
-            primary_formats: surface.plane_info().formats.iter().copied().collect(),
-            // KMS does not say whether planes scale; a refused test commit will.
-            scaling: None,
-            contiguous_only,
-        };
         tracing::info!(
             device = %path.display(),
             connector = ?conn.interface(),
@@ -248,6 +237,8 @@ impl Kms {
             },
         );
         let out_mode = OutputMode::from(mode);
+        // mHz; a mode without a clock gets 60 Hz rather than a division by zero.
+        let refresh = Duration::from_nanos(1_000_000_000_000 / out_mode.refresh.max(1) as u64);
         output.change_current_state(Some(out_mode), None, None, Some((0, 0).into()));
         output.set_preferred(out_mode);
 
@@ -316,7 +307,8 @@ impl Kms {
                     };
                     tracing::debug!("vblank");
                     k.pending_flip = false;
-                    match k.compositor.frame_submitted() {
+                    let submitted = crate::profile::section("vblank", || k.compositor.frame_submitted());
+                    match submitted {
                         Ok(Some(Some(mut feedback))) => {
                             let (time, flags) = match meta.as_ref().map(|m| &m.time) {
                                 Some(smithay::backend::drm::DrmEventTime::Monotonic(t)) => (
@@ -333,9 +325,7 @@ impl Kms {
                             let seq = meta.as_ref().map_or(0, |m| m.sequence as u64);
                             feedback.presented::<Duration, smithay::utils::Monotonic>(
                                 time,
-                                smithay::wayland::presentation::Refresh::fixed(
-                                    Duration::from_micros(16_667),
-                                ),
+                                smithay::wayland::presentation::Refresh::fixed(k.refresh),
                                 seq,
                                 flags,
                             );
@@ -384,13 +374,12 @@ impl Kms {
             composer,
             info,
             exporter,
-            caps,
             crtc,
+            refresh,
             size: (w, h),
             writeback,
             pending_flip: false,
             active: true,
-            states: None,
             feedback: None,
         };
         Ok((kms, output))
@@ -421,11 +410,11 @@ impl Kms {
         // as the renderer can also compose them for the fallback), overlays first, then the
         // primary plane; the renderer's formats follow as the last tranche.
         let mut plane_sets: Vec<Vec<smithay::backend::allocator::Format>> = Vec::new();
-        for set in self
-            .caps
+        let caps = PlaneCaps::from_drm_surface(self.compositor.surface());
+        for set in caps
             .overlay_formats
             .iter()
-            .chain(std::iter::once(&self.caps.primary_formats))
+            .chain(std::iter::once(&caps.primary_formats))
         {
             let mut usable: Vec<_> = set
                 .iter()
@@ -457,80 +446,33 @@ impl Kms {
         Ok(global)
     }
 
+    /// The placement tracker for this output's planes (capabilities read from the DRM surface,
+    /// the exporter's failures and contiguity rule, the refusal probe).
+    pub fn placement_tracker(&self, scanout: bool) -> PlacementTracker {
+        let mut tracker = PlacementTracker::for_drm_surface(self.compositor.surface())
+            .with_exporter(self.exporter.clone());
+        tracker.set_scanout_allowed(scanout);
+        tracker
+    }
+
     /// Renders and queues a frame unless a flip is pending; returns whether a frame was made.
     pub fn render(&mut self, app: &mut App, planes: bool) -> bool {
         if self.pending_flip || !self.active {
             return false;
         }
-        let cursor_surface = match &app.cursor {
-            smithay::input::pointer::CursorImageStatus::Surface(s) if s.alive() => Some(s.clone()),
-            _ => None,
-        };
         let frame = match &mut self.composer {
-            Composer::Gles(r) => frame_with(
-                &mut **r,
-                &mut self.compositor,
-                app,
-                cursor_surface.as_ref(),
-                planes,
-            ),
-            Composer::Pixman(r) => frame_with(
-                r,
-                &mut self.compositor,
-                app,
-                cursor_surface.as_ref(),
-                planes,
-            ),
+            Composer::Gles(r) => frame_with(&mut **r, &mut self.compositor, app, planes),
+            Composer::Pixman(r) => frame_with(r, &mut self.compositor, app, planes),
         };
-        let Some(Frame {
-            kinds,
-            states,
-            is_empty,
-        }) = frame
-        else {
+        let Some(Frame { states, is_empty }) = frame else {
             return false;
         };
-        let plane_of = |s: &WlSurface| {
-            let id = Id::from_wayland_resource(s);
-            kinds.iter().find(|(k, _)| *k == id).map(|(_, p)| *p)
-        };
-        let extra: Vec<WlSurface> = cursor_surface.into_iter().collect();
-        crate::report::update_placements(app, &states, &plane_of, &self.caps, planes, &extra);
-
-        // Which output each surface is scanned out on, then collect presentation feedback with
-        // ZERO_COPY for surfaces whose own buffer is on a plane.
-        let output = app.output.clone();
-        for w in app.space.elements() {
-            w.with_surfaces(|s, data| {
-                update_surface_primary_scanout_output(
-                    s,
-                    &output,
-                    data,
-                    &states,
-                    |next, _, _, _| next,
-                );
-            });
-        }
-        if let Some((default, scanout)) = &self.feedback {
-            for w in app.space.elements() {
-                w.send_dmabuf_feedback(&output, surface_primary_scanout_output, |s, _| {
-                    smithay::backend::renderer::element::utils::select_dmabuf_feedback(
-                        s, &states, default, scanout,
-                    )
-                });
-            }
-        }
-        let mut feedback = OutputPresentationFeedback::new(&output);
-        for w in app.space.elements() {
-            w.take_presentation_feedback(&mut feedback, surface_primary_scanout_output, |s, _| {
-                surface_presentation_feedback_flags_from_states(s, &states)
-            });
-        }
-        self.states = Some(states);
+        crate::report::placements_changed(app);
+        let feedback = crate::profile::section("feedback", || self.feedback(app, &states));
         if is_empty {
             return true;
         }
-        match self.compositor.queue_frame(Some(feedback)) {
+        match crate::profile::section("queue_frame", || self.compositor.queue_frame(Some(feedback))) {
             Ok(()) => {
                 self.pending_flip = true;
                 true
@@ -542,9 +484,45 @@ impl Kms {
         }
     }
 
+    /// Per frame: which output each surface is scanned out on, dma-buf feedback where the
+    /// tracker says it changed, and the presentation feedback to deliver at the flip.
+    fn feedback(&self, app: &App, states: &RenderElementStates) -> OutputPresentationFeedback {
+        // Which output each surface is scanned out on, then collect presentation feedback with
+        // ZERO_COPY for surfaces whose own buffer is on a plane.
+        let output = app.output.clone();
+        for w in app.space.elements() {
+            w.with_surfaces(|s, data| {
+                update_surface_primary_scanout_output(
+                    s,
+                    &output,
+                    data,
+                    states,
+                    |next, _, _, _| next,
+                );
+            });
+        }
+        // Feedback only when the tracker says a surface's choice changed (after hysteresis).
+        if let Some((default, scanout)) = &self.feedback
+            && app.placements.feedback_changed()
+        {
+            for w in app.space.elements() {
+                w.send_dmabuf_feedback(&output, surface_primary_scanout_output, |s, _| {
+                    app.placements.select_feedback(s, default, scanout)
+                });
+            }
+        }
+        let mut feedback = OutputPresentationFeedback::new(&output);
+        for w in app.space.elements() {
+            w.take_presentation_feedback(&mut feedback, surface_primary_scanout_output, |s, _| {
+                surface_presentation_feedback_flags_from_states(s, states)
+            });
+        }
+        feedback
+    }
+
     /// Whether the output has overlay planes.
     pub fn has_overlays(&self) -> bool {
-        !self.caps.overlay_formats.is_empty()
+        !self.compositor.surface().planes().overlay.is_empty()
     }
 
     /// Framebuffers the exporter holds (leak checks in tests).
@@ -563,118 +541,49 @@ impl Kms {
             .writeback
             .as_ref()
             .ok_or("this device has no writeback connector: no KMS screenshot")?;
-        capture(&self.fd, self.crtc, wb.connector, self.size)
+        let (w, h) = self.size;
+        let shot = wayheap::kms::writeback::capture(
+            &self.fd,
+            self.crtc,
+            wb.connector,
+            (u32::from(w), u32::from(h)),
+        )
+        .map_err(|e| wayheap::error::chain(&e))?;
+        Ok((shot.width, shot.height, shot.rgba))
     }
 }
 
 /// The error text meaning "try again after the next vblank".
 pub const PENDING: &str = "pending";
 
-/// One writeback capture: route the writeback connector to `crtc` with a dumb buffer, commit,
-/// wait for the out-fence, read the buffer, route it away again.
-fn capture(
-    fd: &DrmDeviceFd,
-    crtc: crtc::Handle,
-    conn: connector::Handle,
-    (w, h): (u16, u16),
-) -> Result<(u32, u32, Vec<u8>), String> {
-    use drm::buffer::DrmFourcc;
-    use drm::control::{AtomicCommitFlags, atomic::AtomicModeReq, property::Value};
-    let (w, h) = (u32::from(w), u32::from(h));
-    let mut bo = fd
-        .create_dumb_buffer((w, h), DrmFourcc::Xrgb8888, 32)
-        .map_err(|e| err("dumb buffer")(&e))?;
-    let fb = fd
-        .add_framebuffer(&bo, 24, 32)
-        .map_err(|e| err("writeback framebuffer")(&e))?;
-    let props = fd
-        .get_properties(conn)
-        .map_err(|e| err("connector properties")(&e))?;
-    let named = props
-        .as_hashmap(fd)
-        .map_err(|e| err("connector properties")(&e))?;
-    let prop = |n: &str| {
-        named
-            .get(n)
-            .map(|i| i.handle())
-            .ok_or_else(|| format!("writeback connector lacks {n}"))
-    };
-    let out_fence: i32 = -1;
-    let mut req = AtomicModeReq::new();
-    req.add_property(conn, prop("CRTC_ID")?, Value::CRTC(Some(crtc)));
-    req.add_property(conn, prop("WRITEBACK_FB_ID")?, Value::Framebuffer(Some(fb)));
-    req.add_property(
-        conn,
-        prop("WRITEBACK_OUT_FENCE_PTR")?,
-        Value::UnsignedRange(std::ptr::addr_of!(out_fence) as u64),
-    );
-    let result = fd
-        .atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req)
-        .map_err(|e| err("writeback commit")(&e));
-    let fence = {
-        // SAFETY: the kernel wrote the fence fd into `out_fence` during the commit above.
-        let raw = unsafe { std::ptr::read_volatile(&out_fence) };
-        (raw >= 0).then(|| {
-            // SAFETY: a new sync_file fd the kernel installed for us.
-            wayheap::dmabuf::SyncFile::from_fd(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) })
-        })
-    };
-    let pixels = result.and_then(|()| {
-        let fence = fence.ok_or("the writeback commit gave no fence")?;
-        match fence.wait(Duration::from_secs(10)) {
-            Ok(wayheap::dmabuf::FenceState::Signalled) => {}
-            other => return Err(format!("writeback fence: {other:?}")),
-        }
-        let pitch = drm::buffer::Buffer::pitch(&bo) as usize;
-        let map = fd
-            .map_dumb_buffer(&mut bo)
-            .map_err(|e| err("mapping the capture")(&e))?;
-        let mut rgba = Vec::with_capacity((w * h * 4) as usize);
-        for y in 0..h as usize {
-            for x in 0..w as usize {
-                let at = y * pitch + x * 4;
-                let px = &map.as_ref()[at..at + 4]; // XRGB8888 little endian: B G R X
-                rgba.extend_from_slice(&[px[2], px[1], px[0], 0xff]);
-            }
-        }
-        Ok(rgba)
-    });
-    // Detach the writeback connector again, whatever happened.
-    let mut req = AtomicModeReq::new();
-    if let Ok(p) = prop("CRTC_ID") {
-        req.add_property(conn, p, Value::CRTC(None));
-        if let Err(e) = fd.atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req) {
-            tracing::warn!(%e, "detaching the writeback connector");
-        }
-    }
-    let _ = fd.destroy_framebuffer(fb);
-    let _ = fd.destroy_dumb_buffer(bo);
-    pixels.map(|p| (w, h, p))
-}
-
 /// What a rendered frame was made of.
 struct Frame {
-    /// The elements on planes.
-    kinds: Vec<(Id, PlaneKind)>,
     states: RenderElementStates,
     /// Nothing changed: no commit is needed.
     is_empty: bool,
 }
 
-/// Collects the elements and lets the DRM compositor assign planes and compose the rest with
-/// `renderer`.
+/// Collects the elements (the client's cursor surface in front of the windows), lets the DRM
+/// compositor assign planes and compose the rest with `renderer`, and feeds the result to the
+/// placement tracker.
 fn frame_with<R>(
     renderer: &mut R,
     compositor: &mut Compositor,
-    app: &App,
-    cursor_surface: Option<&WlSurface>,
+    app: &mut App,
     planes: bool,
 ) -> Option<Frame>
 where
     R: Renderer + ImportAll + ImportMem + Bind<Dmabuf>,
     R::TextureId: Texture + Clone + Send + 'static,
 {
-    let space = match space_render_elements(renderer, [&app.space], &app.output, 1.0) {
+    let cursor_surface = match &app.cursor {
+        smithay::input::pointer::CursorImageStatus::Surface(s) if s.alive() => Some(s.clone()),
+        _ => None,
+    };
+    let space = crate::profile::section("elements", || {
+        space_render_elements(renderer, [&app.space], &app.output, 1.0)
+    });
+    let space = match space {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(?e, "collecting render elements");
@@ -683,7 +592,7 @@ where
     };
     let mut elements: Vec<OutputElements<R, WaylandSurfaceRenderElement<R>>> =
         Vec::with_capacity(space.len() + 1);
-    if let Some(s) = cursor_surface {
+    if let Some(s) = &cursor_surface {
         let hotspot = smithay::wayland::compositor::with_states(s, |st| {
             st.data_map
                 .get::<smithay::input::pointer::CursorImageSurfaceData>()
@@ -712,28 +621,24 @@ where
     } else {
         FrameFlags::empty()
     };
-    let result = match compositor.render_frame(renderer, &elements, CLEAR, flags) {
+    let result = crate::profile::section("render_frame", || {
+        compositor.render_frame(renderer, &elements, CLEAR, flags)
+    });
+    let result = match result {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(%e, "render_frame");
+            tracing::error!(e = %wayheap::error::chain(&e), "render_frame");
             return None;
         }
     };
-    let mut kinds: Vec<(Id, PlaneKind)> = Vec::new();
-    if let PrimaryPlaneElement::Element(e) = &result.primary_element {
-        kinds.push((e.id().clone(), PlaneKind::Primary));
-    }
-    kinds.extend(
-        result
-            .overlay_elements
-            .iter()
-            .map(|e| (e.id().clone(), PlaneKind::Overlay)),
-    );
-    if let Some(e) = result.cursor_element {
-        kinds.push((e.id().clone(), PlaneKind::Cursor));
-    }
+    let surfaces = cursor_surface
+        .into_iter()
+        .chain(app.space.elements().flat_map(window_surfaces));
+    crate::profile::section("placement", || {
+        app.placements
+            .update(&result, &elements, &app.output, surfaces);
+    });
     Some(Frame {
-        kinds,
         states: result.states.clone(),
         is_empty: result.is_empty,
     })

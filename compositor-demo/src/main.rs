@@ -9,6 +9,7 @@
 mod headless;
 mod kms;
 mod nested;
+mod profile;
 mod report;
 mod state;
 
@@ -241,15 +242,12 @@ fn open_backend(
     choice: BackendChoice,
     args: &Args,
     handle: &calloop::LoopHandle<'static, Demo>,
-    dh: &smithay::reexports::wayland_server::DisplayHandle,
 ) -> Result<(Backend, Output), String> {
     match choice {
         BackendChoice::Kms => {
             let (kms, output) = kms::Kms::new(
                 args.device.as_deref(),
                 handle,
-                dh,
-                !args.no_planes,
                 args.contiguous_scanout,
                 args.mode,
                 args.renderer.into(),
@@ -309,11 +307,11 @@ fn run(args: Args) -> Result<u8, String> {
             |_, display, demo| {
                 // SAFETY: the display is not dropped while the event loop runs; dispatch is the only
                 // use of the mutable reference.
-                unsafe {
+                profile::section("dispatch", || unsafe {
                     if let Err(e) = display.get_mut().dispatch_clients(&mut demo.app) {
                         tracing::warn!(%e, "dispatching clients failed");
                     }
-                }
+                });
                 Ok(PostAction::Continue)
             },
         )
@@ -328,7 +326,7 @@ fn run(args: Args) -> Result<u8, String> {
 
     let mut opened = None;
     for (i, &choice) in candidates.iter().enumerate() {
-        match open_backend(choice, &args, &event_loop.handle(), &dh) {
+        match open_backend(choice, &args, &event_loop.handle()) {
             Ok((backend, output)) => {
                 opened = Some((choice, backend, output));
                 break;
@@ -364,6 +362,9 @@ fn run(args: Args) -> Result<u8, String> {
         overlays: matches!(&backend, Backend::Kms(k) if k.has_overlays()) && !args.no_planes,
         contiguous_only: args.contiguous_scanout,
     };
+    if let Backend::Kms(k) = &backend {
+        app.placements = k.placement_tracker(!args.no_planes);
+    }
     if matches!(backend, Backend::Nested(_)) {
         app.add_keyboard();
     }
@@ -472,17 +473,7 @@ fn run(args: Args) -> Result<u8, String> {
     };
     event_loop
         .run(None, &mut demo, |demo| {
-            demo.app.space.refresh();
-            demo.app.popups.cleanup();
-            let _ = demo.app.display.flush_clients();
-            if let Some(child) = demo.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                tracing::info!(%status, "--run command exited");
-                demo.exit_code = status.code().map_or(1, |c| c.clamp(0, 255) as u8);
-                demo.child = None;
-                demo.app.loop_signal.stop();
-            }
+            profile::section("loop", || demo.after_dispatch())
         })
         .map_err(|e| format!("event loop: {e}"))?;
 
@@ -507,8 +498,13 @@ fn composited(
 ) -> bool {
     match frame {
         Ok(states) => {
-            let caps = wayheap::smithay::PlaneCaps::default();
-            report::update_placements(app, &states, &|_| None, &caps, true, &[]);
+            let surfaces = app
+                .space
+                .elements()
+                .flat_map(wayheap::smithay::window_surfaces);
+            app.placements
+                .update_composited(&states, &app.output, surfaces);
+            report::placements_changed(app);
             true
         }
         Err(e) => {
@@ -518,7 +514,25 @@ fn composited(
     }
 }
 
+/// How often the state file is rewritten when only the frame count changed.
+const STATE_INTERVAL: Duration = Duration::from_millis(250);
+
 impl Demo {
+    /// After each round of events: the space's bookkeeping, replies flushed, the `--run` child.
+    fn after_dispatch(&mut self) {
+        self.app.space.refresh();
+        self.app.popups.cleanup();
+        let _ = self.app.display.flush_clients();
+        if let Some(child) = self.child.as_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            tracing::info!(%status, "--run command exited");
+            self.exit_code = status.code().map_or(1, |c| c.clamp(0, 255) as u8);
+            self.child = None;
+            self.app.loop_signal.stop();
+        }
+    }
+
     /// One repaint opportunity: render if something changed, then take a pending screenshot.
     fn tick(&mut self) {
         if !self.app.dirty && self.app.flush_frames > 0 {
@@ -536,6 +550,10 @@ impl Demo {
     }
 
     fn render(&mut self) {
+        profile::section("render", || self.render_frame());
+    }
+
+    fn render_frame(&mut self) {
         let time = self.app.start.elapsed();
         let rendered = match &mut self.backend {
             Backend::Kms(k) => k.render(&mut self.app, !self.args.no_planes),
@@ -559,7 +577,15 @@ impl Demo {
                 Some(output.clone())
             });
         }
-        self.write_state();
+        // The state file after a frame only when a placement changed or it is due: not the
+        // whole JSON on every frame.
+        let due = self
+            .last_state
+            .as_ref()
+            .is_none_or(|(_, at)| at.elapsed() > STATE_INTERVAL);
+        if due || !self.app.placements.changes().is_empty() {
+            profile::section("state", || self.write_state());
+        }
     }
 
     /// Rewrites the state file when something in it other than the frame count changed, and
@@ -572,6 +598,7 @@ impl Demo {
         };
         let mut json = report::state_json(&self.app, self.backend.name());
         json["renderer"] = self.backend.renderer().json();
+        json["cpu_us"] = profile::json();
         match &self.backend {
             Backend::Kms(k) => json["live_framebuffers"] = k.live_framebuffers().into(),
             Backend::Nested(n) => json["window_system"] = n.host.into(),
@@ -579,10 +606,11 @@ impl Demo {
         }
         let mut key = json.clone();
         key["frames"] = serde_json::Value::Null;
+        key["cpu_us"] = serde_json::Value::Null;
         let changed = self
             .last_state
             .as_ref()
-            .is_none_or(|(k, at)| *k != key || at.elapsed() > Duration::from_millis(250));
+            .is_none_or(|(k, at)| *k != key || at.elapsed() > STATE_INTERVAL);
         if changed {
             if let Err(e) = report::write_json(path, &json) {
                 tracing::warn!(%e, path = %path.display(), "writing the state file failed");

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use smithay::backend::renderer::element::RenderElementStates;
-use smithay::desktop::Window;
-use wayheap::smithay::{ElementFacts, Placement, PlaneCaps, PlaneKind, explain};
+use wayheap::smithay::FeedbackChoice;
 
 use crate::state::{App, surface_key};
 
@@ -43,98 +41,18 @@ impl RendererInfo {
     }
 }
 
-/// Facts about the surface's current buffer: a dma-buf's format, whether it is scaled, and (when
-/// `contiguous_only` planes make it matter) its memory.
-fn facts(
-    surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
-    contiguous_only: bool,
-) -> ElementFacts {
-    use smithay::backend::renderer::utils::RendererSurfaceStateUserData;
-    use smithay::wayland::compositor::with_states;
-    with_states(surface, |states| {
-        let data = states.data_map.get::<RendererSurfaceStateUserData>();
-        let guard = data.map(|d| d.lock().unwrap_or_else(|e| e.into_inner()));
-        let Some(state) = guard.as_ref() else {
-            return ElementFacts {
-                dmabuf_format: None,
-                scaled: false,
-                memory: None,
-            };
-        };
-        let dmabuf = state
-            .buffer()
-            .and_then(|b| smithay::wayland::dmabuf::get_dmabuf(b).ok());
-        let dmabuf_format = dmabuf.map(smithay::backend::allocator::Buffer::format);
-        // fdinfo reads: only where the planes care about the memory.
-        let memory = dmabuf
-            .filter(|_| contiguous_only)
-            .and_then(wayheap::smithay::BufferMemory::of);
-        let scaled = match (state.buffer_size(), state.surface_size()) {
-            (Some(b), Some(s)) => b.w != s.w || b.h != s.h,
-            _ => false,
-        };
-        ElementFacts {
-            dmabuf_format,
-            scaled,
-            memory,
-        }
-    })
-}
-
-/// Updates `app.placements` from a frame's states; logs every change. `plane_of` says which plane
-/// kind a surface got (KMS), `caps` what the planes can do.
-pub fn update_placements(
-    app: &mut App,
-    states: &RenderElementStates,
-    plane_of: &dyn Fn(
-        &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
-    ) -> Option<PlaneKind>,
-    caps: &PlaneCaps,
-    scanout_allowed: bool,
-    extra: &[smithay::reexports::wayland_server::protocol::wl_surface::WlSurface],
-) {
-    let mut surfaces = extra.to_vec();
-    for window in app.space.elements() {
-        collect_surfaces(window, &mut surfaces);
-    }
-    let overlays_taken = surfaces
-        .iter()
-        .filter(|s| plane_of(s) == Some(PlaneKind::Overlay))
-        .count();
-    let mut now = BTreeMap::new();
-    for s in &surfaces {
-        let Some(state) = states.element_render_state(s) else {
-            continue;
-        };
-        let placement = explain(
-            plane_of(s),
-            &state.presentation_state,
-            &facts(s, caps.contiguous_only),
-            caps,
-            overlays_taken,
-            scanout_allowed,
+/// Logs the surfaces whose placement changed in the tracker's last update, and gives each its
+/// new heap hints (one that asks for hints later gets them from `surface_hints`).
+pub fn placements_changed(app: &mut App) {
+    for change in app.placements.changes() {
+        tracing::info!(
+            surface = %surface_key(&change.surface),
+            placement = %change.now,
+            "placement changed"
         );
-        now.insert(surface_key(s), placement);
+        let hints = app.hint_config.hints_for(Some(&change.now));
+        app.heap_hints.set_hints(&change.surface, hints);
     }
-    for s in &surfaces {
-        let k = surface_key(s);
-        let Some(p) = now.get(&k) else { continue };
-        if app.placements.get(&k) != Some(p) {
-            tracing::info!(surface = %k, placement = %p, "placement changed");
-            // A surface that moved (onto a plane, off it) gets its new heap hints; one that
-            // asks for hints later gets them from `surface_hints`.
-            let hints = app.hint_config.hints_for(Some(p));
-            app.heap_hints.set_hints(s, hints);
-        }
-    }
-    app.placements = now;
-}
-
-fn collect_surfaces(
-    window: &Window,
-    out: &mut Vec<smithay::reexports::wayland_server::protocol::wl_surface::WlSurface>,
-) {
-    window.with_surfaces(|s, _| out.push(s.clone()));
 }
 
 /// The state as JSON (for tests and tools).
@@ -142,17 +60,15 @@ pub fn state_json(app: &App, backend: &str) -> serde_json::Value {
     let placements: serde_json::Map<String, serde_json::Value> = app
         .placements
         .iter()
-        .map(|(k, p)| {
-            let (plane, reason) = match p {
-                Placement::Plane(PlaneKind::Primary) => ("primary", None),
-                Placement::Plane(PlaneKind::Overlay) => ("overlay", None),
-                Placement::Plane(PlaneKind::Cursor) => ("cursor", None),
-                Placement::Composited(r) => ("composited", Some(r.to_string())),
-                Placement::Hidden => ("hidden", None),
+        .map(|(surface, p)| {
+            let reason = p.reason().map(ToString::to_string);
+            let feedback = match app.placements.feedback(surface) {
+                FeedbackChoice::Default => "default",
+                FeedbackChoice::Scanout => "scanout",
             };
             (
-                k.clone(),
-                serde_json::json!({ "plane": plane, "reason": reason }),
+                surface_key(surface),
+                serde_json::json!({ "plane": p.name(), "reason": reason, "feedback": feedback }),
             )
         })
         .collect();
@@ -206,10 +122,11 @@ pub fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<()
 /// The `--stats` line.
 pub fn stats_line(app: &App, fps: f64) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for p in app.placements.values() {
+    for (_, p) in app.placements.iter() {
         *counts.entry(p.to_string()).or_default() += 1;
     }
-    let mut line = format!("[stats] {fps:.1} fps, {} surfaces", app.placements.len());
+    let surfaces = app.placements.iter().count();
+    let mut line = format!("[stats] {fps:.1} fps, {surfaces} surfaces");
     for (k, n) in counts {
         line.push_str(&format!("; {n} {k}"));
     }

@@ -1,6 +1,5 @@
 //! The compositor's state and its Wayland protocol handlers. Backends (headless, KMS) render it.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::time::Instant;
 
@@ -37,7 +36,7 @@ use smithay::{
 use wayheap::smithay::heap_hints::{
     ClientUsage, HeapHint, HeapHintsHandler, HeapHintsState, HintTarget,
 };
-use wayheap::smithay::{Placement, PlaneKind, Reason, validate_client_dmabuf};
+use wayheap::smithay::{Placement, PlacementTracker, PlaneKind, Reason, validate_client_dmabuf};
 
 /// Per-client data.
 #[derive(Debug, Default)]
@@ -110,8 +109,9 @@ pub(crate) struct App {
     pub flush_frames: u8,
     /// Frames rendered.
     pub frames: u64,
-    /// Where each surface (by protocol id) was shown in the last frame.
-    pub placements: BTreeMap<String, Placement>,
+    /// Where each surface was shown in the last frame, why, and its feedback (the backend
+    /// sets the tracker for its planes).
+    pub placements: PlacementTracker,
     /// Client dma-bufs refused, and why (most recent last).
     pub rejections: Vec<String>,
     /// A screenshot was asked for (SIGUSR1 or --screenshot at exit).
@@ -155,7 +155,7 @@ impl HintConfig {
                 | Reason::FormatUnsupported(_)
                 | Reason::NotADmaBuf
                 | Reason::ModifierUnsupported(_)
-                | Reason::TestCommitFailed(_),
+                | Reason::Refused { suspect: None, .. },
             )) if self.overlays => Some(PlaneKind::Overlay),
             _ => None,
         };
@@ -198,7 +198,7 @@ impl HeapHintsHandler for App {
     }
     fn surface_hints(&mut self, surface: &WlSurface) -> Vec<HeapHint> {
         self.hint_config
-            .hints_for(self.placements.get(&surface_key(surface)))
+            .hints_for(self.placements.placement(surface))
     }
 }
 wayheap::delegate_heap_hints!(App);
@@ -549,7 +549,7 @@ pub fn new_app(
         dirty: true,
         flush_frames: 0,
         frames: 0,
-        placements: BTreeMap::new(),
+        placements: PlacementTracker::without_planes(),
         rejections: Vec::new(),
         screenshot_requested: false,
         cursor: CursorImageStatus::default_named(),

@@ -44,6 +44,8 @@
 //! - `smithay` (feature `smithay`): the compositor side — PRIME framebuffer export, a heap-backed
 //!   swapchain allocator, client dma-buf validation, plane placement with reasons, the heap-hints
 //!   server.
+//! - `kms` (feature `kms`, part of `smithay`): the writeback connector — an out-fence commit
+//!   whose fence memory the library owns, and whole-screen captures.
 //! - `protocols` (features `client`, `smithay`): bindings of the protocols wayheap defines
 //!   (`wayheap_heap_hints_v1`).
 //! - `v4l2` (feature `v4l2`): V4L2 capture straight into dma-bufs.
@@ -58,6 +60,8 @@ pub mod error;
 pub mod export;
 pub mod fdinfo;
 pub mod heap;
+#[cfg(feature = "kms")]
+pub mod kms;
 pub mod layout;
 pub mod policy;
 pub mod pool;

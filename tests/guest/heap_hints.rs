@@ -172,6 +172,8 @@ fn hints_are_sent_again_when_the_surface_leaves_the_planes() {
     assert_eq!(plane, "composited", "{reason:?}");
     let reason = reason.unwrap_or_default();
     assert!(reason.contains("scaling"), "{reason}");
+    // The kernel's own answer, from the tracker's TEST_ONLY commit: an errno by name.
+    assert!(reason.contains("test commit: E"), "{reason}");
     record_fact(
         "heap hints re-sent",
         format!("{first} -> composited ({reason}) -> {second}"),

@@ -4,14 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use drm::buffer::{Buffer, DrmFourcc, DrmModifier, Handle as GemHandle, PlanarBuffer};
+use drm::buffer::{Buffer, DrmFourcc};
 use drm::control::{
-    Device as ControlDevice, FbCmd2Flags, PlaneType, atomic::AtomicModeReq, connector,
-    property::Value,
+    AtomicCommitFlags, Device as ControlDevice, FbCmd2Flags, PlaneType, atomic::AtomicModeReq,
+    connector, property::Value,
 };
 use wayheap::heap::Heap;
 use wayheap_tests::guest::{record_fact, require_guest};
-use wayheap_tests::kms::{self, Card, set};
+use wayheap_tests::kms::{self, Card, ImportedBuffer, put_plane, set};
 
 /// Background of the primary plane (XRGB8888).
 const BACKGROUND: u32 = 0x0020_3040;
@@ -21,68 +21,6 @@ const OVERLAY: (u32, u32, u32, u32) = (100, 80, 320, 240);
 /// A different colour for every pixel of the overlay, so a shifted or scaled image cannot pass.
 fn pattern(x: u32, y: u32) -> u32 {
     0xff00_0000 | ((x & 0xff) << 16) | ((y & 0xff) << 8) | ((x * 7 + y * 13) & 0xff)
-}
-
-/// A single-plane LINEAR framebuffer description of a PRIME-imported dma-buf.
-struct ImportedBuffer {
-    handle: GemHandle,
-    size: (u32, u32),
-    pitch: u32,
-    format: DrmFourcc,
-}
-
-impl PlanarBuffer for ImportedBuffer {
-    fn size(&self) -> (u32, u32) {
-        self.size
-    }
-    fn format(&self) -> DrmFourcc {
-        self.format
-    }
-    fn modifier(&self) -> Option<DrmModifier> {
-        Some(DrmModifier::Linear)
-    }
-    fn pitches(&self) -> [u32; 4] {
-        [self.pitch, 0, 0, 0]
-    }
-    fn handles(&self) -> [Option<GemHandle>; 4] {
-        [Some(self.handle), None, None, None]
-    }
-    fn offsets(&self) -> [u32; 4] {
-        [0; 4]
-    }
-}
-
-fn put_plane(
-    req: &mut AtomicModeReq,
-    card: &Card,
-    plane: drm::control::plane::Handle,
-    crtc: drm::control::crtc::Handle,
-    fb: drm::control::framebuffer::Handle,
-    (x, y, w, h): (u32, u32, u32, u32),
-) {
-    let p = card.prop_handles(plane).unwrap();
-    set(req, &p, plane, "FB_ID", Value::Framebuffer(Some(fb)));
-    set(req, &p, plane, "CRTC_ID", Value::CRTC(Some(crtc)));
-    set(req, &p, plane, "SRC_X", Value::UnsignedRange(0));
-    set(req, &p, plane, "SRC_Y", Value::UnsignedRange(0));
-    set(
-        req,
-        &p,
-        plane,
-        "SRC_W",
-        Value::UnsignedRange(u64::from(w) << 16),
-    );
-    set(
-        req,
-        &p,
-        plane,
-        "SRC_H",
-        Value::UnsignedRange(u64::from(h) << 16),
-    );
-    set(req, &p, plane, "CRTC_X", Value::SignedRange(i64::from(x)));
-    set(req, &p, plane, "CRTC_Y", Value::SignedRange(i64::from(y)));
-    set(req, &p, plane, "CRTC_W", Value::UnsignedRange(u64::from(w)));
-    set(req, &p, plane, "CRTC_H", Value::UnsignedRange(u64::from(h)));
 }
 
 #[test]
@@ -176,7 +114,6 @@ fn system_heap_buffer_on_overlay_plane_matches_writeback_capture() {
         "CRTC_ID",
         Value::CRTC(Some(crtc)),
     );
-    let out_fence: i32 = -1;
     let wp = card.prop_handles(writeback.handle()).unwrap();
     set(
         &mut req,
@@ -192,21 +129,19 @@ fn system_heap_buffer_on_overlay_plane_matches_writeback_capture() {
         "WRITEBACK_FB_ID",
         Value::Framebuffer(Some(wb_fb)),
     );
-    let fence_ptr = std::ptr::addr_of!(out_fence) as u64;
-    set(
-        &mut req,
-        &wp,
-        writeback.handle(),
-        "WRITEBACK_OUT_FENCE_PTR",
-        Value::UnsignedRange(fence_ptr),
-    );
     put_plane(&mut req, &card, primary, crtc, primary_fb, (0, 0, w, h));
     put_plane(&mut req, &card, overlay, crtc, overlay_fb, OVERLAY);
 
     let committed = Instant::now();
-    let fence = kms::commit_with_out_fence(&card, req, &out_fence)
-        .expect("atomic commit of Virtual + Writeback on one CRTC (vkms possible_clones)");
-    kms::wait_fence(&fence, Duration::from_secs(20)).expect("writeback fence");
+    let fence = wayheap::kms::writeback::commit_with_out_fence(
+        &card,
+        AtomicCommitFlags::ALLOW_MODESET,
+        req,
+        writeback.handle(),
+    )
+    .expect("atomic commit of Virtual + Writeback on one CRTC (vkms possible_clones)");
+    let state = fence.wait(Duration::from_secs(20)).expect("writeback fence");
+    assert_eq!(state, wayheap::dmabuf::FenceState::Signalled);
     let fence_ms = committed.elapsed().as_millis();
 
     // Compare every pixel (RGB; the X byte is undefined in XRGB8888).

@@ -302,6 +302,18 @@ impl Compositor {
         v.into_iter().map(|(_, p, r)| (p, r)).collect()
     }
 
+    /// The compositor process's CPU time so far (utime + stime, clock ticks) and the frames it
+    /// had rendered then: read right after the state file shows a new frame count, so the two
+    /// belong together.
+    pub fn cpu_and_frames(&self) -> (u64, u64) {
+        let frames = |s: &serde_json::Value| s["frames"].as_u64().unwrap_or(0);
+        let before = frames(&self.state());
+        let state = self.wait_state(Duration::from_secs(120), |s| frames(s) != before);
+        let pid = state["pid"].as_u64().expect("the state has the pid");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/pid/stat");
+        (stat_cpu_ticks(&stat).expect("utime and stime"), frames(&state))
+    }
+
     fn own_pid(&self) -> Option<i32> {
         std::fs::read_to_string(&self.state_file)
             .ok()
@@ -453,6 +465,25 @@ impl Drop for Client {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// utime + stime, in clock ticks, from the text of a `/proc/<pid>/stat` (fields 14 and 15,
+/// counted after the parenthesised command name, which may contain spaces).
+pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // after_comm starts at field 3 (state): utime is field 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The flip-floor program (`wayheap-flip-floor`): `$WAYHEAP_FLIP_FLOOR` (set in the guest),
+/// else this crate's.
+pub fn flip_floor_bin() -> PathBuf {
+    std::env::var_os("WAYHEAP_FLIP_FLOOR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::vm::workspace_root().join("target/debug/wayheap-flip-floor"))
 }
 
 /// The test client binary: `$WAYHEAP_TEST_CLIENT` (set in the guest), else this crate's.

@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use drm::control::{
-    self, AtomicCommitFlags, Device as ControlDevice, Mode, PlaneType, connector, crtc, plane,
+    self, Device as ControlDevice, Mode, PlaneType, connector, crtc, plane,
     property,
 };
 use drm::{ClientCapability, Device};
@@ -166,46 +165,59 @@ pub fn set(
     req.add_property(object, handle, value);
 }
 
-/// Commits `req` (with ALLOW_MODESET) and returns the writeback out-fence it produced.
-///
-/// `out_fence` must be the very `i32` whose address was put in WRITEBACK_OUT_FENCE_PTR.
-pub fn commit_with_out_fence(
-    card: &Card,
-    req: control::atomic::AtomicModeReq,
-    out_fence: &i32,
-) -> std::io::Result<OwnedFd> {
-    card.atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req)?;
-    // SAFETY: the kernel wrote into `out_fence` during the ioctl above (which ran on this thread);
-    // a volatile read makes sure the compiler does not assume it still holds the initial -1.
-    let fd = unsafe { std::ptr::read_volatile(out_fence) };
-    if fd < 0 {
-        return Err(std::io::Error::other(
-            "the commit returned no writeback out-fence",
-        ));
-    }
-    // SAFETY: the kernel installed a new sync_file fd for us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+/// A single-plane LINEAR framebuffer description of a PRIME-imported dma-buf.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportedBuffer {
+    /// The GEM handle of the import.
+    pub handle: drm::buffer::Handle,
+    /// Width and height.
+    pub size: (u32, u32),
+    /// Bytes per row.
+    pub pitch: u32,
+    /// Its format.
+    pub format: drm::buffer::DrmFourcc,
 }
 
-/// Waits until a sync_file signals (it polls readable), at most `timeout`.
-pub fn wait_fence(fence: &OwnedFd, timeout: Duration) -> std::io::Result<()> {
-    use rustix::event::{PollFd, PollFlags, poll};
-    let ts = rustix::time::Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as _,
-    };
-    let mut fds = [PollFd::new(fence, PollFlags::IN)];
-    loop {
-        match poll(&mut fds, Some(&ts)) {
-            Ok(0) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "fence did not signal",
-                ));
-            }
-            Ok(_) => return Ok(()),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
+impl drm::buffer::PlanarBuffer for ImportedBuffer {
+    fn size(&self) -> (u32, u32) {
+        self.size
     }
+    fn format(&self) -> drm::buffer::DrmFourcc {
+        self.format
+    }
+    fn modifier(&self) -> Option<drm::buffer::DrmModifier> {
+        Some(drm::buffer::DrmModifier::Linear)
+    }
+    fn pitches(&self) -> [u32; 4] {
+        [self.pitch, 0, 0, 0]
+    }
+    fn handles(&self) -> [Option<drm::buffer::Handle>; 4] {
+        [Some(self.handle), None, None, None]
+    }
+    fn offsets(&self) -> [u32; 4] {
+        [0; 4]
+    }
+}
+
+/// Puts `fb` on `plane` of `crtc`, unscaled at `(x, y, w, h)`.
+pub fn put_plane(
+    req: &mut control::atomic::AtomicModeReq,
+    card: &Card,
+    plane: plane::Handle,
+    crtc: crtc::Handle,
+    fb: control::framebuffer::Handle,
+    (x, y, w, h): (u32, u32, u32, u32),
+) {
+    use property::Value;
+    let p = card.prop_handles(plane).expect("plane properties");
+    set(req, &p, plane, "FB_ID", Value::Framebuffer(Some(fb)));
+    set(req, &p, plane, "CRTC_ID", Value::CRTC(Some(crtc)));
+    set(req, &p, plane, "SRC_X", Value::UnsignedRange(0));
+    set(req, &p, plane, "SRC_Y", Value::UnsignedRange(0));
+    set(req, &p, plane, "SRC_W", Value::UnsignedRange(u64::from(w) << 16));
+    set(req, &p, plane, "SRC_H", Value::UnsignedRange(u64::from(h) << 16));
+    set(req, &p, plane, "CRTC_X", Value::SignedRange(i64::from(x)));
+    set(req, &p, plane, "CRTC_Y", Value::SignedRange(i64::from(y)));
+    set(req, &p, plane, "CRTC_W", Value::UnsignedRange(u64::from(w)));
+    set(req, &p, plane, "CRTC_H", Value::UnsignedRange(u64::from(h)));
 }

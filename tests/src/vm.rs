@@ -162,13 +162,14 @@ pub fn build_guest_programs() -> Result<Vec<(String, PathBuf)>, String> {
             "wayheap-test-client" => "WAYHEAP_TEST_CLIENT",
             "client-demo" => "WAYHEAP_CLIENT_DEMO",
             "wayheap-hints-client" => "WAYHEAP_HINTS_CLIENT",
+            "wayheap-flip-floor" => "WAYHEAP_FLIP_FLOOR",
             _ => continue,
         };
         env.push((var.to_owned(), PathBuf::from(exe)));
     }
-    if env.len() != 4 {
+    if env.len() != 5 {
         return Err(format!(
-            "expected compositor-demo, client-demo, wayheap-test-client and wayheap-hints-client, cargo reported {env:?}"
+            "expected compositor-demo, client-demo, wayheap-test-client, wayheap-hints-client and wayheap-flip-floor, cargo reported {env:?}"
         ));
     }
     Ok(env)

@@ -27,7 +27,7 @@ pub enum PrimeError {
     #[error("exporting the swapchain buffer as a dma-buf failed: {0}")]
     Export(String),
     /// PRIME import of a plane's fd failed.
-    #[error("PRIME import (fd to handle) of plane {plane} failed: {source}")]
+    #[error("PRIME import (fd to handle) of plane {plane} failed")]
     Prime {
         /// The plane.
         plane: usize,
@@ -35,7 +35,7 @@ pub enum PrimeError {
         source: std::io::Error,
     },
     /// AddFB2 refused the buffer.
-    #[error("AddFB2 of a {width}x{height} {format:?} ({modifier:?}) buffer failed: {source}")]
+    #[error("AddFB2 of a {width}x{height} {format:?} ({modifier:?}) buffer failed")]
     AddFb {
         /// Width.
         width: u32,
@@ -134,6 +134,8 @@ pub struct PrimeExporter {
     /// Whether each client buffer seen is contiguous (with `contiguous_only`), weak like the
     /// framebuffer cache.
     contiguous: Arc<Mutex<HashMap<WeakDmabuf, bool>>>,
+    /// Why a buffer could not become a framebuffer, by buffer (weak): the placement reason.
+    failures: Arc<Mutex<HashMap<WeakDmabuf, String>>>,
 }
 
 /// Where a dma-buf's memory comes from, as far as the kernel tells (fdinfo's exporter).
@@ -221,7 +223,15 @@ impl PrimeExporter {
             live: Arc::new(Mutex::new(0)),
             contiguous_only: false,
             contiguous: Arc::default(),
+            failures: Arc::default(),
         }
+    }
+
+    /// Why `dmabuf` could not become a framebuffer, if this exporter tried and failed (PRIME
+    /// import or AddFB2, with the kernel's error); `None` if it never failed.
+    pub fn failure_of(&self, dmabuf: &Dmabuf) -> Option<String> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.get(&dmabuf.weak()).cloned()
     }
 
     /// For a display engine that reads only physically contiguous memory (no IOMMU): client
@@ -276,7 +286,15 @@ impl PrimeExporter {
                 return Ok(PrimeFramebuffer(fb));
             }
         }
-        let fb = self.import(dmabuf, use_opaque)?;
+        let fb = match self.import(dmabuf, use_opaque) {
+            Ok(fb) => fb,
+            Err(e) => {
+                let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+                failures.retain(|weak, _| !weak.is_gone());
+                failures.insert(dmabuf.weak(), crate::error::chain(&e));
+                return Err(e);
+            }
+        };
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -341,7 +359,7 @@ impl PrimeExporter {
                     height: dmabuf.height(),
                     format,
                     modifier,
-                    source: std::io::Error::other(source.to_string()),
+                    source,
                 })
             }
         }

@@ -6,8 +6,9 @@
 //!   core's policy (CMA first for scan-out), so no GBM device is needed to run.
 //! - [`validate_client_dmabuf`]: every plane of a client's linux-dmabuf buffer checked before use,
 //!   and [`DmabufRejection::notify`] to answer a bad one with the protocol error.
-//! - [`explain`]: where each surface ended up this frame — primary, overlay or cursor plane, or
-//!   composited — and why.
+//! - [`PlacementTracker`]: where each surface ended up this frame — primary, overlay or cursor
+//!   plane, or composited — and why ([`explain`], [`Reason`]), what changed, and which dma-buf
+//!   feedback each surface should get (with hysteresis).
 //! - [`heap_hints`]: the `wayheap_heap_hints_v1` server — which heap reaches a plane, per
 //!   surface, and delegated allocation with per-client quotas.
 //! - [`renderer`]: GLES when EGL is available (on the DRM device, or surfaceless), with the
@@ -16,7 +17,7 @@
 //! ## How to use
 //!
 //! Give `DrmCompositor` the exporter and the allocator, validate in the dmabuf handler, and
-//! explain each frame's result:
+//! feed each frame's result to a [`PlacementTracker`] (its docs show the ten lines):
 //!
 //! ```no_run
 //! use smithay::backend::drm::DrmDeviceFd;
@@ -55,13 +56,20 @@
 mod allocator;
 mod framebuffer;
 pub mod heap_hints;
+mod placement;
 mod planes;
 pub mod renderer;
 mod validate;
 
 pub use allocator::{HeapAllocator, HeapAllocatorError, HeapBuffer};
 pub use framebuffer::{BufferMemory, PrimeError, PrimeExporter, PrimeFramebuffer};
-pub use planes::{ElementFacts, Placement, PlaneCaps, PlaneKind, Reason, explain};
+pub use placement::{
+    FEEDBACK_HYSTERESIS, FeedbackChoice, PlacementChange, PlacementTracker, window_surfaces,
+};
+pub use planes::{
+    BufferKind, ElementFacts, FrameFacts, Placement, PlaneCaps, PlaneKind, Reason, Suspect,
+    errno_name, explain,
+};
 pub use validate::{DmabufRejection, dmabuf_fd_size, validate_client_dmabuf, validate_planes};
 
 #[doc(hidden)]

@@ -127,12 +127,12 @@ pub enum GlesUnavailable {
     #[error("no GBM device on the DRM node ({0}): libgbm has no backend for this device")]
     Gbm(std::io::Error),
     /// EGL has no display on that platform.
-    #[error("no EGL display on {platform}: {source}")]
+    #[error("no EGL display on {platform}: {error}")]
     Display {
         /// "the DRM device (GBM)" or "the surfaceless platform".
         platform: &'static str,
-        /// What EGL said.
-        source: smithay::backend::egl::Error,
+        /// What EGL said (in the message, so not also a `source`).
+        error: smithay::backend::egl::Error,
     },
     /// The display has no usable GLES context.
     #[error("no GLES 2 context on the EGL display: {0}")]
@@ -195,7 +195,7 @@ pub fn gles_surfaceless() -> Result<GlesRenderer, GlesUnavailable> {
     let display = unsafe { EGLDisplay::new(EGLSurfacelessDisplay) }.map_err(|source| {
         GlesUnavailable::Display {
             platform: "the surfaceless platform",
-            source,
+            error: source,
         }
     })?;
     renderer_on(&display)
@@ -216,7 +216,7 @@ where
     let display =
         unsafe { EGLDisplay::new(gbm.clone()) }.map_err(|source| GlesUnavailable::Display {
             platform: "the DRM device (GBM)",
-            source,
+            error: source,
         })?;
     let mut renderer = renderer_on(&display)?;
     let name = gl_renderer_name(&mut renderer);

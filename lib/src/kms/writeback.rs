@@ -1,0 +1,243 @@
+//! The writeback connector: what a CRTC shows, captured into a buffer.
+//!
+//! `WRITEBACK_OUT_FENCE_PTR` is a property whose value is a *user-space address*: during the
+//! atomic commit the kernel writes a new sync_file fd through it. The memory behind it must be
+//! writable and alive for the whole commit, and the compiler must not assume it unchanged
+//! afterwards — an address taken of an immutable local (`let fence: i32 = -1;
+//! addr_of!(fence)`) is undefined behaviour. [`commit_with_out_fence`] owns that memory for the
+//! duration of the commit, so no caller has to get it right.
+//!
+//! ## How to use
+//!
+//! ```no_run
+//! # fn shot(card: &impl drm::control::Device, crtc: drm::control::crtc::Handle,
+//! #         connector: drm::control::connector::Handle) -> Result<(), wayheap::kms::writeback::WritebackError> {
+//! let capture = wayheap::kms::writeback::capture(card, crtc, connector, (1024, 768))?;
+//! assert_eq!(capture.rgba.len(), 1024 * 768 * 4);
+//! # Ok(()) }
+//! ```
+
+use std::cell::UnsafeCell;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use drm::buffer::DrmFourcc;
+use drm::control::{AtomicCommitFlags, Device, atomic::AtomicModeReq, connector, crtc, property};
+
+use crate::dmabuf::{FenceState, SyncFile};
+
+/// How long a capture waits for the writeback to complete.
+pub const CAPTURE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a writeback commit or capture failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WritebackError {
+    /// The connector lacks a property writeback needs (it is not a writeback connector).
+    #[error("the connector has no {0} property: not a writeback connector")]
+    MissingProperty(&'static str),
+    /// A DRM call failed; `what` says which.
+    #[error("{what} failed")]
+    Drm {
+        /// The call.
+        what: &'static str,
+        /// The kernel's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The commit succeeded but the kernel wrote no fence (no WRITEBACK_FB_ID in the commit?).
+    #[error("the commit gave no writeback out-fence (was WRITEBACK_FB_ID set?)")]
+    NoFence,
+    /// The out-fence did not signal in time.
+    #[error("the writeback did not complete: fence {0:?}")]
+    NotSignalled(FenceState),
+    /// Waiting on the fence failed.
+    #[error("waiting for the writeback fence failed")]
+    Wait(#[source] rustix::io::Errno),
+}
+
+fn drm_err(what: &'static str) -> impl FnOnce(std::io::Error) -> WritebackError {
+    move |source| WritebackError::Drm { what, source }
+}
+
+/// Memory the kernel writes the out-fence fd into: heap-allocated (a stable address) and in an
+/// `UnsafeCell` (written behind the compiler's back, through the address in the property).
+struct OutFenceSlot(Box<UnsafeCell<i32>>);
+
+impl OutFenceSlot {
+    fn new() -> Self {
+        OutFenceSlot(Box::new(UnsafeCell::new(-1)))
+    }
+
+    /// The property value: the slot's address, with write permission.
+    fn value(&self) -> property::Value<'static> {
+        property::Value::UnsignedRange(self.0.get() as u64)
+    }
+
+    /// The fd the kernel wrote, if it wrote one.
+    fn take(self) -> Option<OwnedFd> {
+        // SAFETY: the slot is a live, aligned i32; the commit that could write it has returned
+        // (it ran synchronously on this thread), and a volatile read does not assume the value
+        // is still the -1 written before.
+        let raw = unsafe { std::ptr::read_volatile(self.0.get()) };
+        // SAFETY: a non-negative value is a new sync_file fd the kernel installed for this
+        // process during the commit; nothing else owns it.
+        (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
+    }
+}
+
+/// Commits `req` with `connector`'s `WRITEBACK_OUT_FENCE_PTR` added, and returns the out-fence
+/// the kernel made: it signals when the writeback buffer holds the frame.
+pub fn commit_with_out_fence<D: Device>(
+    device: &D,
+    flags: AtomicCommitFlags,
+    mut req: AtomicModeReq,
+    connector: connector::Handle,
+) -> Result<SyncFile, WritebackError> {
+    let fence_ptr = property_handle(device, connector, "WRITEBACK_OUT_FENCE_PTR")?;
+    let slot = OutFenceSlot::new();
+    req.add_property(connector, fence_ptr, slot.value());
+    let result = device.atomic_commit(flags, req);
+    // Taken whatever the result: a fence written before a late failure is still ours to close.
+    let fence = slot.take();
+    result.map_err(drm_err("the writeback commit"))?;
+    fence.map(SyncFile::from_fd).ok_or(WritebackError::NoFence)
+}
+
+/// A property of `object` by name.
+pub fn property_handle<D: Device>(
+    device: &D,
+    object: impl drm::control::ResourceHandle,
+    name: &'static str,
+) -> Result<property::Handle, WritebackError> {
+    let props = device
+        .get_properties(object)
+        .map_err(drm_err("reading properties"))?;
+    let named = props
+        .as_hashmap(device)
+        .map_err(drm_err("reading property names"))?;
+    named
+        .get(name)
+        .map(|p| p.handle())
+        .ok_or(WritebackError::MissingProperty(name))
+}
+
+/// A captured frame: RGBA8 rows, top to bottom.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width * height` RGBA pixels (alpha 255).
+    pub rgba: Vec<u8>,
+}
+
+/// Captures what `crtc` shows (`width` x `height`, its mode's size): routes the writeback
+/// `connector` to it with an XRGB8888 dumb buffer, commits, waits for the out-fence, reads the
+/// buffer, and detaches the connector again whatever happened.
+pub fn capture<D: Device>(
+    device: &D,
+    crtc: crtc::Handle,
+    connector: connector::Handle,
+    (width, height): (u32, u32),
+) -> Result<Capture, WritebackError> {
+    let mut bo = device
+        .create_dumb_buffer((width, height), DrmFourcc::Xrgb8888, 32)
+        .map_err(drm_err("creating the capture buffer"))?;
+    let result = device
+        .add_framebuffer(&bo, 24, 32)
+        .map_err(drm_err("adding the capture framebuffer"))
+        .and_then(|fb| {
+            let shot = capture_into(device, crtc, connector, fb, &mut bo, (width, height));
+            let _ = device.destroy_framebuffer(fb);
+            shot
+        });
+    let _ = device.destroy_dumb_buffer(bo);
+    result
+}
+
+fn capture_into<D: Device>(
+    device: &D,
+    crtc: crtc::Handle,
+    connector: connector::Handle,
+    fb: drm::control::framebuffer::Handle,
+    bo: &mut drm::control::dumbbuffer::DumbBuffer,
+    (width, height): (u32, u32),
+) -> Result<Capture, WritebackError> {
+    let crtc_id = property_handle(device, connector, "CRTC_ID")?;
+    let fb_id = property_handle(device, connector, "WRITEBACK_FB_ID")?;
+    let mut req = AtomicModeReq::new();
+    req.add_property(connector, crtc_id, property::Value::CRTC(Some(crtc)));
+    req.add_property(connector, fb_id, property::Value::Framebuffer(Some(fb)));
+    let committed =
+        commit_with_out_fence(device, AtomicCommitFlags::ALLOW_MODESET, req, connector);
+    let pixels = committed.and_then(|fence| {
+        match fence.wait(CAPTURE_TIMEOUT).map_err(WritebackError::Wait)? {
+            FenceState::Signalled => {}
+            other => return Err(WritebackError::NotSignalled(other)),
+        }
+        let pitch = drm::buffer::Buffer::pitch(&*bo) as usize;
+        let map = device
+            .map_dumb_buffer(bo)
+            .map_err(drm_err("mapping the capture buffer"))?;
+        Ok(xrgb_to_rgba(map.as_ref(), pitch, width, height))
+    });
+    // Detach the writeback connector again, whatever happened.
+    let mut req = AtomicModeReq::new();
+    req.add_property(connector, crtc_id, property::Value::CRTC(None));
+    if let Err(e) = device.atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req) {
+        tracing::warn!(%e, "detaching the writeback connector");
+    }
+    pixels.map(|rgba| Capture {
+        width,
+        height,
+        rgba,
+    })
+}
+
+/// XRGB8888 little endian (B G R X in memory) rows of `pitch` bytes to RGBA8.
+fn xrgb_to_rgba(map: &[u8], pitch: usize, width: u32, height: u32) -> Vec<u8> {
+    let (w, h) = (width as usize, height as usize);
+    let mut rgba = Vec::with_capacity(w * h * 4);
+    for row in map.chunks(pitch).take(h) {
+        for px in row[..w * 4].chunks_exact(4) {
+            rgba.extend_from_slice(&[px[2], px[1], px[0], 0xff]);
+        }
+    }
+    rgba
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slot_reads_what_was_written_through_its_address() {
+        let slot = OutFenceSlot::new();
+        let property::Value::UnsignedRange(addr) = slot.value() else {
+            panic!("not an address");
+        };
+        // What the kernel does during the commit: a write through the address.
+        let fd = rustix::io::dup(std::io::stdin()).expect("dup");
+        let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        // SAFETY: `addr` is the slot's live, writable i32, as the kernel would use it.
+        unsafe { std::ptr::write_volatile(addr as *mut i32, raw) };
+        let got = slot.take().expect("a fence fd");
+        assert_eq!(std::os::fd::AsRawFd::as_raw_fd(&got), raw);
+        assert!(OutFenceSlot::new().take().is_none(), "untouched: no fd");
+    }
+
+    #[test]
+    fn xrgb_rows_become_rgba_and_padding_is_skipped() {
+        // 2x2 pixels, pitch 12 (4 bytes of padding per row).
+        let map = [
+            1, 2, 3, 0, 4, 5, 6, 0, 9, 9, 9, 9, //
+            7, 8, 9, 0, 10, 11, 12, 0, 9, 9, 9, 9,
+        ];
+        let rgba = xrgb_to_rgba(&map, 12, 2, 2);
+        assert_eq!(
+            rgba,
+            [3, 2, 1, 255, 6, 5, 4, 255, 9, 8, 7, 255, 12, 11, 10, 255]
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! In-guest benchmark: the compositor's CPU per presented frame when every surface is on a plane,
+//! against the same scene composited (`--no-planes`), and against the floor — a minimal program
+//! that flips the same framebuffers with one atomic commit per frame (`wayheap-flip-floor`).
+//!
+//! Scene: client-demo's picture source at the output's size (`--scale native`, no detector), the
+//! video on the primary plane and its overlay subsurface on an overlay plane. CPU is utime +
+//! stime of the compositor process (from /proc, as the floor reads its own) over a fixed number
+//! of frames. Subject and baselines are interleaved and repeated; the median and the spread are
+//! reported. Nothing here asserts a time: the guest CPU is emulated and noisy.
+
+use std::time::{Duration, Instant};
+
+use wayheap_tests::compositor::{Client, Compositor, client_demo_bin, flip_floor_bin};
+use wayheap_tests::guest::{record_fact, require_guest};
+
+const SEATD: &[&str] = &["seatd-launch", "--"];
+/// Rounds of (planes, composited, floor), interleaved.
+const ROUNDS: usize = 3;
+
+/// CPU milliseconds per frame of compositor-demo showing the scene at `w`x`h` for `frames`
+/// frames, with planes or composited.
+fn compositor_ms_per_frame(w: u32, h: u32, planes: bool, frames: u64) -> f64 {
+    let _ = std::fs::remove_file("/run/seatd.sock");
+    let size = format!("{w}x{h}");
+    let mut args = vec![
+        "--backend",
+        "kms",
+        "--device",
+        "/dev/dri/card0",
+        "--mode",
+        &size,
+    ];
+    if !planes {
+        args.push("--no-planes");
+    }
+    let tag = format!("bench-{w}-{}", if planes { "planes" } else { "composited" });
+    let comp = Compositor::start_with(&tag, &args, SEATD);
+    let client = Client::spawn(
+        &comp.runtime,
+        &comp.socket,
+        &client_demo_bin(),
+        &[
+            "--image",
+            "builtin",
+            "--no-detector",
+            "--scale",
+            "native",
+            "--size",
+            &size,
+            "--fps",
+            "60",
+        ],
+    );
+    // The scene as intended: video on the primary plane and the overlay on an overlay plane,
+    // or both composited.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let p = comp.wait_surfaces(2, Duration::from_secs(240), |p| p != "hidden");
+        let want: [&str; 2] = if planes {
+            ["primary", "overlay"]
+        } else {
+            ["composited", "composited"]
+        };
+        if p[0].0 == want[0] && p[1].0 == want[1] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scene not as intended ({want:?}): {p:?}\nclient: {}\nlog:\n{}",
+            client.stderr(),
+            comp.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (cpu0, f0) = comp.cpu_and_frames();
+    let (cpu1, f1) = loop {
+        let (cpu, f) = comp.cpu_and_frames();
+        if f >= f0 + frames {
+            break (cpu, f);
+        }
+    };
+    // Where the CPU went, per section of the frame path (whole run, per rendered frame).
+    let state = comp.state();
+    let total = state["frames"].as_u64().unwrap_or(1).max(1);
+    let sections: Vec<String> = state["cpu_us"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, v)| format!("{name} {}", v["us"].as_u64().unwrap_or(0) / total))
+        .collect();
+    record_fact(
+        &format!("{tag} CPU µs per frame by section"),
+        sections.join(", "),
+    );
+    drop(client);
+    drop(comp);
+    ticks_ms(cpu1 - cpu0) / (f1 - f0) as f64
+}
+
+/// CPU milliseconds per frame of the floor program flipping the same scene.
+fn floor_ms_per_frame(w: u32, h: u32, frames: u64) -> f64 {
+    let out = std::process::Command::new(flip_floor_bin())
+        .arg(format!("{w}x{h}"))
+        .arg(frames.to_string())
+        .output()
+        .expect("running wayheap-flip-floor");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "wayheap-flip-floor failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ticks: u64 = stdout
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("cpu_ticks="))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no cpu_ticks= in {stdout:?}"));
+    ticks_ms(ticks) / frames as f64
+}
+
+fn ticks_ms(ticks: u64) -> f64 {
+    ticks as f64 * 1000.0 / rustix::param::clock_ticks_per_second() as f64
+}
+
+/// Median and (min, max) of `v`.
+fn median_spread(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn bench_mode(w: u32, h: u32, frames: u64) {
+    let (mut planes, mut composited, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        planes.push(compositor_ms_per_frame(w, h, true, frames));
+        composited.push(compositor_ms_per_frame(w, h, false, frames));
+        floor.push(floor_ms_per_frame(w, h, frames));
+    }
+    let ratios = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(a, b)| a / b).collect() };
+    let mut vs_composited = ratios(&planes, &composited);
+    let mut vs_floor = ratios(&planes, &floor);
+    let (p, p_lo, p_hi) = median_spread(&mut planes);
+    let (c, c_lo, c_hi) = median_spread(&mut composited);
+    let (f, f_lo, f_hi) = median_spread(&mut floor);
+    let (rc, rc_lo, rc_hi) = median_spread(&mut vs_composited);
+    let (rf, rf_lo, rf_hi) = median_spread(&mut vs_floor);
+    record_fact(
+        &format!("bench compositor CPU per frame {w}x{h}, planes vs --no-planes"),
+        format!(
+            "{p:.2} ms ({p_lo:.2}-{p_hi:.2}) vs {c:.2} ms ({c_lo:.2}-{c_hi:.2}): ratio {rc:.3} \
+             ({rc_lo:.3}-{rc_hi:.3}), {ROUNDS} interleaved rounds of {frames} frames"
+        ),
+    );
+    record_fact(
+        &format!("bench compositor CPU per frame {w}x{h}, planes vs flip floor"),
+        format!(
+            "{p:.2} ms vs floor {f:.2} ms ({f_lo:.2}-{f_hi:.2}): ratio {rf:.2} ({rf_lo:.2}-{rf_hi:.2})"
+        ),
+    );
+}
+
+#[test]
+fn compositor_cpu_per_frame_on_planes_vs_composited_vs_the_flip_floor() {
+    require_guest();
+    bench_mode(640, 480, 90);
+    bench_mode(1920, 1080, 40);
+}
