@@ -24,16 +24,13 @@ use wayheap::protocols::heap_hints::client::{
     wayheap_heap_hints_manager_v1, wayheap_surface_heap_hints_v1,
 };
 use wayheap_tests::pattern;
-use wayland_client::globals::{GlobalListContents, registry_queue_init};
+use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_subcompositor,
-    wl_subsurface, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_shm, wl_subcompositor, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
-use wayland_protocols::wp::linux_dmabuf::zv1::client::{
-    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
-};
-use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1;
+use wayland_protocols::wp::viewporter::client::wp_viewporter;
 use wayland_protocols::xdg::shell::client::xdg_wm_base;
 
 const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
@@ -77,43 +74,14 @@ impl Dispatch<wl_callback::WlCallback, ()> for State {
     }
 }
 
-impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
-    fn event(
-        _: &mut Self,
-        _: &wl_registry::WlRegistry,
-        _: wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-impl
-    Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, wayheap::client::BufferDescription>
-    for State
-{
-    fn event(
-        _: &mut Self,
-        _: &zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1,
-        _: zwp_linux_buffer_params_v1::Event,
-        _: &wayheap::client::BufferDescription,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-delegate_noop!(State: ignore wl_compositor::WlCompositor);
-delegate_noop!(State: ignore wl_subcompositor::WlSubcompositor);
-delegate_noop!(State: ignore wl_subsurface::WlSubsurface);
-delegate_noop!(State: ignore wl_surface::WlSurface);
-delegate_noop!(State: ignore wl_shm::WlShm);
-delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
+// Buffers are made with `create_immed`: no answer to handle.
+impl wayheap::client::BufferParamsHandler for State {}
+wayheap::delegate_buffer_params!(State);
+// The registry, and wl_compositor, wl_surface, wl_subcompositor, wl_subsurface, wl_shm,
+// wl_shm_pool, wp_viewporter and wp_viewport, all ignored.
+wayheap::delegate_client_globals!(State);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
-delegate_noop!(State: ignore wp_viewporter::WpViewporter);
-delegate_noop!(State: ignore wp_viewport::WpViewport);
 wayheap::delegate_heap_hints_client!(State);
 wayheap::delegate_window!(State);
 

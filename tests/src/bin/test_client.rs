@@ -11,22 +11,23 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use wayheap::client::{
-    BufferCreation, BufferDescription, BufferSpec, PlaneSpec, SurfaceStack, SwapchainProtocols,
+    BufferDescription, BufferError, BufferParamsHandler, BufferSpec, Feedback, FeedbackData,
+    FeedbackError, FeedbackHandler, FeedbackTarget, PlaneSpec, SurfaceStack, SwapchainProtocols,
 };
 use wayheap::export::{MemfdBuffer, Udmabuf};
 use wayheap::heap::HeapDir;
 use wayheap_tests::pattern;
-use wayland_client::globals::{GlobalListContents, registry_queue_init};
+use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm,
-    wl_shm_pool, wl_subcompositor, wl_subsurface, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_pointer, wl_seat, wl_shm,
+    wl_subcompositor, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, Proxy, QueueHandle, delegate_noop};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
-    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_feedback_v1, zwp_linux_dmabuf_v1,
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
 use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
-use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
+use wayland_protocols::wp::viewporter::client::wp_viewporter;
 use wayland_protocols::xdg::shell::client::xdg_wm_base;
 
 const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
@@ -52,39 +53,29 @@ struct State {
     /// What a version-3 linux-dmabuf listed.
     modifiers: wayheap::client::ModifierEvents,
     /// The latest complete feedback (swapchain mode decides from it).
-    last_feedback: Option<wayheap::client::Feedback>,
-    /// linux-dmabuf feedback being collected for the first subsurface.
-    feedback: wayheap::client::FeedbackCollector,
+    last_feedback: Option<Feedback>,
+    /// Buffers the compositor made for `create` (kept: the test shows nothing with them).
+    created: Vec<wl_buffer::WlBuffer>,
     frame_done: bool,
     /// The serial of the last wl_pointer.enter (needed to set a cursor).
     pointer_enter: Option<u32>,
 }
 
-impl Dispatch<zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1, ()> for State {
-    fn event(
-        st: &mut Self,
-        _: &zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1,
-        ev: zwp_linux_dmabuf_feedback_v1::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match st.feedback.event(ev) {
-            None => {}
-            Some(result) => match result {
-                Ok(f) => {
-                    st.last_feedback = Some(f.clone());
-                    let d = wayheap::client::decide(Some(&f), wayheap::layout::Fourcc::ARGB8888);
-                    let scanout = f.tranches.iter().filter(|t| t.scanout).count();
-                    println!(
-                        "FEEDBACK {:?} tranches={} scanout_tranches={scanout}: {}",
-                        d.path,
-                        f.tranches.len(),
-                        d.reason
-                    );
-                }
-                Err(e) => println!("FEEDBACK-ERROR {e}"),
-            },
+impl FeedbackHandler for State {
+    fn feedback(&mut self, _: &FeedbackTarget, feedback: Result<Feedback, FeedbackError>) {
+        match feedback {
+            Ok(f) => {
+                let d = wayheap::client::decide(Some(&f), wayheap::layout::Fourcc::ARGB8888);
+                let scanout = f.tranches.iter().filter(|t| t.scanout).count();
+                println!(
+                    "FEEDBACK {:?} tranches={} scanout_tranches={scanout}: {}",
+                    d.path,
+                    f.tranches.len(),
+                    d.reason
+                );
+                self.last_feedback = Some(f);
+            }
+            Err(e) => println!("FEEDBACK-ERROR {e}"),
         }
     }
 }
@@ -141,17 +132,6 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
     }
 }
 
-impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
-    fn event(
-        _: &mut Self,
-        _: &wl_registry::WlRegistry,
-        _: wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
 impl Dispatch<wl_callback::WlCallback, ()> for State {
     fn event(
         st: &mut Self,
@@ -191,38 +171,30 @@ impl Dispatch<wp_presentation_feedback::WpPresentationFeedback, ()> for State {
         }
     }
 }
-wayheap::delegate_window!(State);
-delegate_noop!(State: ignore wp_presentation::WpPresentation);
-delegate_noop!(State: ignore wp_viewporter::WpViewporter);
-delegate_noop!(State: ignore wp_viewport::WpViewport);
-
-impl Dispatch<zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, BufferDescription> for State {
-    fn event(
-        _: &mut Self,
+impl BufferParamsHandler for State {
+    fn buffer_created(
+        &mut self,
         _: &zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1,
-        ev: zwp_linux_buffer_params_v1::Event,
         description: &BufferDescription,
-        _: &Connection,
-        _: &QueueHandle<Self>,
+        buffer: Result<wl_buffer::WlBuffer, BufferError>,
     ) {
-        match BufferCreation::event(ev, description) {
-            Some(BufferCreation::Created(_)) => println!("CREATED {description}"),
-            Some(BufferCreation::Failed(e)) => println!("CREATE-FAILED {e}"),
-            None => {}
+        match buffer {
+            Ok(buffer) => {
+                println!("CREATED {description}");
+                self.created.push(buffer);
+            }
+            Err(e) => println!("CREATE-FAILED {e}"),
         }
     }
-
-    wayland_client::event_created_child!(State, zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, [
-        zwp_linux_buffer_params_v1::EVT_CREATED_OPCODE => (wl_buffer::WlBuffer, ()),
-    ]);
 }
-delegate_noop!(State: ignore wl_compositor::WlCompositor);
+
+// The registry, and wl_compositor, wl_surface, wl_subcompositor, wl_subsurface, wl_shm,
+// wl_shm_pool, wp_presentation, wp_viewporter and wp_viewport, all ignored.
+wayheap::delegate_client_globals!(State);
+wayheap::delegate_window!(State);
+wayheap::delegate_dmabuf_feedback!(State);
+wayheap::delegate_buffer_params!(State);
 delegate_noop!(State: ignore wl_seat::WlSeat);
-delegate_noop!(State: ignore wl_subcompositor::WlSubcompositor);
-delegate_noop!(State: ignore wl_surface::WlSurface);
-delegate_noop!(State: ignore wl_subsurface::WlSubsurface);
-delegate_noop!(State: ignore wl_shm::WlShm);
-delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 wayheap::delegate_swapchain!(State);
 impl wayheap::client::ModifierEventsHandler for State {
@@ -587,7 +559,12 @@ fn main() {
             assert!(stack.set_layer_destination(0, dw, dh), "no wp_viewporter");
         }
         if let (true, 0, Some(d)) = (o.feedback, i, &linux_dmabuf) {
-            _keep.push(wayheap::client::surface_feedback(d, &sub_surface, &qh, ()));
+            _keep.push(wayheap::client::surface_feedback(
+                d,
+                &sub_surface,
+                &qh,
+                FeedbackData::for_surface(&sub_surface),
+            ));
         }
         sub_surface.attach(Some(&buffer), 0, 0);
         sub_surface.damage_buffer(0, 0, sw as i32, sh as i32);
@@ -744,7 +721,7 @@ fn run_swapchain(
     };
     let feedback = protocols
         .linux_dmabuf
-        .and_then(|d| surface_feedback(d, &surface, &qh, ()));
+        .and_then(|d| surface_feedback(d, &surface, &qh, FeedbackData::for_surface(&surface)));
     if feedback.is_some() {
         let deadline = Instant::now() + Duration::from_secs(10);
         while st.last_feedback.is_none() && Instant::now() < deadline {
