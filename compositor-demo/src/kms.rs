@@ -307,7 +307,8 @@ impl Kms {
                     };
                     tracing::debug!("vblank");
                     k.pending_flip = false;
-                    let submitted = crate::profile::section("vblank", || k.compositor.frame_submitted());
+                    let submitted =
+                        crate::profile::section("vblank", || k.compositor.frame_submitted());
                     match submitted {
                         Ok(Some(Some(mut feedback))) => {
                             let (time, flags) = match meta.as_ref().map(|m| &m.time) {
@@ -472,7 +473,9 @@ impl Kms {
         if is_empty {
             return true;
         }
-        match crate::profile::section("queue_frame", || self.compositor.queue_frame(Some(feedback))) {
+        match crate::profile::section("queue_frame", || {
+            self.compositor.queue_frame(Some(feedback))
+        }) {
             Ok(()) => {
                 self.pending_flip = true;
                 true
@@ -492,13 +495,9 @@ impl Kms {
         let output = app.output.clone();
         for w in app.space.elements() {
             w.with_surfaces(|s, data| {
-                update_surface_primary_scanout_output(
-                    s,
-                    &output,
-                    data,
-                    states,
-                    |next, _, _, _| next,
-                );
+                update_surface_primary_scanout_output(s, &output, data, states, |next, _, _, _| {
+                    next
+                });
             });
         }
         // Feedback only when the tracker says a surface's choice changed (after hysteresis).

@@ -186,6 +186,8 @@ pub(crate) struct Demo {
     pub exit_code: u8,
     /// The last state written (frame count blanked) and when.
     pub last_state: Option<(serde_json::Value, Instant)>,
+    /// Frames are rendered after each round of events (KMS), not on a timer.
+    pub event_driven: bool,
 }
 
 /// The parts of the arguments the loop needs.
@@ -423,12 +425,20 @@ fn run(args: Args) -> Result<u8, String> {
         })
         .map_err(|e| format!("signal source: {e}"))?;
 
-    // Repaint tick: renders when something changed (and, for KMS, when no flip is pending).
+    // Repaint. KMS renders right after the events that call for it (a client's commit, the
+    // vblank that ends a pending flip), from `after_dispatch`: no polling, so an idle or slow
+    // client costs no wake-ups. Backends without a vblank (headless, nested) get a 16 ms tick.
+    let event_driven = matches!(backend, Backend::Kms(_));
     event_loop
         .handle()
-        .insert_source(Timer::immediate(), |_, _, demo| {
+        .insert_source(Timer::immediate(), move |_, _, demo| {
             demo.tick();
-            TimeoutAction::ToDuration(Duration::from_millis(16))
+            if event_driven {
+                // Only the first frame (the mode set, the background) comes from here.
+                TimeoutAction::Drop
+            } else {
+                TimeoutAction::ToDuration(Duration::from_millis(16))
+            }
         })
         .map_err(|e| format!("timer: {e}"))?;
 
@@ -470,6 +480,7 @@ fn run(args: Args) -> Result<u8, String> {
         child,
         exit_code: 0,
         last_state: None,
+        event_driven,
     };
     event_loop
         .run(None, &mut demo, |demo| {
@@ -518,10 +529,14 @@ fn composited(
 const STATE_INTERVAL: Duration = Duration::from_millis(250);
 
 impl Demo {
-    /// After each round of events: the space's bookkeeping, replies flushed, the `--run` child.
+    /// After each round of events: the space's bookkeeping, a frame if one is due (KMS), replies
+    /// flushed, the `--run` child.
     fn after_dispatch(&mut self) {
         self.app.space.refresh();
         self.app.popups.cleanup();
+        if self.event_driven {
+            self.tick();
+        }
         let _ = self.app.display.flush_clients();
         if let Some(child) = self.child.as_mut()
             && let Ok(Some(status)) = child.try_wait()

@@ -140,7 +140,9 @@ fn system_heap_buffer_on_overlay_plane_matches_writeback_capture() {
         writeback.handle(),
     )
     .expect("atomic commit of Virtual + Writeback on one CRTC (vkms possible_clones)");
-    let state = fence.wait(Duration::from_secs(20)).expect("writeback fence");
+    let state = fence
+        .wait(Duration::from_secs(20))
+        .expect("writeback fence");
     assert_eq!(state, wayheap::dmabuf::FenceState::Signalled);
     let fence_ms = committed.elapsed().as_millis();
 

@@ -135,7 +135,8 @@ fn bench_mode(w: u32, h: u32, frames: u64) {
         composited.push(compositor_ms_per_frame(w, h, false, frames));
         floor.push(floor_ms_per_frame(w, h, frames));
     }
-    let ratios = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(a, b)| a / b).collect() };
+    let ratios =
+        |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(a, b)| a / b).collect() };
     let mut vs_composited = ratios(&planes, &composited);
     let mut vs_floor = ratios(&planes, &floor);
     let (p, p_lo, p_hi) = median_spread(&mut planes);
@@ -161,6 +162,6 @@ fn bench_mode(w: u32, h: u32, frames: u64) {
 #[test]
 fn compositor_cpu_per_frame_on_planes_vs_composited_vs_the_flip_floor() {
     require_guest();
-    bench_mode(640, 480, 90);
-    bench_mode(1920, 1080, 40);
+    bench_mode(640, 480, 60);
+    bench_mode(1920, 1080, 24);
 }

@@ -311,7 +311,10 @@ impl Compositor {
         let state = self.wait_state(Duration::from_secs(120), |s| frames(s) != before);
         let pid = state["pid"].as_u64().expect("the state has the pid");
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/pid/stat");
-        (stat_cpu_ticks(&stat).expect("utime and stime"), frames(&state))
+        (
+            stat_cpu_ticks(&stat).expect("utime and stime"),
+            frames(&state),
+        )
     }
 
     fn own_pid(&self) -> Option<i32> {

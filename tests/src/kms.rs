@@ -7,8 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 use drm::control::{
-    self, Device as ControlDevice, Mode, PlaneType, connector, crtc, plane,
-    property,
+    self, Device as ControlDevice, Mode, PlaneType, connector, crtc, plane, property,
 };
 use drm::{ClientCapability, Device};
 
@@ -214,8 +213,20 @@ pub fn put_plane(
     set(req, &p, plane, "CRTC_ID", Value::CRTC(Some(crtc)));
     set(req, &p, plane, "SRC_X", Value::UnsignedRange(0));
     set(req, &p, plane, "SRC_Y", Value::UnsignedRange(0));
-    set(req, &p, plane, "SRC_W", Value::UnsignedRange(u64::from(w) << 16));
-    set(req, &p, plane, "SRC_H", Value::UnsignedRange(u64::from(h) << 16));
+    set(
+        req,
+        &p,
+        plane,
+        "SRC_W",
+        Value::UnsignedRange(u64::from(w) << 16),
+    );
+    set(
+        req,
+        &p,
+        plane,
+        "SRC_H",
+        Value::UnsignedRange(u64::from(h) << 16),
+    );
     set(req, &p, plane, "CRTC_X", Value::SignedRange(i64::from(x)));
     set(req, &p, plane, "CRTC_Y", Value::SignedRange(i64::from(y)));
     set(req, &p, plane, "CRTC_W", Value::UnsignedRange(u64::from(w)));

@@ -169,8 +169,7 @@ fn capture_into<D: Device>(
     let mut req = AtomicModeReq::new();
     req.add_property(connector, crtc_id, property::Value::CRTC(Some(crtc)));
     req.add_property(connector, fb_id, property::Value::Framebuffer(Some(fb)));
-    let committed =
-        commit_with_out_fence(device, AtomicCommitFlags::ALLOW_MODESET, req, connector);
+    let committed = commit_with_out_fence(device, AtomicCommitFlags::ALLOW_MODESET, req, connector);
     let pixels = committed.and_then(|fence| {
         match fence.wait(CAPTURE_TIMEOUT).map_err(WritebackError::Wait)? {
             FenceState::Signalled => {}

@@ -56,7 +56,7 @@
 mod allocator;
 mod framebuffer;
 pub mod heap_hints;
-mod placement;
+pub mod placement;
 mod planes;
 pub mod renderer;
 mod validate;

@@ -5,7 +5,7 @@
 //! [`RenderFrameResult`], the elements it rendered, and its surfaces. The tracker reads the plane
 //! capabilities from the DRM surface itself, gathers each element's facts (buffer type, format,
 //! memory, scaling, transform, alpha, occlusion, framebuffer failures), explains the placement
-//! with [`explain`](super::explain), and — when the kernel refused a plane and nothing else
+//! with [`explain`], and — when the kernel refused a plane and nothing else
 //! explains it — finds the errno with a TEST_ONLY commit of its own (only when the placement
 //! changes, never per frame). An element whose buffer, geometry and plane did not change since
 //! the last frame is not looked at again.
@@ -70,7 +70,9 @@ use smithay::utils::{Physical, Rectangle};
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::dmabuf::DmabufFeedback;
 
-use super::planes::{BufferKind, ElementFacts, FrameFacts, Placement, PlaneCaps, PlaneKind, explain};
+use super::planes::{
+    BufferKind, ElementFacts, FrameFacts, Placement, PlaneCaps, PlaneKind, explain,
+};
 use super::{BufferMemory, PrimeExporter};
 
 /// How long a surface's wanted feedback must stay the same before it is sent (Weston: 2 s).
@@ -187,7 +189,7 @@ struct Tracked {
 }
 
 /// Where each surface is this frame, why, and which feedback it should get. See the
-/// [module docs](self).
+/// [module docs](crate::smithay::placement).
 #[derive(Debug)]
 pub struct PlacementTracker {
     caps: PlaneCaps,
@@ -431,7 +433,8 @@ impl PlacementTracker {
                 facts.under_composited = under;
                 element_facts(e, scale, output_rect, &mut facts);
             }
-            let mut placement = explain(plane, &state.presentation_state, &facts, &self.caps, &frame);
+            let mut placement =
+                explain(plane, &state.presentation_state, &facts, &self.caps, &frame);
             if let Placement::Composited(super::Reason::Refused { errno, .. }) = &mut placement
                 && errno.is_none()
             {
@@ -667,11 +670,23 @@ mod tests {
         // A surface on a plane for a moment, composited again: nothing sent.
         assert!(!h.step(FeedbackChoice::Scanout, t0, hold));
         assert!(!h.step(FeedbackChoice::Scanout, t0 + Duration::from_secs(1), hold));
-        assert!(!h.step(FeedbackChoice::Default, t0 + Duration::from_millis(1500), hold));
-        assert!(!h.step(FeedbackChoice::Scanout, t0 + Duration::from_millis(2500), hold));
+        assert!(!h.step(
+            FeedbackChoice::Default,
+            t0 + Duration::from_millis(1500),
+            hold
+        ));
+        assert!(!h.step(
+            FeedbackChoice::Scanout,
+            t0 + Duration::from_millis(2500),
+            hold
+        ));
         assert_eq!(h.given, FeedbackChoice::Default);
         // On the plane for 2 s: now it gets the scan-out feedback, once.
-        assert!(h.step(FeedbackChoice::Scanout, t0 + Duration::from_millis(4500), hold));
+        assert!(h.step(
+            FeedbackChoice::Scanout,
+            t0 + Duration::from_millis(4500),
+            hold
+        ));
         assert_eq!(h.given, FeedbackChoice::Scanout);
         assert!(!h.step(FeedbackChoice::Scanout, t0 + Duration::from_secs(9), hold));
     }

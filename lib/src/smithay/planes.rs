@@ -556,13 +556,7 @@ mod tests {
         };
         assert_eq!(e(argb(), one_taken), Reason::Unexplained);
         assert_eq!(
-            composited(explain(
-                None,
-                &FAILED,
-                &argb(),
-                &c,
-                &FRAME
-            )),
+            composited(explain(None, &FAILED, &argb(), &c, &FRAME)),
             Reason::Refused {
                 errno: None,
                 suspect: None
@@ -663,7 +657,10 @@ mod tests {
             }
         );
         let text = r.to_string();
-        assert!(text.contains("scaling") && text.contains("EINVAL"), "{text}");
+        assert!(
+            text.contains("scaling") && text.contains("EINVAL"),
+            "{text}"
+        );
         // Scaled but never refused: not blamed on scaling.
         let r = composited(explain(None, &RENDERING, &scaled, &unknown, &FRAME));
         assert_eq!(r, Reason::Unexplained);

@@ -81,8 +81,16 @@ fn main() {
     let blob = card.create_property_blob(&mode).expect("mode blob");
     set(&mut req, &cp, crtc, "MODE_ID", blob);
     set(&mut req, &cp, crtc, "ACTIVE", Value::Boolean(true));
-    let op = card.prop_handles(output.handle()).expect("connector properties");
-    set(&mut req, &op, output.handle(), "CRTC_ID", Value::CRTC(Some(crtc)));
+    let op = card
+        .prop_handles(output.handle())
+        .expect("connector properties");
+    set(
+        &mut req,
+        &op,
+        output.handle(),
+        "CRTC_ID",
+        Value::CRTC(Some(crtc)),
+    );
     put_plane(&mut req, &card, primary, crtc, videos[0].1, (0, 0, w, h));
     put_plane(&mut req, &card, overlay, crtc, overlay_fb, (0, 0, w, h));
     card.atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req)
