@@ -145,6 +145,9 @@ fn system_heap_buffer_on_overlay_plane_matches_writeback_capture() {
         .expect("writeback fence");
     assert_eq!(state, wayheap::dmabuf::FenceState::Signalled);
     let fence_ms = committed.elapsed().as_millis();
+    // Leave vkms as a compositor expects to find it: a writeback connector still bound to the
+    // CRTC makes Smithay's reset of the device fail (it does not see writeback connectors).
+    wayheap::kms::writeback::detach(&card, writeback.handle()).expect("detaching writeback");
 
     // Compare every pixel (RGB; the X byte is undefined in XRGB8888).
     let wb_pitch = wb_bo.pitch();

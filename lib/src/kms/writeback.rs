@@ -121,6 +121,18 @@ pub fn property_handle<D: Device>(
         .ok_or(WritebackError::MissingProperty(name))
 }
 
+/// Routes the writeback `connector` away from its CRTC. A connector left bound to a CRTC
+/// (a capture that was interrupted, a program that exited) makes the next DRM master's reset —
+/// which does not see writeback connectors unless it asked for them — fail with EINVAL.
+pub fn detach<D: Device>(device: &D, connector: connector::Handle) -> Result<(), WritebackError> {
+    let crtc_id = property_handle(device, connector, "CRTC_ID")?;
+    let mut req = AtomicModeReq::new();
+    req.add_property(connector, crtc_id, property::Value::CRTC(None));
+    device
+        .atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req)
+        .map_err(drm_err("detaching the writeback connector"))
+}
+
 /// A captured frame: RGBA8 rows, top to bottom.
 #[derive(Debug, Clone)]
 pub struct Capture {
@@ -182,10 +194,8 @@ fn capture_into<D: Device>(
         Ok(xrgb_to_rgba(map.as_ref(), pitch, width, height))
     });
     // Detach the writeback connector again, whatever happened.
-    let mut req = AtomicModeReq::new();
-    req.add_property(connector, crtc_id, property::Value::CRTC(None));
-    if let Err(e) = device.atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req) {
-        tracing::warn!(%e, "detaching the writeback connector");
+    if let Err(e) = detach(device, connector) {
+        tracing::warn!(e = %crate::error::chain(&e), "detaching the writeback connector");
     }
     pixels.map(|rgba| Capture {
         width,

@@ -372,15 +372,17 @@ fn composited_because(
     {
         return Reason::NotContiguous(memory.exporter.clone());
     }
-    if let Some(e) = &element.framebuffer_error {
-        return Reason::FramebufferFailed(e.clone());
-    }
     let smithay_says = match state {
         RenderElementPresentationState::Rendering { reason } => *reason,
         _ => None,
     };
+    // Before a framebuffer failure: AddFB2 refuses a format no plane lists (EINVAL), and the
+    // format is the cause to name.
     if smithay_says == Some(RenderingReason::FormatUnsupported) || !caps.scans_out(&format) {
         return Reason::FormatUnsupported(format);
+    }
+    if let Some(e) = &element.framebuffer_error {
+        return Reason::FramebufferFailed(e.clone());
     }
     if element.scaled && caps.scaling == Some(false) {
         return Reason::ScalingUnsupported;
@@ -572,6 +574,16 @@ mod tests {
             )),
             Reason::NoPlanes
         );
+    }
+
+    #[test]
+    fn a_format_no_plane_lists_is_named_before_the_addfb_failure_it_causes() {
+        let refused = ElementFacts {
+            framebuffer_error: Some("AddFB2 failed: EINVAL".into()),
+            ..dmabuf(Fourcc::Rgbx8888)
+        };
+        let r = composited(explain(None, &RENDERING, &refused, &caps(2), &FRAME));
+        assert_eq!(r, Reason::FormatUnsupported(linear(Fourcc::Rgbx8888)));
     }
 
     #[test]
