@@ -175,11 +175,13 @@ impl CameraVideo {
         feedback: Option<&Feedback>,
         alloc: &Allocator,
     ) -> Result<Self, String> {
-        let camera = Camera::open(path).map_err(|e| e.to_string())?;
-        let offered = camera.formats().map_err(|e| e.to_string())?;
+        let camera = Camera::open(path).map_err(|e| wayheap::error::chain(&e))?;
+        let offered = camera.formats().map_err(|e| wayheap::error::chain(&e))?;
         let (wanted, why) = choose_format(&offered, feedback, request.format)?;
         let (w, h) = request.size;
-        let format = camera.set_format(wanted, w, h).map_err(|e| e.to_string())?;
+        let format = camera
+            .set_format(wanted, w, h)
+            .map_err(|e| wayheap::error::chain(&e))?;
         if format.fourcc != wanted {
             return Err(format!(
                 "{}: asked for {wanted}, the driver chose {} instead",
@@ -187,9 +189,9 @@ impl CameraVideo {
                 format.fourcc
             ));
         }
-        let layout = format.layout().map_err(|e| e.to_string())?;
+        let layout = format.layout().map_err(|e| wayheap::error::chain(&e))?;
         let capture = Capture::allocate(&camera, alloc, request.buffers, &format)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| wayheap::error::chain(&e))?;
         let count = capture.buffers().len();
         let memory = if capture.is_driver_memory() {
             "driver (VIDIOC_EXPBUF)"
@@ -251,7 +253,9 @@ impl CameraVideo {
     fn requeue_if_free(&mut self, slot: usize) -> Result<(), String> {
         let h = self.holders[slot];
         if !h.compositor && !h.detector && !self.capture.is_queued(slot) {
-            self.capture.queue(slot).map_err(|e| e.to_string())?;
+            self.capture
+                .queue(slot)
+                .map_err(|e| wayheap::error::chain(&e))?;
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ impl Memory {
     /// The policy from the environment, and udmabuf if there is one.
     pub fn from_env() -> Result<Memory, String> {
         Ok(Memory {
-            alloc: Allocator::from_env().map_err(|e| e.to_string())?,
+            alloc: Allocator::from_env().map_err(|e| wayheap::error::chain(&e))?,
             udmabuf: Udmabuf::open().ok(),
         })
     }
@@ -58,7 +58,7 @@ impl Memory {
                     qh,
                 ) {
                     Ok(c) => return Ok(c),
-                    Err(e) => failures.push(format!("udmabuf: {e}")),
+                    Err(e) => failures.push(format!("udmabuf: {}", wayheap::error::chain(&e))),
                 }
             } else {
                 failures.push("udmabuf: /dev/udmabuf cannot be opened".to_owned());
@@ -72,7 +72,7 @@ impl Memory {
                 qh,
             ) {
                 Ok(c) => return Ok(c),
-                Err(e) => failures.push(format!("heaps: {e}")),
+                Err(e) => failures.push(format!("heaps: {}", wayheap::error::chain(&e))),
             }
             eprintln!(
                 "client-demo: no dma-buf for {} buffers ({}): using wl_shm, which is not zero-copy",
@@ -92,6 +92,7 @@ impl Memory {
             },
             device: None,
         };
-        Swapchain::new(&self.alloc, shm, layout, count, protocols, qh).map_err(|e| e.to_string())
+        Swapchain::new(&self.alloc, shm, layout, count, protocols, qh)
+            .map_err(|e| wayheap::error::chain(&e))
     }
 }

@@ -2,6 +2,10 @@
 //! against the same scene composited (`--no-planes`), and against the floor — a minimal program
 //! that flips the same framebuffers with one atomic commit per frame (`wayheap-flip-floor`).
 //!
+//! The compositor is the release build (what users run): the debug build's unoptimised Rust
+//! would be measured against pixman's optimised C. The floor program is a debug build; its
+//! user-space work is one ioctl and one read per frame, the rest is the kernel's.
+//!
 //! Scene: client-demo's picture source at the output's size (`--scale native`, no detector), the
 //! video on the primary plane and its overlay subsurface on an overlay plane. CPU is utime +
 //! stime of the compositor process (from /proc, as the floor reads its own) over a fixed number
@@ -10,7 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use wayheap_tests::compositor::{Client, Compositor, client_demo_bin, flip_floor_bin};
+use wayheap_tests::compositor::{
+    Client, Compositor, client_demo_bin, compositor_demo_release_bin, flip_floor_bin,
+};
 use wayheap_tests::guest::{record_fact, require_guest};
 
 const SEATD: &[&str] = &["seatd-launch", "--"];
@@ -34,7 +40,7 @@ fn compositor_ms_per_frame(w: u32, h: u32, planes: bool, frames: u64) -> f64 {
         args.push("--no-planes");
     }
     let tag = format!("bench-{w}-{}", if planes { "planes" } else { "composited" });
-    let comp = Compositor::start_with(&tag, &args, SEATD);
+    let comp = Compositor::start_binary(&compositor_demo_release_bin(), &tag, &args, SEATD, &[]);
     let client = Client::spawn(
         &comp.runtime,
         &comp.socket,

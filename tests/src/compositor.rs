@@ -13,6 +13,20 @@ pub fn compositor_demo_bin() -> PathBuf {
         .clone()
 }
 
+/// compositor-demo built with the release profile, for benchmarks (what users run; the debug
+/// build measures the compiler's unoptimised code): `$WAYHEAP_COMPOSITOR_DEMO_RELEASE` (set in
+/// the guest), else built with cargo.
+pub fn compositor_demo_release_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("WAYHEAP_COMPOSITOR_DEMO_RELEASE") {
+            return PathBuf::from(p);
+        }
+        crate::vm::build_release_compositor().expect("building compositor-demo --release")
+    })
+    .clone()
+}
+
 /// The client-demo binary of this workspace, built on demand.
 pub fn client_demo_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -99,19 +113,30 @@ impl Compositor {
         wrapper: &[&str],
         env: &[(&str, &str)],
     ) -> Compositor {
+        Self::start_binary(&compositor_demo_bin(), tag, args, wrapper, env)
+    }
+
+    /// As [`start_with_env`](Self::start_with_env), running `bin` (e.g. the release build of
+    /// [`compositor_demo_release_bin`]).
+    pub fn start_binary(
+        bin: &Path,
+        tag: &str,
+        args: &[&str],
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+    ) -> Compositor {
         let runtime = runtime_dir(tag);
         let socket = format!("wayheap-{tag}");
         let state_file = runtime.join("state.json");
         let screenshot = runtime.join("screenshot.png");
         let log = runtime.join("compositor.log");
-        let bin = compositor_demo_bin();
         let mut cmd = match wrapper.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
-                c.args(rest).arg(&bin);
+                c.args(rest).arg(bin);
                 c
             }
-            None => Command::new(&bin),
+            None => Command::new(bin),
         };
         cmd.args(args)
             .args(["--socket", &socket])

@@ -172,7 +172,38 @@ pub fn build_guest_programs() -> Result<Vec<(String, PathBuf)>, String> {
             "expected compositor-demo, client-demo, wayheap-test-client, wayheap-hints-client and wayheap-flip-floor, cargo reported {env:?}"
         ));
     }
+    env.push((
+        "WAYHEAP_COMPOSITOR_DEMO_RELEASE".to_owned(),
+        build_release_compositor()?,
+    ));
     Ok(env)
+}
+
+/// Builds compositor-demo with the release profile (for the benchmarks) and returns its path.
+pub fn build_release_compositor() -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["build", "--release", "-p", "compositor-demo", "--bins"])
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building compositor-demo --release failed ({})",
+            out.status
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|m| {
+            (m["target"]["name"] == "compositor-demo")
+                .then(|| m["executable"].as_str().map(PathBuf::from))
+                .flatten()
+        })
+        .ok_or_else(|| "cargo reported no release compositor-demo executable".to_owned())
 }
 
 /// What one guest binary did.

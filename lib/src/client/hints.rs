@@ -143,7 +143,7 @@ impl fmt::Display for HintChoice {
 #[derive(Debug, thiserror::Error)]
 pub enum HintError {
     /// Opening or allocating from the heap failed.
-    #[error("hinted heap: {0}")]
+    #[error("allocating from the hinted heap failed")]
     Heap(#[from] HeapError),
     /// The policy walk (no usable hint) failed.
     #[error(transparent)]
@@ -159,7 +159,7 @@ pub enum HintError {
         message: String,
     },
     /// The fd the compositor sent is not a dma-buf.
-    #[error("the compositor's fd: {0}")]
+    #[error("the fd the compositor sent is not a usable dma-buf")]
     NotADmaBuf(#[from] DmaBufError),
     /// The connection failed while waiting for the answer (a protocol error is read from the
     /// connection; see [`crate::client::BufferError::from_protocol`]).

@@ -277,14 +277,18 @@ fn main() {
             check_delegated(&manager_data, &hints, &hint.heap, len as u64)
                 .unwrap_or_else(|e| usage(&e));
             let (_obj, pending) = request_delegated(m, &hint.heap, len as u64, &qh);
-            let buf = wait_delegated(&mut queue, &mut st, &pending)
-                .unwrap_or_else(|e| usage(&format!("delegated allocation: {e}")));
+            let buf = wait_delegated(&mut queue, &mut st, &pending).unwrap_or_else(|e| {
+                usage(&format!(
+                    "delegated allocation: {}",
+                    wayheap::error::chain(&e)
+                ))
+            });
             (buf, hint.heap.clone(), format!("delegated: {hint}"))
         }
         other => {
             let (buf, provider) = alloc
                 .allocate(other.as_ref(), "scanout", len)
-                .unwrap_or_else(|e| usage(&format!("allocation: {e}")));
+                .unwrap_or_else(|e| usage(&format!("allocation: {}", wayheap::error::chain(&e))));
             let why = match other {
                 Some(c) => format!("hint: {c}"),
                 None => "no usable hint: policy usage scanout".to_owned(),

@@ -365,18 +365,19 @@ fn dmabuf(source: Source, w: u32, h: u32, f: impl Fn(u32, u32) -> u32) -> (Owned
                 .and_then(|heap| heap.allocate_for(len, "test-client"))
         }
         Source::Udmabuf => {
-            let u = Udmabuf::open().unwrap_or_else(|e| usage(&e.to_string()));
-            let mut mem = MemfdBuffer::new(len).unwrap_or_else(|e| usage(&e.to_string()));
+            let u = Udmabuf::open().unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
+            let mut mem =
+                MemfdBuffer::new(len).unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
             pattern::fill(&mut mem, stride as usize, w, h, &f);
             let exported = mem
                 .export_range_for(&u, 0..len, "test-client")
-                .unwrap_or_else(|e| usage(&e.to_string()));
+                .unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
             let fd = exported.dmabuf.fd().try_clone_to_owned().expect("dup");
             return (fd, stride);
         }
         Source::Shm => unreachable!("shm is not a dma-buf"),
     }
-    .unwrap_or_else(|e| usage(&e.to_string()));
+    .unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
     {
         let mut map = buf.map().expect("mapping the dma-buf");
         let mut bytes = map.write().expect("DMA_BUF_IOCTL_SYNC");
@@ -738,7 +739,7 @@ fn run_swapchain(
         protocols,
         &qh,
     )
-    .unwrap_or_else(|e| usage(&e.to_string()));
+    .unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
     let stride = layout.planes[0].stride as usize;
     let mut used = std::collections::BTreeSet::new();
     let mut frame = 0;
@@ -762,7 +763,7 @@ fn run_swapchain(
         if chain.outdated_by(&latest) {
             let from = format!("{:?}", chain.decision().path);
             chain = Swapchain::new(&alloc, latest, layout.clone(), count, protocols, &qh)
-                .unwrap_or_else(|e| usage(&e.to_string()));
+                .unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
             // Flushed, the socket no longer holds duplicates of the new fds: what is left is ours.
             let _ = conn.flush();
             let live = wayheap::accounting::process_dmabufs(None).map_or(0, |v| v.len());
@@ -850,11 +851,11 @@ fn run_imports(
     let layout = Layout::new(Fourcc::ARGB8888, 256, 192, LayoutOptions::default()).expect("layout");
     let heap = HeapDir::default()
         .open("system")
-        .unwrap_or_else(|e| usage(&e.to_string()));
+        .unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
     let exported: Vec<_> = (0..2)
         .map(|_| {
             heap.allocate(layout.total_size() as usize)
-                .unwrap_or_else(|e| usage(&e.to_string()))
+                .unwrap_or_else(|e| usage(&wayheap::error::chain(&e)))
         })
         .collect();
     let mut cache = ImportCache::default();
@@ -864,11 +865,11 @@ fn run_imports(
             .fd()
             .try_clone_to_owned()
             .expect("dup");
-        let foreign = DmaBuf::import(fd).unwrap_or_else(|e| usage(&e.to_string()));
+        let foreign = DmaBuf::import(fd).unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
         let spec = BufferSpec::from_layout(&layout, &[&foreign], 0).expect("spec");
         let buffer = cache
             .get_or_create(&foreign, &spec, d, &qh, || ())
-            .unwrap_or_else(|e| usage(&e.to_string()));
+            .unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
         st.frame_done = false;
         surface.frame(&qh, ());
         surface.attach(Some(&buffer), 0, 0);
