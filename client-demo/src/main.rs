@@ -45,7 +45,7 @@ pub struct Args {
     /// astronaut portrait shipped with the demo).
     #[arg(long, value_name = "PATH")]
     pub image: Option<PathBuf>,
-    /// Keep the picture still (no pan and zoom).
+    /// Keep the picture still (no pan and zoom): each buffer is drawn once, then only presented.
     #[arg(long)]
     pub still: bool,
     /// Capture or render size.

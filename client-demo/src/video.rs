@@ -37,6 +37,9 @@ pub struct PictureVideo {
     interval: Duration,
     /// Frames rendered (the detector's sequence numbers).
     seq: u64,
+    /// With `--still`: the buffers that already hold the picture (a still picture is drawn
+    /// once per buffer, then only presented again).
+    drawn: Vec<bool>,
 }
 
 impl Video {
@@ -175,6 +178,7 @@ impl PictureVideo {
             next: Instant::now(),
             interval: Duration::from_secs(1) / args.fps,
             seq: 0,
+            drawn: vec![false; args.buffers as usize],
         })
     }
 
@@ -196,11 +200,17 @@ impl PictureVideo {
         let layout = self.chain.layout().clone();
         let stride = layout.planes[0].stride as usize;
         let (picture, moving) = (&self.picture, self.moving);
-        self.chain
-            .write(index, |bytes| {
-                picture.render(t, moving, bytes, stride, layout.width, layout.height)
-            })
-            .map_err(|e| format!("drawing the picture: {e}"))?;
+        let already = !moving && self.drawn.get(index).copied().unwrap_or(false);
+        if !already {
+            self.chain
+                .write(index, |bytes| {
+                    picture.render(t, moving, bytes, stride, layout.width, layout.height)
+                })
+                .map_err(|e| format!("drawing the picture: {e}"))?;
+            if let Some(d) = self.drawn.get_mut(index) {
+                *d = true;
+            }
+        }
         self.chain
             .present(index, client.main_surface(), &[], &client.qh)
             .map_err(|e| e.to_string())?;

@@ -51,7 +51,8 @@ pub(crate) const fn ioc_size(op: u32) -> usize {
 }
 
 const IOC_SIZESHIFT: u32 = 16;
-#[cfg(any(
+/// The architectures whose ioctl numbers have a 3-bit direction field and a 13-bit size.
+const THREE_BIT_DIRECTION: bool = cfg!(any(
     target_arch = "mips",
     target_arch = "mips32r6",
     target_arch = "mips64",
@@ -60,19 +61,8 @@ const IOC_SIZESHIFT: u32 = 16;
     target_arch = "powerpc64",
     target_arch = "sparc",
     target_arch = "sparc64"
-))]
-const IOC_SIZEBITS: u32 = 13;
-#[cfg(not(any(
-    target_arch = "mips",
-    target_arch = "mips32r6",
-    target_arch = "mips64",
-    target_arch = "mips64r6",
-    target_arch = "powerpc",
-    target_arch = "powerpc64",
-    target_arch = "sparc",
-    target_arch = "sparc64"
-)))]
-const IOC_SIZEBITS: u32 = 14;
+));
+const IOC_SIZEBITS: u32 = if THREE_BIT_DIRECTION { 13 } else { 14 };
 
 /// `struct dma_heap_allocation_data` (`<linux/dma-heap.h>`).
 #[repr(C)]
@@ -415,28 +405,7 @@ mod abi_checks {
         ioc(IOC_READ | IOC_WRITE, ty, nr, size_of::<T>())
     }
     const IOC_DIRSHIFT: u32 = IOC_SIZESHIFT + IOC_SIZEBITS;
-    #[cfg(any(
-        target_arch = "mips",
-        target_arch = "mips32r6",
-        target_arch = "mips64",
-        target_arch = "mips64r6",
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "sparc",
-        target_arch = "sparc64"
-    ))]
-    const IOC_WRITE: u32 = 4;
-    #[cfg(not(any(
-        target_arch = "mips",
-        target_arch = "mips32r6",
-        target_arch = "mips64",
-        target_arch = "mips64r6",
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "sparc",
-        target_arch = "sparc64"
-    )))]
-    const IOC_WRITE: u32 = 1;
+    const IOC_WRITE: u32 = if THREE_BIT_DIRECTION { 4 } else { 1 };
     const IOC_READ: u32 = 2;
 
     // The encoder agrees with linux-raw-sys where linux-raw-sys has the number...

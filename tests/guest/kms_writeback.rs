@@ -27,17 +27,8 @@ fn pattern(x: u32, y: u32) -> u32 {
 fn system_heap_buffer_on_overlay_plane_matches_writeback_capture() {
     require_guest();
     let card = Card::open_driver("vkms").unwrap();
-    let planes = card.planes().unwrap();
-    let primary = planes
-        .iter()
-        .find(|p| p.kind == PlaneType::Primary)
-        .expect("primary plane")
-        .handle;
-    let overlay = planes
-        .iter()
-        .find(|p| p.kind == PlaneType::Overlay)
-        .expect("overlay plane")
-        .handle;
+    let primary = card.first_plane(PlaneType::Primary).unwrap();
+    let overlay = card.first_plane(PlaneType::Overlay).unwrap();
     let output = card
         .connectors(connector::Interface::Virtual)
         .unwrap()

@@ -115,6 +115,17 @@ impl Card {
         Ok(planes)
     }
 
+    /// The first plane of a kind (primary, overlay, cursor).
+    pub fn first_plane(&self, kind: PlaneType) -> std::io::Result<plane::Handle> {
+        self.planes()?
+            .into_iter()
+            .find(|p| p.kind == kind)
+            .map(|p| p.handle)
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, format!("no {kind:?} plane"))
+            })
+    }
+
     /// The connectors of one interface type (e.g. Virtual, Writeback).
     pub fn connectors(
         &self,

@@ -133,30 +133,10 @@ pub fn build_guest_tests() -> Result<Vec<GuestBinary>, String> {
 /// Builds the programs the guest tests drive (compositor-demo, client-demo, the test client) and returns the
 /// environment that tells the guest tests where they are.
 pub fn build_guest_programs() -> Result<Vec<(String, PathBuf)>, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(workspace_root())
-        // Every binary of the workspace (the demos, the test clients), unified as the outer build.
-        .args(["build", "--workspace", "--bins"])
-        .arg("--message-format=json-render-diagnostics")
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "building the guest programs failed ({})",
-            out.status
-        ));
-    }
+    // Every binary of the workspace (the demos, the test clients), unified as the outer build.
     let mut env = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let (Some(name), Some(exe)) = (msg["target"]["name"].as_str(), msg["executable"].as_str())
-        else {
-            continue;
-        };
+    for (name, exe) in cargo_build_bins(&["--workspace"])? {
+        let name = name.as_str();
         let var = match name {
             "compositor-demo" => "WAYHEAP_COMPOSITOR_DEMO",
             "wayheap-test-client" => "WAYHEAP_TEST_CLIENT",
@@ -165,7 +145,7 @@ pub fn build_guest_programs() -> Result<Vec<(String, PathBuf)>, String> {
             "wayheap-flip-floor" => "WAYHEAP_FLIP_FLOOR",
             _ => continue,
         };
-        env.push((var.to_owned(), PathBuf::from(exe)));
+        env.push((var.to_owned(), exe));
     }
     if env.len() != 5 {
         return Err(format!(
@@ -181,29 +161,38 @@ pub fn build_guest_programs() -> Result<Vec<(String, PathBuf)>, String> {
 
 /// Builds compositor-demo with the release profile (for the benchmarks) and returns its path.
 pub fn build_release_compositor() -> Result<PathBuf, String> {
+    cargo_build_bins(&["--release", "-p", "compositor-demo"])?
+        .into_iter()
+        .find_map(|(name, exe)| (name == "compositor-demo").then_some(exe))
+        .ok_or_else(|| "cargo reported no release compositor-demo executable".to_owned())
+}
+
+/// `cargo build --bins ARGS`: the (target name, executable) of every binary it built.
+fn cargo_build_bins(args: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(workspace_root())
-        .args(["build", "--release", "-p", "compositor-demo", "--bins"])
+        .args(["build", "--bins"])
+        .args(args)
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "building compositor-demo --release failed ({})",
+            "cargo build --bins {args:?} failed ({})",
             out.status
         ));
     }
-    String::from_utf8_lossy(&out.stdout)
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|m| {
-            (m["target"]["name"] == "compositor-demo")
-                .then(|| m["executable"].as_str().map(PathBuf::from))
-                .flatten()
+        .filter_map(|m| {
+            let name = m["target"]["name"].as_str()?.to_owned();
+            let exe = m["executable"].as_str()?;
+            Some((name, PathBuf::from(exe)))
         })
-        .ok_or_else(|| "cargo reported no release compositor-demo executable".to_owned())
+        .collect())
 }
 
 /// What one guest binary did.

@@ -42,17 +42,12 @@ fn main() {
         .find(|m| m.size() == (w as u16, h as u16))
         .unwrap_or_else(|| panic!("no {w}x{h} mode"));
     let crtc = card.first_crtc().expect("a CRTC");
-    let planes = card.planes().expect("planes");
-    let primary = planes
-        .iter()
-        .find(|p| p.kind == PlaneType::Primary)
-        .expect("a primary plane")
-        .handle;
-    let overlay = planes
-        .iter()
-        .find(|p| p.kind == PlaneType::Overlay)
-        .expect("an overlay plane (vkms.enable_overlay=1)")
-        .handle;
+    let primary = card
+        .first_plane(PlaneType::Primary)
+        .expect("a primary plane");
+    let overlay = card
+        .first_plane(PlaneType::Overlay)
+        .expect("an overlay plane (vkms.enable_overlay=1)");
 
     let heap = HeapDir::default().open("system").expect("the system heap");
     let framebuffer = |format: DrmFourcc| {
