@@ -456,33 +456,38 @@ impl Kms {
         tracker
     }
 
-    /// Renders and queues a frame unless a flip is pending; returns whether a frame was made.
-    pub fn render(&mut self, app: &mut App, planes: bool) -> bool {
+    /// The mode's refresh interval.
+    pub fn refresh(&self) -> Duration {
+        self.refresh
+    }
+
+    /// Renders and queues a frame unless a flip is pending.
+    pub fn render(&mut self, app: &mut App, planes: bool) -> FrameOutcome {
         if self.pending_flip || !self.active {
-            return false;
+            return FrameOutcome::NotRendered;
         }
         let frame = match &mut self.composer {
             Composer::Gles(r) => frame_with(&mut **r, &mut self.compositor, app, planes),
             Composer::Pixman(r) => frame_with(r, &mut self.compositor, app, planes),
         };
         let Some(Frame { states, is_empty }) = frame else {
-            return false;
+            return FrameOutcome::NotRendered;
         };
         crate::report::placements_changed(app);
         let feedback = crate::profile::section("feedback", || self.feedback(app, &states));
         if is_empty {
-            return true;
+            return FrameOutcome::Unchanged;
         }
         match crate::profile::section("queue_frame", || {
             self.compositor.queue_frame(Some(feedback))
         }) {
             Ok(()) => {
                 self.pending_flip = true;
-                true
+                FrameOutcome::Queued
             }
             Err(e) => {
                 tracing::error!(%e, "queue_frame");
-                false
+                FrameOutcome::NotRendered
             }
         }
     }
@@ -554,6 +559,17 @@ impl Kms {
 
 /// The error text meaning "try again after the next vblank".
 pub const PENDING: &str = "pending";
+
+/// What became of a repaint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameOutcome {
+    /// Nothing rendered (a flip is pending, the session is paused, or rendering failed).
+    NotRendered,
+    /// Rendered, and nothing on screen changes: no flip, so no vblank will pace the clients.
+    Unchanged,
+    /// Queued for the next vblank.
+    Queued,
+}
 
 /// What a rendered frame was made of.
 struct Frame {

@@ -26,6 +26,7 @@ use smithay::reexports::calloop::{EventLoop, Interest, Mode, PostAction, generic
 use smithay::reexports::wayland_server::Display;
 use smithay::wayland::socket::ListeningSocketSource;
 
+use crate::kms::FrameOutcome;
 use crate::state::{App, ClientState};
 
 /// A Smithay compositor that puts client dma-bufs straight onto KMS planes (wayheap demo).
@@ -188,6 +189,12 @@ pub(crate) struct Demo {
     pub last_state: Option<(serde_json::Value, Instant)>,
     /// Frames are rendered after each round of events (KMS), not on a timer.
     pub event_driven: bool,
+    /// The event loop, for one-shot timers.
+    pub handle: calloop::LoopHandle<'static, Demo>,
+    /// Frame callbacks are due from a timer (after a frame that changed nothing).
+    pub callbacks_armed: bool,
+    /// Client requests were dispatched in this round of events.
+    pub clients_dispatched: bool,
 }
 
 /// The parts of the arguments the loop needs.
@@ -314,6 +321,7 @@ fn run(args: Args) -> Result<u8, String> {
                         tracing::warn!(%e, "dispatching clients failed");
                     }
                 });
+                demo.clients_dispatched = true;
                 Ok(PostAction::Continue)
             },
         )
@@ -481,6 +489,9 @@ fn run(args: Args) -> Result<u8, String> {
         exit_code: 0,
         last_state: None,
         event_driven,
+        handle: event_loop.handle(),
+        callbacks_armed: false,
+        clients_dispatched: true,
     };
     event_loop
         .run(None, &mut demo, |demo| {
@@ -493,6 +504,17 @@ fn run(args: Args) -> Result<u8, String> {
         demo.app.screenshot_requested = true;
         demo.app.dirty = true;
         demo.tick();
+        // A pending flip defers the capture to its vblank: let that come (a second at most).
+        for _ in 0..20 {
+            if !demo.app.screenshot_requested {
+                break;
+            }
+            if let Err(e) = event_loop.dispatch(Some(Duration::from_millis(50)), &mut demo) {
+                tracing::warn!(%e, "waiting for the last vblank");
+                break;
+            }
+            demo.tick();
+        }
     }
     if let Some(mut child) = demo.child.take() {
         let _ = child.kill();
@@ -502,11 +524,11 @@ fn run(args: Args) -> Result<u8, String> {
 }
 
 /// A frame of a backend without planes (headless, nested): every surface is composited, which
-/// the placements say. False when the frame failed (logged).
+/// the placements say. `NotRendered` when the frame failed (logged).
 fn composited(
     app: &mut App,
     frame: Result<smithay::backend::renderer::element::RenderElementStates, String>,
-) -> bool {
+) -> FrameOutcome {
     match frame {
         Ok(states) => {
             let surfaces = app
@@ -516,11 +538,11 @@ fn composited(
             app.placements
                 .update_composited(&states, &app.output, surfaces);
             report::placements_changed(app);
-            true
+            FrameOutcome::Queued
         }
         Err(e) => {
             tracing::error!(%e, "render failed");
-            false
+            FrameOutcome::NotRendered
         }
     }
 }
@@ -534,8 +556,12 @@ impl Demo {
     /// After each round of events: the space's bookkeeping, a frame if one is due (KMS), replies
     /// flushed, the `--run` child.
     fn after_dispatch(&mut self) {
-        self.app.space.refresh();
-        self.app.popups.cleanup();
+        // Windows and popups change only through client requests: not after a vblank or a
+        // timer.
+        if std::mem::take(&mut self.clients_dispatched) {
+            self.app.space.refresh();
+            self.app.popups.cleanup();
+        }
         if self.event_driven {
             self.tick();
         }
@@ -571,8 +597,7 @@ impl Demo {
     }
 
     fn render_frame(&mut self) {
-        let time = self.app.start.elapsed();
-        let rendered = match &mut self.backend {
+        let outcome = match &mut self.backend {
             Backend::Kms(k) => k.render(&mut self.app, !self.args.no_planes),
             Backend::Headless(h) => {
                 let frame = h.render(&self.app);
@@ -583,17 +608,15 @@ impl Demo {
                 composited(&mut self.app, frame)
             }
         };
-        if !rendered {
-            return;
+        match outcome {
+            FrameOutcome::NotRendered => return,
+            // No flip, so no vblank: frame callbacks sent now would let a client that commits
+            // without changes spin. They go out one refresh later, as if a flip had happened.
+            FrameOutcome::Unchanged if self.event_driven => self.frame_callbacks_later(),
+            FrameOutcome::Unchanged | FrameOutcome::Queued => self.send_frame_callbacks(),
         }
         self.app.dirty = false;
         self.app.frames += 1;
-        let output = self.app.output.clone();
-        for w in self.app.space.elements() {
-            w.send_frame(&output, time, Some(Duration::ZERO), |_, _| {
-                Some(output.clone())
-            });
-        }
         // The state file after a frame only when a placement changed or it is due: not the
         // whole JSON on every frame.
         let due = self
@@ -602,6 +625,40 @@ impl Demo {
             .is_none_or(|(_, at)| at.elapsed() > STATE_INTERVAL);
         if due || !self.app.placements.changes().is_empty() {
             profile::section("state", || self.write_state());
+        }
+    }
+
+    /// Tells every window's surfaces that now is a good time to draw their next frame.
+    fn send_frame_callbacks(&mut self) {
+        let time = self.app.start.elapsed();
+        let output = self.app.output.clone();
+        for w in self.app.space.elements() {
+            w.send_frame(&output, time, Some(Duration::ZERO), |_, _| {
+                Some(output.clone())
+            });
+        }
+    }
+
+    /// Frame callbacks after one refresh interval (once, however many frames ask).
+    fn frame_callbacks_later(&mut self) {
+        if self.callbacks_armed {
+            return;
+        }
+        let refresh = match &self.backend {
+            Backend::Kms(k) => k.refresh(),
+            _ => Duration::from_millis(16),
+        };
+        let timer = Timer::from_duration(refresh);
+        match self.handle.insert_source(timer, |_, _, demo| {
+            demo.callbacks_armed = false;
+            demo.send_frame_callbacks();
+            TimeoutAction::Drop
+        }) {
+            Ok(_) => self.callbacks_armed = true,
+            Err(e) => {
+                tracing::warn!(%e, "frame callback timer: sending them now");
+                self.send_frame_callbacks();
+            }
         }
     }
 

@@ -73,20 +73,21 @@ impl OutFenceSlot {
         property::Value::UnsignedRange(self.0.get() as u64)
     }
 
-    /// The fd the kernel wrote, if it wrote one.
+    /// The fd the kernel wrote, if it wrote one. Call only after the commit succeeded.
     fn take(self) -> Option<OwnedFd> {
         // SAFETY: the slot is a live, aligned i32; the commit that could write it has returned
         // (it ran synchronously on this thread), and a volatile read does not assume the value
         // is still the -1 written before.
         let raw = unsafe { std::ptr::read_volatile(self.0.get()) };
-        // SAFETY: a non-negative value is a new sync_file fd the kernel installed for this
-        // process during the commit; nothing else owns it.
+        // SAFETY: after a successful commit, a non-negative value is a new sync_file fd the
+        // kernel installed for this process during it; nothing else owns it.
         (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
     }
 }
 
 /// Commits `req` with `connector`'s `WRITEBACK_OUT_FENCE_PTR` added, and returns the out-fence
-/// the kernel made: it signals when the writeback buffer holds the frame.
+/// the kernel made: it signals when the writeback buffer holds the frame. Not for `TEST_ONLY`
+/// commits, which make no fence ([`WritebackError::NoFence`]).
 pub fn commit_with_out_fence<D: Device>(
     device: &D,
     flags: AtomicCommitFlags,
@@ -96,11 +97,13 @@ pub fn commit_with_out_fence<D: Device>(
     let fence_ptr = property_handle(device, connector, "WRITEBACK_OUT_FENCE_PTR")?;
     let slot = OutFenceSlot::new();
     req.add_property(connector, fence_ptr, slot.value());
-    let result = device.atomic_commit(flags, req);
-    // Taken whatever the result: a fence written before a late failure is still ours to close.
-    let fence = slot.take();
-    result.map_err(drm_err("the writeback commit"))?;
-    fence.map(SyncFile::from_fd).ok_or(WritebackError::NoFence)
+    device
+        .atomic_commit(flags, req)
+        .map_err(drm_err("the writeback commit"))?;
+    // Only after success: a failed commit may have written a number it never installed.
+    slot.take()
+        .map(SyncFile::from_fd)
+        .ok_or(WritebackError::NoFence)
 }
 
 /// A property of `object` by name.

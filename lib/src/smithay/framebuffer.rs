@@ -287,7 +287,12 @@ impl PrimeExporter {
             }
         }
         let fb = match self.import(dmabuf, use_opaque) {
-            Ok(fb) => fb,
+            Ok(fb) => {
+                // A buffer that failed before (the other opaque variant) is no failure now.
+                let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+                failures.remove(&dmabuf.weak());
+                fb
+            }
             Err(e) => {
                 let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
                 failures.retain(|weak, _| !weak.is_gone());

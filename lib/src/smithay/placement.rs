@@ -154,11 +154,26 @@ pub struct PlacementChange {
 struct ElementKey {
     commit: CommitCounter,
     geometry: Rectangle<i32, Physical>,
+    transform: smithay::utils::Transform,
+    /// `f32::to_bits` of its alpha.
+    alpha: u32,
+    output: Rectangle<i32, Physical>,
     plane: Option<PlaneKind>,
     state: StateKind,
-    under_composited: bool,
-    overlays_taken: usize,
+    in_front: InFront,
     scanout_allowed: bool,
+}
+
+/// What was in front of an element when Smithay came to it (elements are assigned front to
+/// back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct InFront {
+    /// A composited element overlapping it.
+    composited: bool,
+    /// An element on an overlay plane overlapping it.
+    on_overlay: bool,
+    /// Overlay planes taken.
+    overlays_taken: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,16 +388,21 @@ impl PlacementTracker {
             .map(|m| Rectangle::from_size(m.size))
             .unwrap_or_default();
 
-        // Front to back, as rendered: which elements are composited in front of each one.
+        // Front to back, as Smithay assigns planes: what is in front of each element when its
+        // turn comes (composited content, elements on overlay planes, overlays taken).
         let mut composited_in_front: Vec<Rectangle<i32, Physical>> = Vec::new();
-        let mut element_info: HashMap<&Id, (&E, bool)> = HashMap::with_capacity(elements.len());
-        let mut overlays_taken = 0;
+        let mut on_overlays_in_front: Vec<Rectangle<i32, Physical>> = Vec::new();
+        let mut element_info: HashMap<&Id, (&E, InFront)> = HashMap::with_capacity(elements.len());
         for e in elements {
             let geometry = e.geometry(scale);
-            let under = composited_in_front.iter().any(|r| r.overlaps(geometry));
-            element_info.entry(e.id()).or_insert((e, under));
+            let in_front = InFront {
+                composited: composited_in_front.iter().any(|r| r.overlaps(geometry)),
+                on_overlay: on_overlays_in_front.iter().any(|r| r.overlaps(geometry)),
+                overlays_taken: on_overlays_in_front.len(),
+            };
+            element_info.entry(e.id()).or_insert((e, in_front));
             match plane_of(e.id()) {
-                Some(PlaneKind::Overlay) => overlays_taken += 1,
+                Some(PlaneKind::Overlay) => on_overlays_in_front.push(geometry),
                 Some(_) => {}
                 None => {
                     if matches!(
@@ -396,10 +416,6 @@ impl PlacementTracker {
                 }
             }
         }
-        let frame = FrameFacts {
-            scanout_allowed: self.scanout_allowed,
-            overlays_taken,
-        };
 
         for surface in surfaces {
             let id = Id::from_wayland_resource(&surface);
@@ -408,15 +424,21 @@ impl PlacementTracker {
             };
             let plane = plane_of(&id);
             let element = element_info.get(&id).copied();
-            let key = element.map(|(e, under)| ElementKey {
+            let key = element.map(|(e, in_front)| ElementKey {
                 commit: e.current_commit(),
                 geometry: e.geometry(scale),
+                transform: e.transform(),
+                alpha: e.alpha().to_bits(),
+                output: output_rect,
                 plane,
                 state: StateKind::from(&state.presentation_state),
-                under_composited: under,
-                overlays_taken,
+                in_front,
                 scanout_allowed: self.scanout_allowed,
             });
+            let frame = FrameFacts {
+                scanout_allowed: self.scanout_allowed,
+                overlays_taken: element.map_or(0, |(_, f)| f.overlays_taken),
+            };
             let object = surface.id();
             if let Some(t) = self.surfaces.get_mut(&object)
                 && key.is_some()
@@ -429,8 +451,9 @@ impl PlacementTracker {
                 continue;
             }
             let mut facts = self.surface_facts(&surface);
-            if let Some((e, under)) = element {
-                facts.under_composited = under;
+            if let Some((e, in_front)) = element {
+                facts.under_composited = in_front.composited;
+                facts.under_overlay = in_front.on_overlay;
                 element_facts(e, scale, output_rect, &mut facts);
             }
             let mut placement =
@@ -533,8 +556,18 @@ impl PlacementTracker {
             let buffer = guard.buffer()?;
             smithay::wayland::dmabuf::get_dmabuf(buffer).ok().cloned()
         })?;
+        if element.transform() != smithay::utils::Transform::Normal {
+            // The probe sets no rotation: its answer would be about something else.
+            return None;
+        }
         let fb = exporter.framebuffer_for(&dmabuf, false).ok()?;
-        let errno = probe.errno(*fb.as_ref(), element.src(), element.geometry(scale));
+        let format = dmabuf.format();
+        let errno = probe.errno(
+            &format,
+            *fb.as_ref(),
+            element.src(),
+            element.geometry(scale),
+        );
         tracing::debug!(?errno, "refusal probe");
         errno
     }
@@ -555,6 +588,7 @@ fn element_facts<E: Element>(
     facts.transform = transform;
     facts.translucent = e.alpha() < 1.0;
     facts.crosses_output = !output.is_empty() && !output.contains_rect(geometry);
+    facts.cursor = e.kind() == smithay::backend::renderer::element::Kind::Cursor;
 }
 
 /// Every surface of a window (its toplevel and subsurfaces, front to back as Smithay walks
@@ -571,21 +605,40 @@ pub fn window_surfaces(window: &smithay::desktop::Window) -> Vec<WlSurface> {
 struct RefusalProbe {
     device: DrmDeviceFd,
     crtc: crtc::Handle,
-    overlays: Vec<(plane::Handle, HashMap<String, property::Handle>)>,
+    /// Overlay planes above the primary plane: their formats and properties.
+    overlays: Vec<ProbePlane>,
+}
+
+#[derive(Debug)]
+struct ProbePlane {
+    handle: plane::Handle,
+    formats: smithay::backend::allocator::format::FormatSet,
+    props: HashMap<String, property::Handle>,
 }
 
 impl RefusalProbe {
     fn new(surface: &DrmSurface) -> Option<Self> {
+        if surface.is_legacy() {
+            // No atomic commits: nothing to probe with.
+            return None;
+        }
         let device = surface.device_fd().clone();
+        let primary_zpos = surface.plane_info().zpos.unwrap_or_default();
         let overlays = surface
             .planes()
             .overlay
             .iter()
+            // Underlays take only opaque elements over a hole: not what is probed.
+            .filter(|p| p.zpos.unwrap_or_default() >= primary_zpos)
             .filter_map(|p| {
                 let props = device.get_properties(p.handle).ok()?;
                 let named = props.as_hashmap(&device).ok()?;
-                let named = named.into_iter().map(|(k, v)| (k, v.handle())).collect();
-                Some((p.handle, named))
+                let props = named.into_iter().map(|(k, v)| (k, v.handle())).collect();
+                Some(ProbePlane {
+                    handle: p.handle,
+                    formats: p.formats.clone(),
+                    props,
+                })
             })
             .collect::<Vec<_>>();
         (!overlays.is_empty()).then(|| RefusalProbe {
@@ -596,19 +649,24 @@ impl RefusalProbe {
     }
 
     /// The errno of a TEST_ONLY commit putting `fb` (source `src`, on screen at `dst`) on the
-    /// first overlay plane no CRTC uses, on top of the state the CRTC has now. `None` when no
-    /// plane is free or the kernel accepts it alone (then the refusal was of the combination).
+    /// first overlay plane that lists `format` and that no CRTC uses, on top of the state the
+    /// CRTC has now. `None` when no such plane is free, a property is missing, or the kernel
+    /// accepts it there (then the refusal was of the combination Smithay tested).
     fn errno(
         &self,
+        format: &smithay::backend::allocator::Format,
         fb: drm::control::framebuffer::Handle,
         src: Rectangle<f64, smithay::utils::Buffer>,
         dst: Rectangle<i32, Physical>,
     ) -> Option<i32> {
-        let (plane, props) = self.overlays.iter().find(|(p, _)| {
-            self.device
-                .get_plane(*p)
-                .is_ok_and(|info| info.crtc().is_none())
+        let candidate = self.overlays.iter().find(|p| {
+            p.formats.contains(format)
+                && self
+                    .device
+                    .get_plane(p.handle)
+                    .is_ok_and(|info| info.crtc().is_none())
         })?;
+        let (plane, props) = (&candidate.handle, &candidate.props);
         let prop = |name: &str| props.get(name).copied();
         let fixed = |v: f64| property::Value::UnsignedRange((v * 65536.0).round().max(0.0) as u64);
         let mut req = AtomicModeReq::new();

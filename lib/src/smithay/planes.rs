@@ -86,6 +86,9 @@ pub enum Reason {
     /// A composited element in front of it overlaps it: on a plane it would cover that
     /// element. Weston: OCCLUDED_BY_RENDERER.
     OverlapsComposited,
+    /// An element on an overlay plane in front of it overlaps it, and the planes' stacking
+    /// order cannot be relied on to keep that element in front (no `zpos` above it).
+    OverlapsPlane,
     /// Every plane that could take it is taken. Weston: NO_PLANES_AVAILABLE.
     NoPlaneFree,
     /// The kernel refused the plane in an atomic TEST_ONLY commit. Weston: PLANES_REJECTED.
@@ -160,6 +163,9 @@ impl fmt::Display for Reason {
                 f.write_str("drawn translucent (alpha < 1) and the planes have no alpha property")
             }
             Reason::OverlapsComposited => f.write_str("overlaps composited content in front of it"),
+            Reason::OverlapsPlane => f.write_str(
+                "overlaps an element on an overlay plane in front of it (no plane order keeps it behind)",
+            ),
             Reason::NoPlaneFree => f.write_str("no plane free"),
             Reason::Refused { errno, suspect } => {
                 match suspect {
@@ -259,6 +265,11 @@ pub struct ElementFacts {
     pub crosses_output: bool,
     /// A composited element in front of it overlaps it.
     pub under_composited: bool,
+    /// An element on an overlay plane in front of it overlaps it.
+    pub under_overlay: bool,
+    /// A cursor element (Smithay copies cursor images into its own cursor buffer, so any
+    /// buffer type can reach the cursor plane).
+    pub cursor: bool,
     /// When the kernel refused a test commit of it, the errno (from a test of wayheap's own).
     pub refusal_errno: Option<i32>,
 }
@@ -361,6 +372,8 @@ fn composited_because(
     }
     let format = match element.buffer {
         BufferKind::DmaBuf(format) => format,
+        // A cursor image is copied into the cursor plane's own buffer, whatever its type.
+        _ if element.cursor => return Reason::Unexplained,
         BufferKind::Shm => return Reason::NotADmaBuf,
         BufferKind::SinglePixel => return Reason::SolidColor,
     };
@@ -377,8 +390,9 @@ fn composited_because(
         _ => None,
     };
     // Before a framebuffer failure: AddFB2 refuses a format no plane lists (EINVAL), and the
-    // format is the cause to name.
-    if smithay_says == Some(RenderingReason::FormatUnsupported) || !caps.scans_out(&format) {
+    // format is the cause to name. Smithay's own FormatUnsupported is not enough: it keeps the
+    // first plane's answer even when another plane lists the format.
+    if !caps.scans_out(&format) {
         return Reason::FormatUnsupported(format);
     }
     if let Some(e) = &element.framebuffer_error {
@@ -395,6 +409,9 @@ fn composited_because(
     }
     if element.under_composited {
         return Reason::OverlapsComposited;
+    }
+    if element.under_overlay && smithay_says != Some(RenderingReason::ScanoutFailed) {
+        return Reason::OverlapsPlane;
     }
     if smithay_says == Some(RenderingReason::ScanoutFailed) {
         let suspect = if element.scaled {
@@ -584,6 +601,23 @@ mod tests {
         };
         let r = composited(explain(None, &RENDERING, &refused, &caps(2), &FRAME));
         assert_eq!(r, Reason::FormatUnsupported(linear(Fourcc::Rgbx8888)));
+    }
+
+    #[test]
+    fn overlapping_an_overlay_in_front_and_cursors_are_named() {
+        let behind = ElementFacts {
+            under_overlay: true,
+            ..dmabuf(Fourcc::Argb8888)
+        };
+        let r = composited(explain(None, &RENDERING, &behind, &caps(2), &FRAME));
+        assert_eq!(r, Reason::OverlapsPlane);
+        // An shm cursor image is not "not a dma-buf": Smithay copies it for the cursor plane.
+        let cursor = ElementFacts {
+            cursor: true,
+            ..Default::default()
+        };
+        let r = composited(explain(None, &RENDERING, &cursor, &caps(2), &FRAME));
+        assert_eq!(r, Reason::Unexplained);
     }
 
     #[test]
