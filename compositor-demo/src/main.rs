@@ -457,9 +457,11 @@ fn run(args: Args) -> Result<u8, String> {
         .insert_source(
             Timer::from_duration(Duration::from_millis(500)),
             |_, _, demo| {
-                demo.app.heap_hints.reclaim();
-                demo.app.delegated = demo.app.heap_hints.usage();
-                demo.write_state();
+                profile::section("reclaim", || {
+                    demo.app.heap_hints.reclaim();
+                    demo.app.delegated = demo.app.heap_hints.usage();
+                    demo.write_state();
+                });
                 TimeoutAction::ToDuration(Duration::from_millis(500))
             },
         )
@@ -559,13 +561,17 @@ impl Demo {
         // Windows and popups change only through client requests: not after a vblank or a
         // timer.
         if std::mem::take(&mut self.clients_dispatched) {
-            self.app.space.refresh();
-            self.app.popups.cleanup();
+            profile::section("refresh", || {
+                self.app.space.refresh();
+                self.app.popups.cleanup();
+            });
         }
         if self.event_driven {
             self.tick();
         }
-        let _ = self.app.display.flush_clients();
+        profile::section("flush", || {
+            let _ = self.app.display.flush_clients();
+        });
         if let Some(child) = self.child.as_mut()
             && let Ok(Some(status)) = child.try_wait()
         {
