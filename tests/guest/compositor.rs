@@ -377,6 +377,48 @@ fn a_format_no_plane_takes_is_composited_with_the_reason_and_right_pixels() {
 }
 
 #[test]
+fn a_surface_behind_one_on_an_overlay_plane_is_composited_with_the_reason_and_right_pixels() {
+    require_guest();
+    let comp = kms("overlapping", &[]);
+    // Two overlapping dma-buf subsurfaces; the second is in front. vkms planes have no zpos, so
+    // nothing keeps the back one behind the front one's overlay plane: it is composited.
+    let (back, front) = ((100u32, 80u32), (164u32, 128u32));
+    let (w, h) = (128u32, 96u32);
+    let _client = shown(
+        &comp,
+        &[
+            "--seconds",
+            "120",
+            "--sub",
+            &format!("system:{w}x{h}@{},{}", back.0, back.1),
+            "--sub",
+            &format!("system:{w}x{h}@{},{}", front.0, front.1),
+        ],
+    );
+    let p = placements(&comp, 3);
+    assert_eq!(p[2].1, "overlay", "{p:?}");
+    assert_eq!(p[1].1, "composited", "{p:?}");
+    let reason = p[1].2.clone().unwrap_or_default();
+    assert!(reason.contains("overlay plane in front"), "{reason}");
+    let (sw, sh, rgba) = comp.screenshot();
+    let inside = |(x0, y0): (u32, u32), x: u32, y: u32| {
+        (x0..x0 + w).contains(&x) && (y0..y0 + h).contains(&y)
+    };
+    let expected = |x: u32, y: u32| {
+        if inside(front, x, y) {
+            gradient(x - front.0, y - front.1)
+        } else if inside(back, x, y) {
+            gradient(x - back.0, y - back.1)
+        } else {
+            quadrants(x, y, sw, sh)
+        }
+    };
+    let (wrong, examples) = compare_rgba(&rgba, sw, sh, 0, expected);
+    assert_eq!(wrong, 0, "{wrong} pixels differ: {examples:?}");
+    record_fact("surface behind an overlay", reason);
+}
+
+#[test]
 fn presentation_feedback_says_zero_copy_exactly_when_scanned_out() {
     require_guest();
     for (planes, want) in [(true, "zero-copy=true"), (false, "zero-copy=false")] {
