@@ -34,6 +34,7 @@ use smithay::reexports::wayland_server::DisplayHandle;
 use smithay::utils::{DeviceFd, IsAlive};
 use smithay::wayland::dmabuf::{DmabufFeedbackBuilder, DmabufGlobal, DmabufState};
 use wayheap::heap::HeapDir;
+use wayheap::kms::writeback::WritebackConnector;
 use wayheap::policy::{Allocator as PolicyAllocator, Constraints, Policy};
 use wayheap::smithay::{
     HeapAllocator, PlaneCaps, PlacementTracker, PrimeExporter, window_surfaces,
@@ -83,11 +84,6 @@ pub fn find_card(wanted: Option<&Path>) -> Option<PathBuf> {
     cards.into_iter().next()
 }
 
-/// The writeback connector, for screenshots.
-struct Writeback {
-    connector: connector::Handle,
-}
-
 /// KMS output.
 pub(crate) struct Kms {
     _session: LibSeatSession,
@@ -102,7 +98,8 @@ pub(crate) struct Kms {
     /// The mode's refresh interval, for presentation feedback.
     refresh: Duration,
     size: (u16, u16),
-    writeback: Option<Writeback>,
+    /// The writeback connector, for screenshots.
+    writeback: Option<WritebackConnector>,
     pending_flip: bool,
     active: bool,
     /// (default, scan-out) dma-buf feedback: surfaces on a plane, or that could be, get the
@@ -165,7 +162,13 @@ impl Kms {
                 .get_connector(c, true)
                 .map_err(|e| err("connector")(&e))?;
             if info.interface() == connector::Interface::Writeback {
-                writeback = Some(Writeback { connector: c });
+                match WritebackConnector::new(&fd, c) {
+                    Ok(wb) => writeback = Some(wb),
+                    Err(e) => tracing::info!(
+                        e = %wayheap::error::chain(&e),
+                        "writeback connector unusable: KMS screenshots unavailable"
+                    ),
+                }
                 continue;
             }
             if chosen.is_none() && info.state() == connector::State::Connected {
@@ -546,13 +549,9 @@ impl Kms {
             .as_ref()
             .ok_or("this device has no writeback connector: no KMS screenshot")?;
         let (w, h) = self.size;
-        let shot = wayheap::kms::writeback::capture(
-            &self.fd,
-            self.crtc,
-            wb.connector,
-            (u32::from(w), u32::from(h)),
-        )
-        .map_err(|e| wayheap::error::chain(&e))?;
+        let shot = wb
+            .capture(&self.fd, self.crtc, (u32::from(w), u32::from(h)))
+            .map_err(|e| wayheap::error::chain(&e))?;
         Ok((shot.width, shot.height, shot.rgba))
     }
 }

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use drm::buffer::{Buffer, DrmFourcc};
 use drm::control::{
     AtomicCommitFlags, Device as ControlDevice, FbCmd2Flags, PlaneType, atomic::AtomicModeReq,
-    connector, property::Value,
+    connector,
 };
 use wayheap::heap::Heap;
+use wayheap::kms::writeback::WritebackConnector;
 use wayheap_tests::guest::{record_fact, require_guest};
-use wayheap_tests::kms::{self, Card, ImportedBuffer, put_plane, set};
+use wayheap_tests::kms::{self, Card, ImportedBuffer, put_plane};
 
 /// Background of the primary plane (XRGB8888).
 const BACKGROUND: u32 = 0x0020_3040;
@@ -93,44 +94,17 @@ fn system_heap_buffer_on_overlay_plane_matches_writeback_capture() {
 
     // One atomic commit: mode + both planes + Virtual connector + writeback connector.
     let mut req = AtomicModeReq::new();
-    let cp = card.prop_handles(crtc).unwrap();
-    let blob = card.create_property_blob(&mode).unwrap();
-    set(&mut req, &cp, crtc, "MODE_ID", blob);
-    set(&mut req, &cp, crtc, "ACTIVE", Value::Boolean(true));
-    let op = card.prop_handles(output.handle()).unwrap();
-    set(
-        &mut req,
-        &op,
-        output.handle(),
-        "CRTC_ID",
-        Value::CRTC(Some(crtc)),
-    );
-    let wp = card.prop_handles(writeback.handle()).unwrap();
-    set(
-        &mut req,
-        &wp,
-        writeback.handle(),
-        "CRTC_ID",
-        Value::CRTC(Some(crtc)),
-    );
-    set(
-        &mut req,
-        &wp,
-        writeback.handle(),
-        "WRITEBACK_FB_ID",
-        Value::Framebuffer(Some(wb_fb)),
-    );
+    kms::set_mode(&mut req, &card, crtc, output.handle(), &mode);
+    let writeback =
+        WritebackConnector::new(&card, writeback.handle()).expect("writeback connector");
+    writeback.attach(&mut req, crtc, wb_fb);
     put_plane(&mut req, &card, primary, crtc, primary_fb, (0, 0, w, h));
     put_plane(&mut req, &card, overlay, crtc, overlay_fb, OVERLAY);
 
     let committed = Instant::now();
-    let fence = wayheap::kms::writeback::commit_with_out_fence(
-        &card,
-        AtomicCommitFlags::ALLOW_MODESET,
-        req,
-        writeback.handle(),
-    )
-    .expect("atomic commit of Virtual + Writeback on one CRTC (vkms possible_clones)");
+    let fence = writeback
+        .commit_with_out_fence(&card, AtomicCommitFlags::ALLOW_MODESET, req)
+        .expect("atomic commit of Virtual + Writeback on one CRTC (vkms possible_clones)");
     let state = fence
         .wait(Duration::from_secs(20))
         .expect("writeback fence");
@@ -138,7 +112,7 @@ fn system_heap_buffer_on_overlay_plane_matches_writeback_capture() {
     let fence_ms = committed.elapsed().as_millis();
     // Leave vkms as a compositor expects to find it: a writeback connector still bound to the
     // CRTC makes Smithay's reset of the device fail (it does not see writeback connectors).
-    wayheap::kms::writeback::detach(&card, writeback.handle()).expect("detaching writeback");
+    writeback.detach(&card).expect("detaching writeback");
 
     // Compare every pixel (RGB; the X byte is undefined in XRGB8888).
     let wb_pitch = wb_bo.pitch();

@@ -209,6 +209,23 @@ impl drm::buffer::PlanarBuffer for ImportedBuffer {
     }
 }
 
+/// Adds to `req`: `mode` on `crtc`, active, driving `connector`.
+pub fn set_mode(
+    req: &mut control::atomic::AtomicModeReq,
+    card: &Card,
+    crtc: crtc::Handle,
+    connector: connector::Handle,
+    mode: &Mode,
+) {
+    use property::Value;
+    let cp = card.prop_handles(crtc).expect("CRTC properties");
+    let blob = card.create_property_blob(mode).expect("mode blob");
+    set(req, &cp, crtc, "MODE_ID", blob);
+    set(req, &cp, crtc, "ACTIVE", Value::Boolean(true));
+    let op = card.prop_handles(connector).expect("connector properties");
+    set(req, &op, connector, "CRTC_ID", Value::CRTC(Some(crtc)));
+}
+
 /// Puts `fb` on `plane` of `crtc`, unscaled at `(x, y, w, h)`.
 pub fn put_plane(
     req: &mut control::atomic::AtomicModeReq,

@@ -4,15 +4,17 @@
 //! atomic commit the kernel writes a new sync_file fd through it. The memory behind it must be
 //! writable and alive for the whole commit, and the compiler must not assume it unchanged
 //! afterwards — an address taken of an immutable local (`let fence: i32 = -1;
-//! addr_of!(fence)`) is undefined behaviour. [`commit_with_out_fence`] owns that memory for the
-//! duration of the commit, so no caller has to get it right.
+//! addr_of!(fence)`) is undefined behaviour. [`WritebackConnector::commit_with_out_fence`] owns
+//! that memory for the duration of the commit, so no caller has to get it right.
 //!
 //! ## How to use
 //!
 //! ```no_run
 //! # fn shot(card: &impl drm::control::Device, crtc: drm::control::crtc::Handle,
 //! #         connector: drm::control::connector::Handle) -> Result<(), wayheap::kms::writeback::WritebackError> {
-//! let capture = wayheap::kms::writeback::capture(card, crtc, connector, (1024, 768))?;
+//! use wayheap::kms::writeback::WritebackConnector;
+//! let writeback = WritebackConnector::new(card, connector)?; // once
+//! let capture = writeback.capture(card, crtc, (1024, 768))?;
 //! assert_eq!(capture.rgba.len(), 1024 * 768 * 4);
 //! # Ok(()) }
 //! ```
@@ -85,55 +87,146 @@ impl OutFenceSlot {
     }
 }
 
-/// Commits `req` with `connector`'s `WRITEBACK_OUT_FENCE_PTR` added, and returns the out-fence
-/// the kernel made: it signals when the writeback buffer holds the frame. Not for `TEST_ONLY`
-/// commits, which make no fence ([`WritebackError::NoFence`]).
-pub fn commit_with_out_fence<D: Device>(
-    device: &D,
-    flags: AtomicCommitFlags,
-    mut req: AtomicModeReq,
-    connector: connector::Handle,
-) -> Result<SyncFile, WritebackError> {
-    let fence_ptr = property_handle(device, connector, "WRITEBACK_OUT_FENCE_PTR")?;
-    let slot = OutFenceSlot::new();
-    req.add_property(connector, fence_ptr, slot.value());
-    device
-        .atomic_commit(flags, req)
-        .map_err(drm_err("the writeback commit"))?;
-    // Only after success: a failed commit may have written a number it never installed.
-    slot.take()
-        .map(SyncFile::from_fd)
-        .ok_or(WritebackError::NoFence)
+/// A writeback connector with the handles of the properties writeback needs, read once.
+#[derive(Debug, Clone, Copy)]
+pub struct WritebackConnector {
+    handle: connector::Handle,
+    crtc_id: property::Handle,
+    fb_id: property::Handle,
+    out_fence_ptr: property::Handle,
 }
 
-/// A property of `object` by name.
-pub fn property_handle<D: Device>(
-    device: &D,
-    object: impl drm::control::ResourceHandle,
-    name: &'static str,
-) -> Result<property::Handle, WritebackError> {
-    let props = device
-        .get_properties(object)
-        .map_err(drm_err("reading properties"))?;
-    let named = props
-        .as_hashmap(device)
-        .map_err(drm_err("reading property names"))?;
-    named
-        .get(name)
-        .map(|p| p.handle())
-        .ok_or(WritebackError::MissingProperty(name))
-}
+impl WritebackConnector {
+    /// Reads `connector`'s properties; fails if it is not a writeback connector.
+    pub fn new<D: Device>(
+        device: &D,
+        connector: connector::Handle,
+    ) -> Result<WritebackConnector, WritebackError> {
+        let props = device
+            .get_properties(connector)
+            .map_err(drm_err("reading the connector's properties"))?
+            .as_hashmap(device)
+            .map_err(drm_err("reading the connector's property names"))?;
+        let handle = |name: &'static str| {
+            props
+                .get(name)
+                .map(|p| p.handle())
+                .ok_or(WritebackError::MissingProperty(name))
+        };
+        Ok(WritebackConnector {
+            handle: connector,
+            crtc_id: handle("CRTC_ID")?,
+            fb_id: handle("WRITEBACK_FB_ID")?,
+            out_fence_ptr: handle("WRITEBACK_OUT_FENCE_PTR")?,
+        })
+    }
 
-/// Routes the writeback `connector` away from its CRTC. A connector left bound to a CRTC
-/// (a capture that was interrupted, a program that exited) makes the next DRM master's reset —
-/// which does not see writeback connectors unless it asked for them — fail with EINVAL.
-pub fn detach<D: Device>(device: &D, connector: connector::Handle) -> Result<(), WritebackError> {
-    let crtc_id = property_handle(device, connector, "CRTC_ID")?;
-    let mut req = AtomicModeReq::new();
-    req.add_property(connector, crtc_id, property::Value::CRTC(None));
-    device
-        .atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req)
-        .map_err(drm_err("detaching the writeback connector"))
+    /// The connector.
+    pub fn handle(&self) -> connector::Handle {
+        self.handle
+    }
+
+    /// Adds to `req`: route this connector to `crtc` and write into `fb`.
+    pub fn attach(
+        &self,
+        req: &mut AtomicModeReq,
+        crtc: crtc::Handle,
+        fb: drm::control::framebuffer::Handle,
+    ) {
+        req.add_property(self.handle, self.crtc_id, property::Value::CRTC(Some(crtc)));
+        req.add_property(
+            self.handle,
+            self.fb_id,
+            property::Value::Framebuffer(Some(fb)),
+        );
+    }
+
+    /// Commits `req` with this connector's `WRITEBACK_OUT_FENCE_PTR` added, and returns the
+    /// out-fence the kernel made: it signals when the writeback buffer holds the frame. Not for
+    /// `TEST_ONLY` commits, which make no fence ([`WritebackError::NoFence`]).
+    pub fn commit_with_out_fence<D: Device>(
+        &self,
+        device: &D,
+        flags: AtomicCommitFlags,
+        mut req: AtomicModeReq,
+    ) -> Result<SyncFile, WritebackError> {
+        let slot = OutFenceSlot::new();
+        req.add_property(self.handle, self.out_fence_ptr, slot.value());
+        device
+            .atomic_commit(flags, req)
+            .map_err(drm_err("the writeback commit"))?;
+        // Only after success: a failed commit may have written a number it never installed.
+        slot.take()
+            .map(SyncFile::from_fd)
+            .ok_or(WritebackError::NoFence)
+    }
+
+    /// Routes the connector away from its CRTC. A connector left bound to a CRTC (a capture
+    /// that was interrupted, a program that exited) makes the next DRM master's reset — which
+    /// does not see writeback connectors unless it asked for them — fail with EINVAL.
+    pub fn detach<D: Device>(&self, device: &D) -> Result<(), WritebackError> {
+        let mut req = AtomicModeReq::new();
+        req.add_property(self.handle, self.crtc_id, property::Value::CRTC(None));
+        device
+            .atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req)
+            .map_err(drm_err("detaching the writeback connector"))
+    }
+
+    /// Captures what `crtc` shows (`width` x `height`, its mode's size): routes the connector
+    /// to it with an XRGB8888 dumb buffer, commits, waits for the out-fence, reads the buffer,
+    /// and detaches the connector again whatever happened.
+    pub fn capture<D: Device>(
+        &self,
+        device: &D,
+        crtc: crtc::Handle,
+        (width, height): (u32, u32),
+    ) -> Result<Capture, WritebackError> {
+        let mut bo = device
+            .create_dumb_buffer((width, height), DrmFourcc::Xrgb8888, 32)
+            .map_err(drm_err("creating the capture buffer"))?;
+        let result = device
+            .add_framebuffer(&bo, 24, 32)
+            .map_err(drm_err("adding the capture framebuffer"))
+            .and_then(|fb| {
+                let shot = self.capture_into(device, crtc, fb, &mut bo, (width, height));
+                let _ = device.destroy_framebuffer(fb);
+                shot
+            });
+        let _ = device.destroy_dumb_buffer(bo);
+        result
+    }
+
+    fn capture_into<D: Device>(
+        &self,
+        device: &D,
+        crtc: crtc::Handle,
+        fb: drm::control::framebuffer::Handle,
+        bo: &mut drm::control::dumbbuffer::DumbBuffer,
+        (width, height): (u32, u32),
+    ) -> Result<Capture, WritebackError> {
+        let mut req = AtomicModeReq::new();
+        self.attach(&mut req, crtc, fb);
+        let committed = self.commit_with_out_fence(device, AtomicCommitFlags::ALLOW_MODESET, req);
+        let pixels = committed.and_then(|fence| {
+            match fence.wait(CAPTURE_TIMEOUT).map_err(WritebackError::Wait)? {
+                FenceState::Signalled => {}
+                other => return Err(WritebackError::NotSignalled(other)),
+            }
+            let pitch = drm::buffer::Buffer::pitch(&*bo) as usize;
+            let map = device
+                .map_dumb_buffer(bo)
+                .map_err(drm_err("mapping the capture buffer"))?;
+            Ok(xrgb_to_rgba(map.as_ref(), pitch, width, height))
+        });
+        if let Err(e) = self.detach(device) {
+            tracing::warn!(e = %crate::error::chain(&e), "detaching the writeback connector");
+        }
+        pixels.map(|rgba| Capture {
+            width,
+            height,
+            rgba,
+        })
+    }
 }
 
 /// A captured frame: RGBA8 rows, top to bottom.
@@ -145,66 +238,6 @@ pub struct Capture {
     pub height: u32,
     /// `width * height` RGBA pixels (alpha 255).
     pub rgba: Vec<u8>,
-}
-
-/// Captures what `crtc` shows (`width` x `height`, its mode's size): routes the writeback
-/// `connector` to it with an XRGB8888 dumb buffer, commits, waits for the out-fence, reads the
-/// buffer, and detaches the connector again whatever happened.
-pub fn capture<D: Device>(
-    device: &D,
-    crtc: crtc::Handle,
-    connector: connector::Handle,
-    (width, height): (u32, u32),
-) -> Result<Capture, WritebackError> {
-    let mut bo = device
-        .create_dumb_buffer((width, height), DrmFourcc::Xrgb8888, 32)
-        .map_err(drm_err("creating the capture buffer"))?;
-    let result = device
-        .add_framebuffer(&bo, 24, 32)
-        .map_err(drm_err("adding the capture framebuffer"))
-        .and_then(|fb| {
-            let shot = capture_into(device, crtc, connector, fb, &mut bo, (width, height));
-            let _ = device.destroy_framebuffer(fb);
-            shot
-        });
-    let _ = device.destroy_dumb_buffer(bo);
-    result
-}
-
-fn capture_into<D: Device>(
-    device: &D,
-    crtc: crtc::Handle,
-    connector: connector::Handle,
-    fb: drm::control::framebuffer::Handle,
-    bo: &mut drm::control::dumbbuffer::DumbBuffer,
-    (width, height): (u32, u32),
-) -> Result<Capture, WritebackError> {
-    let crtc_id = property_handle(device, connector, "CRTC_ID")?;
-    let fb_id = property_handle(device, connector, "WRITEBACK_FB_ID")?;
-    let mut req = AtomicModeReq::new();
-    req.add_property(connector, crtc_id, property::Value::CRTC(Some(crtc)));
-    req.add_property(connector, fb_id, property::Value::Framebuffer(Some(fb)));
-    let committed = commit_with_out_fence(device, AtomicCommitFlags::ALLOW_MODESET, req, connector);
-    let pixels = committed.and_then(|fence| {
-        match fence.wait(CAPTURE_TIMEOUT).map_err(WritebackError::Wait)? {
-            FenceState::Signalled => {}
-            other => return Err(WritebackError::NotSignalled(other)),
-        }
-        let pitch = drm::buffer::Buffer::pitch(&*bo) as usize;
-        let map = device
-            .map_dumb_buffer(bo)
-            .map_err(drm_err("mapping the capture buffer"))?;
-        Ok(xrgb_to_rgba(map.as_ref(), pitch, width, height))
-    });
-    // Detach the writeback connector again, whatever happened.
-    if let Err(e) = detach(device, connector) {
-        tracing::warn!(e = %crate::error::chain(&e), "detaching the writeback connector");
-    }
-    pixels.map(|rgba| Capture {
-        width,
-        height,
-        rgba,
-    })
 }
 
 /// XRGB8888 little endian (B G R X in memory) rows of `pitch` bytes to RGBA8.

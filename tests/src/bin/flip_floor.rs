@@ -14,7 +14,7 @@ use drm::buffer::DrmFourcc;
 use drm::control::{AtomicCommitFlags, Device as _, FbCmd2Flags, PlaneType, atomic::AtomicModeReq};
 use drm::control::{connector, property::Value};
 use wayheap::heap::HeapDir;
-use wayheap_tests::kms::{Card, ImportedBuffer, put_plane, set};
+use wayheap_tests::kms::{Card, ImportedBuffer, put_plane, set_mode};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -72,20 +72,7 @@ fn main() {
 
     // The mode and both planes, once.
     let mut req = AtomicModeReq::new();
-    let cp = card.prop_handles(crtc).expect("CRTC properties");
-    let blob = card.create_property_blob(&mode).expect("mode blob");
-    set(&mut req, &cp, crtc, "MODE_ID", blob);
-    set(&mut req, &cp, crtc, "ACTIVE", Value::Boolean(true));
-    let op = card
-        .prop_handles(output.handle())
-        .expect("connector properties");
-    set(
-        &mut req,
-        &op,
-        output.handle(),
-        "CRTC_ID",
-        Value::CRTC(Some(crtc)),
-    );
+    set_mode(&mut req, &card, crtc, output.handle(), &mode);
     put_plane(&mut req, &card, primary, crtc, videos[0].1, (0, 0, w, h));
     put_plane(&mut req, &card, overlay, crtc, overlay_fb, (0, 0, w, h));
     card.atomic_commit(AtomicCommitFlags::ALLOW_MODESET, req)
