@@ -148,15 +148,20 @@ impl HintConfig {
     pub fn hints_for(&self, placement: Option<&Placement>) -> Vec<HeapHint> {
         let scanout = match placement {
             Some(Placement::Plane(kind)) => Some(*kind),
-            // Reasons another buffer would fix: it still belongs on a plane.
-            None
-            | Some(Placement::Composited(
-                Reason::NotContiguous(_)
-                | Reason::FormatUnsupported(_)
-                | Reason::NotADmaBuf
-                | Reason::ModifierUnsupported(_)
-                | Reason::Refused { suspect: None, .. },
-            )) if self.overlays => Some(PlaneKind::Overlay),
+            // Not shown yet, or composited for a reason another buffer (format, modifier,
+            // memory, a dma-buf at all) or an unexplained refusal could change: it still
+            // belongs on a plane.
+            None if self.overlays => Some(PlaneKind::Overlay),
+            Some(Placement::Composited(r))
+                if self.overlays
+                    && (r.fixed_by_another_buffer()
+                        || matches!(
+                            r,
+                            Reason::NotADmaBuf | Reason::Refused { suspect: None, .. }
+                        )) =>
+            {
+                Some(PlaneKind::Overlay)
+            }
             _ => None,
         };
         let system = |target| HeapHint::scattered("system", target, 0).delegated();

@@ -131,9 +131,9 @@ pub struct PrimeExporter {
     cache: Arc<Mutex<FramebufferCache>>,
     live: Arc<Mutex<usize>>,
     contiguous_only: bool,
-    /// Whether each client buffer seen is contiguous (with `contiguous_only`), weak like the
-    /// framebuffer cache.
-    contiguous: Arc<Mutex<HashMap<WeakDmabuf, bool>>>,
+    /// The memory of each client buffer looked at (with `contiguous_only`, or for the placement
+    /// tracker), weak like the framebuffer cache.
+    memory: Arc<Mutex<HashMap<WeakDmabuf, Option<BufferMemory>>>>,
     /// Why a buffer could not become a framebuffer, by buffer (weak): the placement reason.
     failures: Arc<Mutex<HashMap<WeakDmabuf, String>>>,
 }
@@ -222,7 +222,7 @@ impl PrimeExporter {
             cache: Arc::default(),
             live: Arc::new(Mutex::new(0)),
             contiguous_only: false,
-            contiguous: Arc::default(),
+            memory: Arc::default(),
             failures: Arc::default(),
         }
     }
@@ -248,15 +248,18 @@ impl PrimeExporter {
     }
 
     fn memory_fits(&self, dmabuf: &Dmabuf) -> bool {
-        if !self.contiguous_only {
-            return true;
-        }
-        // Asked per element and frame: the fdinfo reads are done once per buffer.
-        let mut known = self.contiguous.lock().unwrap_or_else(|e| e.into_inner());
+        !self.contiguous_only || self.memory_of(dmabuf).is_some_and(|m| m.contiguous)
+    }
+
+    /// Where `dmabuf`'s memory comes from, as fdinfo tells, read once per buffer (asked per
+    /// element and frame, by the exporter and by the placement tracker).
+    pub fn memory_of(&self, dmabuf: &Dmabuf) -> Option<BufferMemory> {
+        let mut known = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         known.retain(|weak, _| !weak.is_gone());
-        *known
+        known
             .entry(dmabuf.weak())
-            .or_insert_with(|| BufferMemory::of(dmabuf).is_some_and(|m| m.contiguous))
+            .or_insert_with(|| BufferMemory::of(dmabuf))
+            .clone()
     }
 
     /// Framebuffers alive now (cached or on a plane): for leak checks.

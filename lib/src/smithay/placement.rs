@@ -55,7 +55,6 @@ use std::time::{Duration, Instant};
 
 use drm::control::{AtomicCommitFlags, Device as _, atomic::AtomicModeReq, crtc, plane, property};
 use smithay::backend::allocator::Buffer as _;
-use smithay::backend::allocator::dmabuf::WeakDmabuf;
 use smithay::backend::drm::compositor::{PrimaryPlaneElement, RenderFrameResult};
 use smithay::backend::drm::{DrmDeviceFd, DrmSurface, Framebuffer};
 use smithay::backend::renderer::element::{
@@ -70,10 +69,10 @@ use smithay::utils::{Physical, Rectangle};
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::dmabuf::DmabufFeedback;
 
+use super::PrimeExporter;
 use super::planes::{
     BufferKind, ElementFacts, FrameFacts, Placement, PlaneCaps, PlaneKind, explain,
 };
-use super::{BufferMemory, PrimeExporter};
 
 /// How long a surface's wanted feedback must stay the same before it is sent (Weston: 2 s).
 pub const FEEDBACK_HYSTERESIS: Duration = Duration::from_secs(2);
@@ -216,7 +215,6 @@ pub struct PlacementTracker {
     changes: Vec<PlacementChange>,
     feedback_changed: bool,
     update: u64,
-    memory: HashMap<WeakDmabuf, Option<BufferMemory>>,
 }
 
 impl PlacementTracker {
@@ -233,7 +231,6 @@ impl PlacementTracker {
             changes: Vec::new(),
             feedback_changed: false,
             update: 0,
-            memory: HashMap::new(),
         }
     }
 
@@ -506,18 +503,12 @@ impl PlacementTracker {
         let update = self.update;
         self.surfaces
             .retain(|_, t| t.seen == update && t.surface.is_alive());
-        self.memory.retain(|weak, _| !weak.is_gone());
     }
 
     /// The facts a surface's current buffer gives.
-    fn surface_facts(&mut self, surface: &WlSurface) -> ElementFacts {
-        let buffer = with_states(surface, |states| {
-            let data = states.data_map.get::<RendererSurfaceStateUserData>()?;
-            let guard = data.lock().unwrap_or_else(|e| e.into_inner());
-            guard.buffer().map(|b| (**b).clone())
-        });
+    fn surface_facts(&self, surface: &WlSurface) -> ElementFacts {
         let mut facts = ElementFacts::default();
-        let Some(buffer) = buffer else {
+        let Some(buffer) = current_buffer(surface) else {
             return facts;
         };
         if smithay::wayland::single_pixel_buffer::get_single_pixel_buffer(&buffer).is_ok() {
@@ -528,15 +519,11 @@ impl PlacementTracker {
             return facts;
         };
         facts.buffer = BufferKind::DmaBuf(dmabuf.format());
-        if self.caps.contiguous_only {
-            // fdinfo reads: once per buffer, and only where the planes care about the memory.
-            facts.memory = self
-                .memory
-                .entry(dmabuf.weak())
-                .or_insert_with(|| BufferMemory::of(dmabuf))
-                .clone();
-        }
         if let Some(exporter) = &self.exporter {
+            if self.caps.contiguous_only {
+                // Only where the planes care about the memory; read once per buffer.
+                facts.memory = exporter.memory_of(dmabuf);
+            }
             facts.framebuffer_error = exporter.failure_of(dmabuf);
         }
         facts
@@ -550,12 +537,8 @@ impl PlacementTracker {
         scale: smithay::utils::Scale<f64>,
     ) -> Option<i32> {
         let (probe, exporter, element) = (self.probe.as_ref()?, self.exporter.as_ref()?, element?);
-        let dmabuf = with_states(surface, |states| {
-            let data = states.data_map.get::<RendererSurfaceStateUserData>()?;
-            let guard = data.lock().unwrap_or_else(|e| e.into_inner());
-            let buffer = guard.buffer()?;
-            smithay::wayland::dmabuf::get_dmabuf(buffer).ok().cloned()
-        })?;
+        let buffer = current_buffer(surface)?;
+        let dmabuf = smithay::wayland::dmabuf::get_dmabuf(&buffer).ok()?.clone();
         if element.transform() != smithay::utils::Transform::Normal {
             // The probe sets no rotation: its answer would be about something else.
             return None;
@@ -571,6 +554,17 @@ impl PlacementTracker {
         tracing::debug!(?errno, "refusal probe");
         errno
     }
+}
+
+/// The buffer a surface shows (its renderer state's), if any.
+fn current_buffer(
+    surface: &WlSurface,
+) -> Option<smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer> {
+    with_states(surface, |states| {
+        let data = states.data_map.get::<RendererSurfaceStateUserData>()?;
+        let guard = data.lock().unwrap_or_else(|e| e.into_inner());
+        guard.buffer().map(|b| (**b).clone())
+    })
 }
 
 /// Facts that come from the element as drawn: scaling, transform, alpha, the output's edge.
