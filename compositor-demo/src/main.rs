@@ -83,6 +83,11 @@ struct Args {
     #[arg(long)]
     stats: bool,
 
+    /// Measure the thread CPU of each section of the frame path (two clock reads per section)
+    /// and report the totals in the state file's `cpu_us`.
+    #[arg(long)]
+    cpu_profile: bool,
+
     /// Compose everything: never put a client buffer on a plane (to compare).
     #[arg(long)]
     no_planes: bool,
@@ -216,6 +221,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    profile::enable(args.cpu_profile);
     match run(args) {
         Ok(code) => ExitCode::from(code),
         Err(msg) => {
@@ -678,7 +684,9 @@ impl Demo {
         };
         let mut json = report::state_json(&self.app, self.backend.name());
         json["renderer"] = self.backend.renderer().json();
-        json["cpu_us"] = profile::json();
+        if let Some(cpu) = profile::json() {
+            json["cpu_us"] = cpu;
+        }
         match &self.backend {
             Backend::Kms(k) => json["live_framebuffers"] = k.live_framebuffers().into(),
             Backend::Nested(n) => json["window_system"] = n.host.into(),

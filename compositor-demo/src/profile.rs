@@ -1,10 +1,12 @@
-//! Where the compositor's CPU goes: thread CPU time per section of the frame path (client
-//! dispatch, element collection, plane assignment, placement, feedback, commit, state file),
-//! summed over the run and reported in the state file (`cpu_us`), so a benchmark can say which
-//! part of a frame costs what.
+//! Where the compositor's CPU goes (`--cpu-profile`): thread CPU time per section of the frame
+//! path (client dispatch, element collection, plane assignment, placement, feedback, commit,
+//! state file), summed over the run and reported in the state file (`cpu_us`), so a benchmark
+//! can say which part of a frame costs what. Off, a section is a plain call: the clock reads
+//! are syscalls, not to be paid on every frame of every run.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rustix::time::{ClockId, clock_gettime};
@@ -14,6 +16,13 @@ thread_local! {
         const { RefCell::new(BTreeMap::new()) };
 }
 
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns the measurement on or off (once, at start).
+pub fn enable(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
 fn thread_cpu() -> Duration {
     let t = clock_gettime(ClockId::ThreadCPUTime);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
@@ -21,6 +30,9 @@ fn thread_cpu() -> Duration {
 
 /// Runs `f`, adding the CPU time it took to section `name` (nested sections count in both).
 pub fn section<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return f();
+    }
     let start = thread_cpu();
     let out = f();
     let spent = thread_cpu().saturating_sub(start);
@@ -33,9 +45,12 @@ pub fn section<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// Every section so far: `{name: {"us": total microseconds, "calls": n}}`.
-pub fn json() -> serde_json::Value {
-    SECTIONS.with(|s| {
+/// Every section so far: `{name: {"us": total microseconds, "calls": n}}`; `None` when off.
+pub fn json() -> Option<serde_json::Value> {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let sections = SECTIONS.with(|s| {
         s.borrow()
             .iter()
             .map(|(name, (spent, calls))| {
@@ -45,6 +60,6 @@ pub fn json() -> serde_json::Value {
                 )
             })
             .collect::<serde_json::Map<_, _>>()
-            .into()
-    })
+    });
+    Some(sections.into())
 }

@@ -29,7 +29,20 @@ const FLOOR_FRAMES_FACTOR: u64 = 5;
 
 /// CPU milliseconds per frame of compositor-demo showing the scene at `w`x`h` for `frames`
 /// frames, with planes or composited.
-fn compositor_ms_per_frame(w: u32, h: u32, planes: bool, frames: u64) -> f64 {
+/// How a compositor run is made.
+#[derive(Clone, Copy, PartialEq)]
+enum Run {
+    /// Timed, client buffers on planes.
+    Planes,
+    /// Timed, everything composited (`--no-planes`).
+    Composited,
+    /// On planes with `--cpu-profile`: the per-section breakdown (its clock reads would bias
+    /// the timed runs).
+    Profiled,
+}
+
+fn compositor_ms_per_frame(w: u32, h: u32, run: Run, frames: u64) -> f64 {
+    let planes = run != Run::Composited;
     let _ = std::fs::remove_file("/run/seatd.sock");
     let size = format!("{w}x{h}");
     let mut args = vec![
@@ -42,6 +55,9 @@ fn compositor_ms_per_frame(w: u32, h: u32, planes: bool, frames: u64) -> f64 {
     ];
     if !planes {
         args.push("--no-planes");
+    }
+    if run == Run::Profiled {
+        args.push("--cpu-profile");
     }
     let tag = format!("bench-{w}-{}", if planes { "planes" } else { "composited" });
     let comp = Compositor::start_binary(&compositor_demo_release_bin(), &tag, &args, SEATD, &[]);
@@ -93,19 +109,21 @@ fn compositor_ms_per_frame(w: u32, h: u32, planes: bool, frames: u64) -> f64 {
             break (cpu, f);
         }
     };
-    // Where the CPU went, per section of the frame path (whole run, per rendered frame).
-    let state = comp.state();
-    let total = state["frames"].as_u64().unwrap_or(1).max(1);
-    let sections: Vec<String> = state["cpu_us"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(name, v)| format!("{name} {}", v["us"].as_u64().unwrap_or(0) / total))
-        .collect();
-    record_fact(
-        &format!("{tag} CPU µs per frame by section"),
-        sections.join(", "),
-    );
+    if run == Run::Profiled {
+        // Where the CPU went, per section of the frame path (whole run, per rendered frame).
+        let state = comp.state();
+        let total = state["frames"].as_u64().unwrap_or(1).max(1);
+        let sections: Vec<String> = state["cpu_us"]
+            .as_object()
+            .expect("--cpu-profile puts cpu_us in the state")
+            .iter()
+            .map(|(name, v)| format!("{name} {}", v["us"].as_u64().unwrap_or(0) / total))
+            .collect();
+        record_fact(
+            &format!("{tag} CPU µs per frame by section"),
+            sections.join(", "),
+        );
+    }
     drop(client);
     drop(comp);
     ticks_ms(cpu1 - cpu0) / (f1 - f0) as f64
@@ -145,8 +163,8 @@ fn median_spread(v: &mut [f64]) -> (f64, f64, f64) {
 fn bench_mode(w: u32, h: u32, frames: u64) {
     let (mut planes, mut composited, mut floor) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        planes.push(compositor_ms_per_frame(w, h, true, frames));
-        composited.push(compositor_ms_per_frame(w, h, false, frames));
+        planes.push(compositor_ms_per_frame(w, h, Run::Planes, frames));
+        composited.push(compositor_ms_per_frame(w, h, Run::Composited, frames));
         // The floor is cheap: more frames, so its handful of clock ticks is not its resolution.
         floor.push(floor_ms_per_frame(w, h, frames * FLOOR_FRAMES_FACTOR));
     }
@@ -173,6 +191,7 @@ fn bench_mode(w: u32, h: u32, frames: u64) {
             "{p:.2} ms vs floor {f:.2} ms ({f_lo:.2}-{f_hi:.2}): ratio {rf:.2} ({rf_lo:.2}-{rf_hi:.2})"
         ),
     );
+    compositor_ms_per_frame(w, h, Run::Profiled, frames);
 }
 
 #[test]
