@@ -175,10 +175,10 @@ pub fn process_dmabufs(pid: Option<u32>) -> std::io::Result<Vec<ProcessDmaBuf>> 
         else {
             continue;
         };
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+        let Ok(text) = std::fs::read(entry.path()) else {
             continue;
         };
-        if let Some(info) = fdinfo::parse(&text) {
+        if let Some(info) = fdinfo::parse_bytes(&text) {
             out.push(ProcessDmaBuf { fd, info });
         }
     }

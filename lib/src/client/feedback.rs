@@ -533,3 +533,274 @@ mod tests {
         assert_eq!(c.done(), Err(FeedbackError::DeviceSize(3)));
     }
 }
+
+/// Property tests (issue 15) of the format table, tranche indices and the event sequence a
+/// compositor may send: 8 000 + 8 000 + 2 000 + 3 000 = 21 000 cases per run.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::client::{BufferPath, decide};
+    use crate::layout::Fourcc;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    fn config(cases: u32) -> ProptestConfig {
+        ProptestConfig {
+            cases,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// One table entry as the compositor writes it, with whatever padding it likes.
+    fn encode(entries: &[(u32, u32, u64)]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(entries.len() * 16);
+        for (format, pad, modifier) in entries {
+            v.extend(format.to_ne_bytes());
+            v.extend(pad.to_ne_bytes());
+            v.extend(modifier.to_ne_bytes());
+        }
+        v
+    }
+
+    fn memfd(bytes: &[u8]) -> OwnedFd {
+        let fd = rustix::fs::memfd_create("table", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::io::write(&fd, bytes).unwrap();
+        fd
+    }
+
+    /// A few formats and modifiers that collide often, so tranches resolve to LINEAR entries of
+    /// the format asked for in some cases and not in others.
+    fn entry() -> impl Strategy<Value = (u32, u32, u64)> {
+        (
+            prop_oneof![Just(Fourcc::XRGB8888.0), Just(Fourcc::NV12.0), any::<u32>()],
+            any::<u32>(),
+            prop_oneof![
+                Just(0u64),
+                Just(crate::layout::MODIFIER_INVALID),
+                any::<u64>()
+            ],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(config(8_000))]
+
+        /// Any bytes: a table exactly when the length is a multiple of 16, with one entry per
+        /// 16 bytes read from the right place (padding ignored); else `TableSize` naming it.
+        #[test]
+        fn table_bytes_parse_or_name_their_size(bytes in vec(any::<u8>(), 0..200)) {
+            match FormatTable::parse(&bytes) {
+                Ok(t) => {
+                    prop_assert_eq!(bytes.len() % 16, 0);
+                    prop_assert_eq!(t.0.len(), bytes.len() / 16);
+                    let again: Vec<(u32, u32, u64)> = t.0.iter().enumerate()
+                        .map(|(i, e)| (e.format, u32::from_ne_bytes(bytes[i * 16 + 4..i * 16 + 8].try_into().unwrap()), e.modifier))
+                        .collect();
+                    prop_assert_eq!(encode(&again), bytes);
+                }
+                Err(e) => {
+                    prop_assert_ne!(bytes.len() % 16, 0);
+                    prop_assert_eq!(e, FeedbackError::TableSize(bytes.len() as u64));
+                }
+            }
+        }
+
+        /// Indices resolve to exactly the entries they name, or the error names the first index
+        /// past the end (or the odd byte count); never an out-of-bounds read.
+        #[test]
+        fn tranche_indices_resolve_or_name_the_bad_one(
+            entries in vec(entry(), 0..40),
+            indices in vec(any::<u8>(), 0..64),
+            small in vec(0u16..48, 0..32),
+            use_small in any::<bool>(),
+        ) {
+            let table = FormatTable::parse(&encode(&entries)).unwrap();
+            let indices = if use_small {
+                small.iter().flat_map(|i| i.to_ne_bytes()).collect()
+            } else {
+                indices
+            };
+            let wanted: Vec<u16> = indices.chunks_exact(2).map(|c| u16::from_ne_bytes([c[0], c[1]])).collect();
+            match table.resolve(&indices) {
+                Ok(formats) => {
+                    prop_assert_eq!(indices.len() % 2, 0);
+                    prop_assert_eq!(formats.len(), wanted.len());
+                    for (f, i) in formats.iter().zip(&wanted) {
+                        let (format, _, modifier) = entries[usize::from(*i)];
+                        prop_assert_eq!(*f, FormatModifier { format, modifier });
+                    }
+                }
+                Err(FeedbackError::IndicesSize(n)) => {
+                    prop_assert_eq!(n, indices.len());
+                    prop_assert_eq!(n % 2, 1);
+                }
+                Err(FeedbackError::IndexOutOfRange { index, len }) => {
+                    prop_assert_eq!(indices.len() % 2, 0);
+                    prop_assert_eq!(len, entries.len());
+                    let first_bad = wanted.iter().find(|i| usize::from(**i) >= entries.len());
+                    prop_assert_eq!(Some(&index), first_bad);
+                }
+                Err(e) => prop_assert!(false, "unexpected {e}"),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(2_000))]
+
+        /// The announced size against what the fd holds: sizes not a multiple of 16 and tables
+        /// longer than the fd are typed errors (never a read past the file: SIGBUS), anything
+        /// else is the parse of the first `size` bytes.
+        #[test]
+        fn table_fds_are_checked_before_mapping(
+            bytes in vec(any::<u8>(), 0..160),
+            announced in prop_oneof![0u32..192, any::<u32>()],
+        ) {
+            let result = FormatTable::from_fd(memfd(&bytes), announced);
+            let size = u64::from(announced);
+            if size % 16 != 0 {
+                prop_assert_eq!(result, Err(FeedbackError::TableSize(size)));
+            } else if size > bytes.len() as u64 {
+                prop_assert_eq!(
+                    result,
+                    Err(FeedbackError::TableTruncated { announced: size, actual: bytes.len() as u64 })
+                );
+            } else {
+                prop_assert_eq!(result, FormatTable::parse(&bytes[..size as usize]));
+            }
+        }
+    }
+
+    /// One feedback event, as the collector's methods take them.
+    #[derive(Debug, Clone)]
+    enum Ev {
+        Table(Vec<(u32, u32, u64)>, i8),
+        MainDevice(Vec<u8>),
+        TargetDevice(Vec<u8>),
+        Formats(Vec<u8>),
+        Flags(u32),
+        TrancheDone,
+        Done,
+    }
+
+    fn event() -> impl Strategy<Value = Ev> {
+        prop_oneof![
+            1 => (vec(entry(), 0..6), -17i8..17).prop_map(|(e, d)| Ev::Table(e, d)),
+            1 => vec(any::<u8>(), 0..10).prop_map(Ev::MainDevice),
+            2 => prop_oneof![
+                vec(any::<u8>(), 0..10),
+                any::<u64>().prop_map(|d| d.to_ne_bytes().to_vec()),
+            ].prop_map(Ev::TargetDevice),
+            4 => prop_oneof![
+                vec(0u16..8, 0..5).prop_map(|v| v.iter().flat_map(|i| i.to_ne_bytes()).collect()),
+                vec(any::<u8>(), 0..7),
+            ].prop_map(Ev::Formats),
+            2 => any::<u32>().prop_map(Ev::Flags),
+            3 => Just(Ev::TrancheDone),
+            2 => Just(Ev::Done),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(3_000))]
+
+        /// Any sequence of events: no panic; `done` succeeds exactly when nothing malformed came
+        /// since the last `done` and a table exists, with one tranche per `tranche_done` and only
+        /// formats some table listed; otherwise the error is the last malformed event's. The
+        /// decision made from a successful round agrees with its tranches.
+        #[test]
+        fn event_sequences_give_consistent_feedback(events in vec(event(), 0..24)) {
+            let mut c = FeedbackCollector::default();
+            let mut table: Option<Vec<FormatModifier>> = None;
+            let mut listed: Vec<FormatModifier> = Vec::new();
+            let mut last_error: Option<FeedbackError> = None;
+            let mut tranches_done = 0usize;
+            for ev in events {
+                match ev {
+                    Ev::Table(entries, delta) => {
+                        let bytes = encode(&entries);
+                        // Announce the true size, or one off by up to 17 bytes.
+                        let size = (bytes.len() as i64 + i64::from(delta)).max(0) as u32;
+                        c.format_table(memfd(&bytes), size);
+                        let s = u64::from(size);
+                        if s % 16 != 0 {
+                            last_error = Some(FeedbackError::TableSize(s));
+                        } else if s > bytes.len() as u64 {
+                            last_error = Some(FeedbackError::TableTruncated { announced: s, actual: bytes.len() as u64 });
+                        } else {
+                            let t: Vec<FormatModifier> = entries[..s as usize / 16].iter()
+                                .map(|(format, _, modifier)| FormatModifier { format: *format, modifier: *modifier })
+                                .collect();
+                            listed.extend(&t);
+                            table = Some(t);
+                        }
+                    }
+                    Ev::MainDevice(d) => {
+                        c.main_device(&d);
+                        if ![4, 8].contains(&d.len()) {
+                            last_error = Some(FeedbackError::DeviceSize(d.len()));
+                        }
+                    }
+                    Ev::TargetDevice(d) => {
+                        c.tranche_target_device(&d);
+                        if ![4, 8].contains(&d.len()) {
+                            last_error = Some(FeedbackError::DeviceSize(d.len()));
+                        }
+                    }
+                    Ev::Formats(idx) => {
+                        c.tranche_formats(&idx);
+                        match &table {
+                            None => last_error = Some(FeedbackError::NoTable),
+                            Some(_) if idx.len() % 2 == 1 => last_error = Some(FeedbackError::IndicesSize(idx.len())),
+                            Some(t) => {
+                                if let Some(bad) = idx.chunks_exact(2)
+                                    .map(|c| u16::from_ne_bytes([c[0], c[1]]))
+                                    .find(|i| usize::from(*i) >= t.len())
+                                {
+                                    last_error = Some(FeedbackError::IndexOutOfRange { index: bad, len: t.len() });
+                                }
+                            }
+                        }
+                    }
+                    Ev::Flags(f) => c.tranche_flags(f),
+                    Ev::TrancheDone => {
+                        c.tranche_done();
+                        tranches_done += 1;
+                    }
+                    Ev::Done => {
+                        let got = c.done();
+                        match (last_error.take(), &table) {
+                            (Some(e), _) => prop_assert_eq!(got, Err(e)),
+                            (None, None) => prop_assert_eq!(got, Err(FeedbackError::NoTable)),
+                            (None, Some(_)) => {
+                                let f = got.unwrap();
+                                prop_assert_eq!(f.tranches.len(), tranches_done);
+                                for t in &f.tranches {
+                                    for fm in &t.formats {
+                                        prop_assert!(listed.contains(fm), "{fm:?} was in no table");
+                                    }
+                                }
+                                for format in [Fourcc::XRGB8888, Fourcc::NV12] {
+                                    let linear = FormatModifier { format: format.0, modifier: 0 };
+                                    let first = f.tranches.iter().find(|t| t.formats.contains(&linear));
+                                    let d = decide(Some(&f), format);
+                                    let path = match first {
+                                        None => BufferPath::Shm,
+                                        Some(t) if t.scanout => BufferPath::Scanout,
+                                        Some(_) => BufferPath::Sampling,
+                                    };
+                                    prop_assert_eq!(d.path, path);
+                                    if first.is_some() {
+                                        prop_assert_eq!(d.device, f.import_device());
+                                    }
+                                }
+                            }
+                        }
+                        tranches_done = 0;
+                    }
+                }
+            }
+        }
+    }
+}

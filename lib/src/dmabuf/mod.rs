@@ -276,13 +276,12 @@ pub(crate) fn kernel_name(name: &str) -> CString {
 /// What the kernel's fdinfo says of `fd`; `None` when it is not a dma-buf.
 pub fn fd_info(fd: BorrowedFd<'_>) -> Result<Option<DmaBufFdInfo>, DmaBufError> {
     let raw = fd.as_raw_fd();
-    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}")).map_err(|e| {
-        DmaBufError::Inspect {
+    let text =
+        std::fs::read(format!("/proc/self/fdinfo/{raw}")).map_err(|e| DmaBufError::Inspect {
             fd: raw,
             errno: Errno::from_io_error(&e).unwrap_or(Errno::IO),
-        }
-    })?;
-    Ok(fdinfo::parse(&text))
+        })?;
+    Ok(fdinfo::parse_bytes(&text))
 }
 
 impl AsFd for DmaBuf {

@@ -81,9 +81,9 @@ impl DmabufRejection {
 
 /// The size of a dma-buf fd (`lseek(SEEK_END)`), after checking through fdinfo that it is one.
 pub fn dmabuf_fd_size(fd: BorrowedFd<'_>) -> Result<u64, String> {
-    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
+    let text = std::fs::read(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
         .map_err(|e| format!("fdinfo unreadable: {e}"))?;
-    if crate::dmabuf::fdinfo::parse(&text).is_none() {
+    if crate::dmabuf::fdinfo::parse_bytes(&text).is_none() {
         return Err("no exporter in its fdinfo: a memfd, file or socket".into());
     }
     let size = rustix::fs::seek(fd, SeekFrom::End(0)).map_err(|e| format!("lseek: {e}"))?;
