@@ -598,3 +598,242 @@ mod tests {
         assert_eq!(Fourcc::from_code("TOOLONG"), None);
     }
 }
+
+/// Property tests (issue 15) of layout arithmetic and the plane check that client and driver
+/// numbers go through: 10 000 + 10 000 + 4 000 = 24 000 cases per run.
+#[cfg(test)]
+pub(crate) mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn config(cases: u32) -> ProptestConfig {
+        ProptestConfig {
+            cases,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// Every format [`planes_of`] knows.
+    pub(crate) const SUPPORTED: &[Fourcc] = &[
+        Fourcc::RGB565,
+        Fourcc::BGR565,
+        Fourcc::RGB888,
+        Fourcc::BGR888,
+        Fourcc::XRGB8888,
+        Fourcc::ARGB8888,
+        Fourcc::XBGR8888,
+        Fourcc::ABGR8888,
+        Fourcc::XRGB2101010,
+        Fourcc::ARGB2101010,
+        Fourcc::NV12,
+        Fourcc::NV21,
+        Fourcc::NV16,
+        Fourcc::P010,
+        Fourcc::YUV420,
+        Fourcc::YVU420,
+        Fourcc::YUYV,
+        Fourcc::UYVY,
+    ];
+
+    /// A supported format most of the time, any code otherwise.
+    pub(crate) fn fourcc() -> impl Strategy<Value = Fourcc> {
+        prop_oneof![
+            6 => proptest::sample::select(SUPPORTED),
+            1 => any::<u32>().prop_map(Fourcc),
+        ]
+    }
+
+    /// Small, odd, near the 32-bit limits, or anything.
+    pub(crate) fn dimension() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            6 => 0u32..4100,
+            2 => (1u32..=2).prop_flat_map(|s| (0u32..=33).prop_map(move |b| (1u32 << (b.min(31))).saturating_mul(s))),
+            1 => 1u32 << 14..1 << 17,
+            1 => any::<u32>(),
+        ]
+    }
+
+    fn alignment() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            8 => (0u32..32).prop_map(|b| 1 << b),
+            1 => any::<u32>(),
+        ]
+    }
+
+    fn options() -> impl Strategy<Value = LayoutOptions> {
+        (alignment(), alignment(), any::<bool>()).prop_map(|(s, o, b)| LayoutOptions {
+            stride_align: s,
+            offset_align: o,
+            buffer_per_plane: b,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(10_000))]
+
+        /// Any format, size and options: no panic; an accepted layout has the format's planes,
+        /// aligned strides and offsets, rows that hold a line of pixels, planes in order without
+        /// overlap inside 32 bits, and buffers that hold it exactly (one byte less does not);
+        /// a refusal names the rule, and `TooLarge` only when 32 bits truly do not suffice.
+        #[test]
+        fn layouts_fit_their_buffers_or_say_why_not(
+            format in fourcc(),
+            width in dimension(),
+            height in dimension(),
+            opts in options(),
+            base in prop_oneof![0u32..8192, any::<u32>()],
+        ) {
+            let result = Layout::new(format, width, height, opts);
+            let Some(formats) = planes_of(format) else {
+                prop_assert_eq!(result, Err(LayoutError::UnsupportedFormat(format)));
+                return Ok(());
+            };
+            let (hsub, vsub) = formats.iter().fold((1, 1), |(h, v), p| (h.max(p.hsub), v.max(p.vsub)));
+            let layout = match result {
+                Ok(l) => l,
+                Err(LayoutError::Empty { .. }) => {
+                    prop_assert!(width == 0 || height == 0);
+                    return Ok(());
+                }
+                Err(LayoutError::Alignment(a)) => {
+                    prop_assert!(width > 0 && height > 0);
+                    prop_assert!(!a.is_power_of_two());
+                    prop_assert!(a == opts.stride_align || a == opts.offset_align);
+                    return Ok(());
+                }
+                Err(LayoutError::Subsampling { .. }) => {
+                    prop_assert!(width % hsub != 0 || height % vsub != 0);
+                    return Ok(());
+                }
+                Err(LayoutError::TooLarge { .. }) => {
+                    // With u128, nothing overflows: the ideal layout must leave 32 bits.
+                    let mut cursor = 0u128;
+                    let mut too_large = false;
+                    for p in formats {
+                        let row = u128::from(width / p.hsub) * u128::from(p.bytes_per_pixel);
+                        let stride = row.div_ceil(u128::from(opts.stride_align)) * u128::from(opts.stride_align);
+                        let offset = if opts.buffer_per_plane { 0 } else {
+                            cursor.div_ceil(u128::from(opts.offset_align)) * u128::from(opts.offset_align)
+                        };
+                        let end = offset + stride * u128::from(height / p.vsub);
+                        too_large |= stride > u128::from(u32::MAX) || end > u128::from(u32::MAX);
+                        cursor = end;
+                    }
+                    prop_assert!(too_large);
+                    return Ok(());
+                }
+                Err(e) => {
+                    prop_assert!(false, "unexpected {e}");
+                    unreachable!()
+                }
+            };
+            prop_assert!(width > 0 && height > 0 && opts.stride_align.is_power_of_two() && opts.offset_align.is_power_of_two());
+            prop_assert_eq!(layout.planes.len(), formats.len());
+            prop_assert_eq!(layout.buffer_sizes.len(), if opts.buffer_per_plane { formats.len() } else { 1 });
+            let mut end_of_previous = 0u64;
+            for (i, (p, pf)) in layout.planes.iter().zip(formats).enumerate() {
+                prop_assert_eq!(p.stride % opts.stride_align, 0);
+                prop_assert!(u64::from(p.stride) >= u64::from(width / pf.hsub) * u64::from(pf.bytes_per_pixel));
+                prop_assert_eq!(p.height, height / pf.vsub);
+                let end = u64::from(p.offset) + u64::from(p.stride) * u64::from(p.height);
+                prop_assert!(end <= u64::from(u32::MAX));
+                if opts.buffer_per_plane {
+                    prop_assert_eq!((p.buffer, p.offset), (i, 0));
+                    prop_assert_eq!(layout.buffer_sizes[i], end);
+                } else {
+                    prop_assert_eq!(p.buffer, 0);
+                    prop_assert_eq!(p.offset % opts.offset_align, 0);
+                    prop_assert!(u64::from(p.offset) >= end_of_previous);
+                    end_of_previous = end;
+                }
+            }
+            if !opts.buffer_per_plane {
+                prop_assert_eq!(layout.buffer_sizes[0], end_of_previous);
+            }
+            prop_assert_eq!(layout.check_buffers(&layout.buffer_sizes), Ok(()));
+            for i in 0..layout.buffer_sizes.len() {
+                let mut short = layout.buffer_sizes.clone();
+                short[i] -= 1;
+                let r = layout.check_buffers(&short);
+                prop_assert!(matches!(r, Err(LayoutError::PlaneOutOfBounds { .. })), "{r:?}");
+            }
+            let r = layout.check_buffers(&layout.buffer_sizes[..layout.buffer_sizes.len() - 1]);
+            prop_assert!(matches!(r, Err(LayoutError::PlaneCount { .. })), "{r:?}");
+            // Monotonic: a smaller image of the same format fits in no more bytes.
+            if width > hsub {
+                let smaller = Layout::new(format, width - hsub, height, opts).unwrap();
+                prop_assert!(smaller.total_size() <= layout.total_size());
+            }
+            if height > vsub {
+                let smaller = Layout::new(format, width, height - vsub, opts).unwrap();
+                prop_assert!(smaller.total_size() <= layout.total_size());
+            }
+            // Shifting into exported memory: every plane moves by `base` and still fits.
+            if !opts.buffer_per_plane {
+                match layout.with_base_offset(base) {
+                    Ok(shifted) => {
+                        for (a, b) in layout.planes.iter().zip(&shifted.planes) {
+                            prop_assert_eq!(u64::from(b.offset), u64::from(a.offset) + u64::from(base));
+                        }
+                        prop_assert_eq!(shifted.check_buffers(&shifted.buffer_sizes), Ok(()));
+                    }
+                    Err(_) => prop_assert!(layout.planes.iter().any(|p| p.offset.checked_add(base).is_none())),
+                }
+            }
+        }
+
+        /// The plane rule on arbitrary (client or driver) numbers: no panic or overflow, and
+        /// the answer is exactly the rule computed without overflow.
+        #[test]
+        fn plane_checks_are_the_rule_without_overflow(
+            format in fourcc(),
+            width in dimension(),
+            plane in 0usize..4,
+            offset in prop_oneof![0u64..1 << 20, any::<u64>()],
+            stride in prop_oneof![0u32..1 << 14, any::<u32>()],
+            rows in dimension(),
+            size in prop_oneof![0u64..1 << 26, any::<u64>()],
+        ) {
+            let result = check_plane(format, width, plane, offset, stride, rows, size);
+            let Some(formats) = planes_of(format) else {
+                prop_assert_eq!(result, Err(LayoutError::UnsupportedFormat(format)));
+                return Ok(());
+            };
+            let Some(pf) = formats.get(plane) else {
+                prop_assert!(matches!(result, Err(LayoutError::PlaneCount { got, .. }) if got == plane + 1), "{result:?}");
+                return Ok(());
+            };
+            let min = u128::from(width.div_ceil(pf.hsub)) * u128::from(pf.bytes_per_pixel);
+            let end = u128::from(offset) + u128::from(stride) * u128::from(rows);
+            if u128::from(stride) < min {
+                prop_assert!(matches!(result, Err(LayoutError::StrideTooSmall { .. })), "{result:?}");
+            } else if end > u128::from(size) {
+                prop_assert_eq!(result, Err(LayoutError::PlaneOutOfBounds { plane, offset, stride, height: rows, size }));
+            } else {
+                prop_assert_eq!(result, Ok(()));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(4_000))]
+
+        /// Fourcc text: four characters round-trip through `from_code` and `Display` when they
+        /// are printable; any code displays without panicking.
+        #[test]
+        fn fourcc_codes_round_trip(code in "[A-Z0-9]{1,4}|[ -~]{0,6}|\\PC{0,4}", raw in any::<u32>()) {
+            let _ = Fourcc(raw).to_string();
+            match Fourcc::from_code(&code) {
+                Some(f) => {
+                    prop_assert_eq!(code.len(), 4);
+                    if code.bytes().all(|b| b.is_ascii_graphic()) {
+                        prop_assert_eq!(f.to_string(), code.clone());
+                        prop_assert_eq!(Fourcc::from_code(&f.to_string()), Some(f));
+                    }
+                }
+                None => prop_assert_ne!(code.len(), 4),
+            }
+        }
+    }
+}
