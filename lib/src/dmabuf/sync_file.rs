@@ -37,17 +37,20 @@ impl SyncFile {
         self.fd
     }
 
-    /// Waits until the fence signals or `timeout` passes (EINTR restarts with the time left).
+    /// Waits until the fence signals or `timeout` passes (EINTR restarts with the time left). A
+    /// timeout beyond what the clock counts (`Duration::MAX`) waits as long as it takes.
     pub fn wait(&self, timeout: Duration) -> Result<FenceState, Errno> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let ts = rustix::time::Timespec {
-                tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
-                tv_nsec: left.subsec_nanos().into(),
-            };
+            let ts = deadline.map(|deadline| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                rustix::time::Timespec {
+                    tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
+                    tv_nsec: left.subsec_nanos().into(),
+                }
+            });
             let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-            match poll(&mut fds, Some(&ts)) {
+            match poll(&mut fds, ts.as_ref()) {
                 Ok(0) => return Ok(FenceState::TimedOut),
                 Ok(_)
                     if fds[0]
@@ -72,5 +75,73 @@ impl SyncFile {
 impl AsFd for SyncFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A "fence" that has signalled: a pipe with a byte in it polls readable, as a signalled
+    /// sync_file does. The write end is returned to keep an unsignalled one open.
+    fn fence(signalled: bool) -> (SyncFile, OwnedFd) {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        if signalled {
+            rustix::io::write(&w, b"x").unwrap();
+        }
+        (SyncFile::from_fd(r), w)
+    }
+
+    #[test]
+    fn the_longest_timeout_does_not_panic() {
+        // Found by proptests::any_timeout_on_a_signalled_fence: `Instant::now() + timeout`
+        // panicked on overflow for Duration::MAX, the natural "wait for ever".
+        let (f, _w) = fence(true);
+        assert_eq!(f.wait(Duration::MAX), Ok(FenceState::Signalled));
+        assert_eq!(
+            f.wait(Duration::from_secs(u64::MAX / 2)),
+            Ok(FenceState::Signalled)
+        );
+    }
+
+    /// Property tests (issue 15): 2 000 + 200 = 2 200 cases per run.
+    mod proptests {
+        use super::*;
+
+        fn config(cases: u32) -> ProptestConfig {
+            ProptestConfig {
+                cases,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(2_000))]
+
+            /// Any timeout on a fence that has signalled: `Signalled` at once, no panic.
+            #[test]
+            fn any_timeout_on_a_signalled_fence(secs in prop_oneof![any::<u64>(), 0u64..10], nanos in 0u32..1_000_000_000) {
+                let (f, _w) = fence(true);
+                prop_assert_eq!(f.wait(Duration::new(secs, nanos)), Ok(FenceState::Signalled));
+                prop_assert_eq!(f.is_signalled(), Ok(true));
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(200))]
+
+            /// A fence that has not signalled times out after (never before) a short timeout.
+            #[test]
+            fn short_timeouts_on_a_pending_fence(micros in 0u64..200) {
+                let (f, _w) = fence(false);
+                let start = Instant::now();
+                let timeout = Duration::from_micros(micros);
+                prop_assert_eq!(f.wait(timeout), Ok(FenceState::TimedOut));
+                prop_assert!(start.elapsed() >= timeout);
+                prop_assert_eq!(f.is_signalled(), Ok(false));
+            }
+        }
     }
 }

@@ -153,7 +153,13 @@ impl BufferPool {
 
     /// A free buffer, waiting up to `timeout` for one to be returned and for its release fence.
     pub fn acquire(&self, timeout: Duration) -> Result<PooledBuffer, PoolError> {
-        let deadline = Instant::now() + timeout;
+        // None: longer than the clock counts (Duration::MAX), wait as long as it takes.
+        let deadline = Instant::now().checked_add(timeout);
+        let left = || {
+            deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            })
+        };
         let mut free = self.lock();
         loop {
             // Prefer a buffer that is ready; else take a fenced one and wait on its fence.
@@ -166,11 +172,10 @@ impl BufferPool {
             }
             if let Some(mut slot) = free.pop() {
                 drop(free);
-                let left = deadline.saturating_duration_since(Instant::now());
                 let state = slot
                     .fence
                     .as_ref()
-                    .map_or(Ok(FenceState::Signalled), |f| f.wait(left));
+                    .map_or(Ok(FenceState::Signalled), |f| f.wait(left()));
                 match state {
                     Ok(FenceState::Signalled) => {
                         slot.fence = None;
@@ -192,7 +197,7 @@ impl BufferPool {
                     }
                 }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = left();
             if left.is_zero() {
                 return Err(PoolError::Timeout {
                     capacity: self.shared.capacity,
@@ -236,5 +241,22 @@ impl Drop for PooledBuffer {
                 .push(slot);
             self.shared.returned.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dmabuf::Origin;
+
+    #[test]
+    fn the_longest_timeout_does_not_panic() {
+        // As SyncFile::wait (its proptests found it): `Instant::now() + timeout` panicked on
+        // overflow for Duration::MAX.
+        let memfd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let pool =
+            BufferPool::from_buffers(vec![DmaBuf::from_parts(memfd, 4096, Origin::Udmabuf, None)]);
+        let buf = pool.acquire(Duration::MAX).unwrap();
+        assert_eq!(buf.size(), 4096);
     }
 }

@@ -287,7 +287,8 @@ impl Capture {
         if !self.queued.iter().any(|q| *q) {
             return Err(CameraError::NothingQueued);
         }
-        let deadline = Instant::now() + timeout;
+        // None: longer than the clock counts (Duration::MAX), wait as long as it takes.
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             let mut b = sys::Buffer {
                 type_: sys::BUF_TYPE_VIDEO_CAPTURE,
@@ -300,19 +301,19 @@ impl Capture {
                 Err(Errno::AGAIN) => {}
                 Err(errno) => return Err(self.camera.ioctl_error("VIDIOC_DQBUF", errno)),
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
                 return Err(CameraError::Timeout {
                     path: self.camera.path.clone(),
                     waited: timeout,
                 });
             }
-            let ts = rustix::time::Timespec {
-                tv_sec: left.as_secs() as i64,
+            let ts = left.map(|left| rustix::time::Timespec {
+                tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
                 tv_nsec: i64::from(left.subsec_nanos()),
-            };
+            });
             let mut fds = [PollFd::new(&self.camera.fd, PollFlags::IN)];
-            match poll(&mut fds, Some(&ts)) {
+            match poll(&mut fds, ts.as_ref()) {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(errno) => return Err(self.camera.ioctl_error("poll", errno)),
             }
