@@ -5,6 +5,10 @@ use crate::protocol::Interface;
 use std::cmp::Ordering;
 
 /// Limit separating server-created from client-created objects IDs in the namespace
+/// The highest object id a client may allocate (wayheap patch). Ids are dense (each new id is the
+/// lowest free one), so this bounds a client's live objects; clients reuse freed ids.
+pub const MAX_CLIENT_OBJECT_ID: u32 = 1 << 16;
+
 pub const SERVER_ID_LIMIT: u32 = 0xFF00_0000;
 
 /// The representation of a protocol object
@@ -65,7 +69,8 @@ impl<Data: Clone> ObjectMap<Data> {
     /// Can fail if the requested id is not the next free id of this store.
     /// (In which case this is a protocol error)
     pub fn insert_at(&mut self, id: u32, object: Object<Data>) -> Result<(), ()> {
-        if id == 0 {
+        if id == 0 || (id > MAX_CLIENT_OBJECT_ID && id < SERVER_ID_LIMIT) {
+            // wayheap patch: bounds the objects one client can make a server hold.
             Err(())
         } else if id >= SERVER_ID_LIMIT {
             insert_in_at(&mut self.server_objects, (id - SERVER_ID_LIMIT) as usize, object)

@@ -273,6 +273,25 @@ impl BufferedSocket {
         Ok(())
     }
 
+    /// How many received fds no message has used yet (wayheap patch).
+    pub fn incoming_fd_count(&self) -> usize {
+        self.in_fds.len()
+    }
+
+    /// The received fds no message has used yet, oldest first (wayheap patch).
+    pub fn incoming_fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.in_fds.iter().map(|fd| fd.as_fd())
+    }
+
+    /// The sender id and opcode of the message at the head of the input buffer (wayheap patch).
+    pub fn peek_header(&self) -> Option<(u32, u16)> {
+        let data = self.in_data.get_contents();
+        let header: [u8; 8] = data.get(..8)?.try_into().ok()?;
+        let sender_id = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]);
+        let word_2 = u32::from_ne_bytes([header[4], header[5], header[6], header[7]]);
+        Some((sender_id, (word_2 & 0x0000_FFFF) as u16))
+    }
+
     /// Read and deserialize a single message from the incoming buffers socket
     ///
     /// This method requires one closure that given an object id and an opcode,

@@ -158,8 +158,11 @@ pub fn parse_message<'a>(
         payload: &[u8],
     ) -> Result<(&[u8], &[u8]), MessageParseError> {
         let len = next_multiple_of(array_len, 4);
+        // wayheap patch: `payload` is bounded by the message's own size field, which is already
+        // known to be in the buffer; a string or array running past it is a malformed message,
+        // not a reason to wait for more data (that stalled the connection forever).
         if len > payload.len() {
-            return Err(MessageParseError::MissingData);
+            return Err(MessageParseError::Malformed);
         }
         Ok((&payload[..array_len], &payload[len..]))
     }
@@ -230,7 +233,9 @@ pub fn parse_message<'a>(
                 payload = tail;
                 arg
             } else {
-                Err(MessageParseError::MissingData)
+                // wayheap patch: the message is complete (its size was checked above) but has
+                // fewer argument words than its signature: malformed, not "wait for more".
+                Err(MessageParseError::Malformed)
             }
         })
         .collect::<Result<SmallVec<_>, MessageParseError>>()?;

@@ -277,6 +277,12 @@ impl<D> Client<D> {
         error_code: u32,
         message: CString,
     ) {
+        // wayheap patch: like libwayland (`if (client->error) return;`), only a client's first
+        // error is sent and only one disconnect is reported. A request that posted two errors
+        // reported the client's disconnection twice (a compositor counting clients underflowed).
+        if self.killed {
+            return;
+        }
         let converted_message = message.to_string_lossy().into();
         // errors are ignored, as the client will be killed anyway
         let _ = self.send_event(
@@ -323,6 +329,10 @@ impl<D> Client<D> {
     }
 
     pub(crate) fn kill(&mut self, reason: DisconnectReason) {
+        // wayheap patch: a client is disconnected once (see `post_error`).
+        if self.killed {
+            return;
+        }
         self.killed = true;
         self.data.disconnected(ClientId { id: self.id.clone() }, reason);
     }
@@ -358,18 +368,34 @@ impl<D> Client<D> {
                     .map(|desc| desc.signature)
             }) {
                 Ok(msg) => msg,
-                Err(MessageParseError::MissingData) | Err(MessageParseError::MissingFD) => {
+                Err(MessageParseError::MissingData) => {
                     // need to read more data
+                    let parked = self.socket.incoming_fd_count();
                     if let Err(e) = self.socket.fill_incoming_buffers() {
                         if e.kind() != std::io::ErrorKind::WouldBlock {
                             self.kill(DisconnectReason::ConnectionClosed);
                         }
                         return Err(e);
                     }
+                    if let Err(why) = self.check_incoming_fds(parked) {
+                        self.post_display_error(DisplayError::InvalidMethod, why);
+                        return Err(rustix::io::Errno::PROTO.into());
+                    }
                     continue;
                 }
+                Err(MessageParseError::MissingFD) => {
+                    // wayheap patch: a message's fds travel with its first bytes or before them
+                    // (SCM_RIGHTS rides on the sendmsg that carries them), so a complete message
+                    // whose fds have not arrived never gets them. libwayland answers "file
+                    // descriptor expected"; waiting for more data stalled the connection.
+                    let why = format!("file descriptor expected in {}", self.describe_next_message());
+                    self.post_display_error(DisplayError::InvalidMethod, cstring(why));
+                    return Err(rustix::io::Errno::PROTO.into());
+                }
                 Err(MessageParseError::Malformed) => {
-                    self.kill(DisconnectReason::ConnectionClosed);
+                    // wayheap patch: say why before disconnecting (it was a silent disconnect).
+                    let why = format!("malformed message: {}", self.describe_next_message());
+                    self.post_display_error(DisplayError::InvalidMethod, cstring(why));
                     return Err(rustix::io::Errno::PROTO.into());
                 }
             };
@@ -440,7 +466,7 @@ impl<D> Client<D> {
                     if let Err(()) = self.map.insert_at(new_id, callback_obj) {
                         self.post_display_error(
                             DisplayError::InvalidObject,
-                            CString::new(format!("Invalid new_id: {new_id}.")).unwrap(),
+                            invalid_new_id(new_id),
                         );
                         return;
                     }
@@ -476,7 +502,7 @@ impl<D> Client<D> {
                     if let Err(()) = self.map.insert_at(new_id, registry_obj) {
                         self.post_display_error(
                             DisplayError::InvalidObject,
-                            CString::new(format!("Invalid new_id: {new_id}.")).unwrap(),
+                            invalid_new_id(new_id),
                         );
                         return;
                     }
@@ -523,7 +549,7 @@ impl<D> Client<D> {
                         if let Err(()) = self.map.insert_at(new_id, object) {
                             self.post_display_error(
                                 DisplayError::InvalidObject,
-                                CString::new(format!("Invalid new_id: {new_id}.")).unwrap(),
+                                invalid_new_id(new_id),
                             );
                             return None;
                         }
@@ -552,7 +578,13 @@ impl<D> Client<D> {
                         None
                     }
                 } else {
-                    unreachable!()
+                    // wayheap patch: a null interface name reached `unreachable!()` and aborted
+                    // the compositor.
+                    self.post_display_error(
+                        DisplayError::InvalidMethod,
+                        cstring("invalid arguments for wl_registry.bind: null interface name"),
+                    );
+                    None
                 }
             }
             _ => {
@@ -602,6 +634,20 @@ impl<D> Client<D> {
                 Argument::Array(a) => Argument::Array(a),
                 Argument::Int(i) => Argument::Int(i),
                 Argument::Uint(u) => Argument::Uint(u),
+                Argument::Str(None)
+                    if matches!(message_desc.signature[i], ArgumentType::Str(AllowNull::No)) =>
+                {
+                    // wayheap patch: generated code unwraps non-nullable strings, so a null one
+                    // panicked in the compositor. libwayland refuses it the same way.
+                    self.post_display_error(
+                        DisplayError::InvalidMethod,
+                        cstring(format!(
+                            "invalid arguments for {}#{}.{}: null string in argument {i}, which is not nullable",
+                            object.interface.name, message.sender_id, message_desc.name
+                        )),
+                    );
+                    return None;
+                }
                 Argument::Str(s) => Argument::Str(s),
                 Argument::Fixed(f) => Argument::Fixed(f),
                 Argument::Fd(f) => Argument::Fd(f),
@@ -654,7 +700,17 @@ impl<D> Client<D> {
                     // An object should be created
                     let child_interface = match message_desc.child_interface {
                         Some(iface) => iface,
-                        None => panic!("Received request {}@{}.{} which creates an object without specifying its interface, this is unsupported.", object.interface.name, message.sender_id, message_desc.name),
+                        None => {
+                            // wayheap patch: this panicked on a client's request.
+                            self.post_display_error(
+                                DisplayError::InvalidMethod,
+                                cstring(format!(
+                                    "request {}#{}.{} creates an object of unspecified interface, which is unsupported",
+                                    object.interface.name, message.sender_id, message_desc.name
+                                )),
+                            );
+                            return None;
+                        }
                     };
 
                     let child_udata = Arc::new(UninitObjectData);
@@ -675,7 +731,7 @@ impl<D> Client<D> {
                         // abort parsing, this is an unrecoverable error
                         self.post_display_error(
                             DisplayError::InvalidObject,
-                            CString::new(format!("Invalid new_id: {new_id}.")).unwrap()
+                            invalid_new_id(new_id)
                         );
                         return None;
                     }
@@ -686,6 +742,88 @@ impl<D> Client<D> {
         }
         Some((new_args, message_desc.is_destructor, created_id))
     }
+}
+
+/// The most file descriptors a client may have received and not yet used (wayheap patch).
+///
+/// A message's fds come with its first bytes, so a client that sends fds with requests that take
+/// none would otherwise park them in the compositor without bound (until it runs out of fds and
+/// `accept()` fails). libwayland bounds them by its 4 KiB fd ring (1024 fds); 256 is more than
+/// the fds of a full 4 KiB message buffer of the smallest fd-carrying requests (28 bytes).
+pub(crate) const MAX_PARKED_FDS: usize = 256;
+
+/// Why a new id was refused (wayheap patch: names the per-client limit).
+fn invalid_new_id(new_id: u32) -> CString {
+    if new_id > crate::rs::map::MAX_CLIENT_OBJECT_ID && new_id < SERVER_ID_LIMIT {
+        cstring(format!(
+            "Invalid new_id: {new_id}: a client may have at most {} objects",
+            crate::rs::map::MAX_CLIENT_OBJECT_ID
+        ))
+    } else {
+        cstring(format!("Invalid new_id: {new_id}: not the next free id"))
+    }
+}
+
+/// A message for `wl_display.error` (wayheap patch): never panics on an interior nul.
+fn cstring(text: impl Into<String>) -> CString {
+    let text: String = text.into();
+    CString::new(text.replace('\0', " ")).unwrap_or_default()
+}
+
+impl<D> Client<D> {
+    /// `iface#id.request` of the message at the head of the input buffer, for error messages.
+    fn describe_next_message(&self) -> String {
+        let Some((sender_id, opcode)) = self.socket.peek_header() else {
+            return "a truncated message".into();
+        };
+        match self.map.find(sender_id) {
+            Some(object) => match object.interface.requests.get(opcode as usize) {
+                Some(desc) => format!("{}#{sender_id}.{}", object.interface.name, desc.name),
+                None => format!("{}#{sender_id} opcode {opcode} (no such request)", object.interface.name),
+            },
+            None => format!("object {sender_id} (no such object)"),
+        }
+    }
+
+    /// Checks the fds that arrived since the client had `before` (wayheap patch).
+    ///
+    /// Refuses more than [`MAX_PARKED_FDS`] unused fds, and any socket connected to this display:
+    /// a client that sends the compositor its own connection (or another client's) makes the
+    /// compositor hold that connection open, so it never sees the client leave.
+    fn check_incoming_fds(&self, before: usize) -> Result<(), CString> {
+        let parked = self.socket.incoming_fd_count();
+        if parked > MAX_PARKED_FDS {
+            return Err(cstring(format!(
+                "too many file descriptors in flight: {parked} received and not used by any request (the limit is {MAX_PARKED_FDS})"
+            )));
+        }
+        let Ok(display) = rustix::net::getsockname(&self.socket) else { return Ok(()) };
+        let Some(display) = named_unix_address(display) else { return Ok(()) };
+        for fd in self.socket.incoming_fds().skip(before) {
+            let is_socket = rustix::fs::fstat(fd)
+                .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket)
+                .unwrap_or(false);
+            if !is_socket {
+                continue;
+            }
+            let peer = rustix::net::getpeername(fd).ok().flatten().and_then(named_unix_address);
+            if peer.as_ref() == Some(&display) {
+                return Err(cstring(
+                    "a file descriptor sent is a connection to this display; a compositor never takes those",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The path or abstract name of a Unix socket address; `None` for unnamed ones (socketpairs).
+fn named_unix_address(address: rustix::net::SocketAddrAny) -> Option<Vec<u8>> {
+    let unix = rustix::net::SocketAddrUnix::try_from(address).ok()?;
+    if let Some(path) = unix.path() {
+        return Some(path.to_bytes().to_vec());
+    }
+    unix.abstract_name().map(|name| [b"@".as_slice(), name].concat())
 }
 
 impl<D> AsFd for Client<D> {
