@@ -24,7 +24,7 @@ use clap::{Parser, ValueEnum};
 use smithay::output::Output;
 use smithay::reexports::calloop::{EventLoop, Interest, Mode, PostAction, generic::Generic};
 use smithay::reexports::wayland_server::Display;
-use smithay::wayland::socket::ListeningSocketSource;
+use wayheap::smithay::ClientListener;
 
 use crate::kms::FrameOutcome;
 use crate::state::{App, ClientState};
@@ -297,9 +297,15 @@ fn run(args: Args) -> Result<u8, String> {
     let display: Display<App> = Display::new().map_err(|e| format!("wayland display: {e}"))?;
     let dh = display.handle();
 
+    match wayheap::smithay::raise_fd_limit() {
+        Ok((before, after)) => {
+            tracing::info!(before = ?before.current, after = ?after.current, "file descriptor limit")
+        }
+        Err(e) => tracing::warn!(%e, "could not raise the file descriptor limit"),
+    }
     let socket = match &args.socket {
-        Some(name) => ListeningSocketSource::with_name(name),
-        None => ListeningSocketSource::new_auto(),
+        Some(name) => ClientListener::with_name(name),
+        None => ClientListener::new_auto(),
     }
     .map_err(|e| format!("wayland socket: {e}"))?;
     let socket_name = socket.socket_name().to_os_string();

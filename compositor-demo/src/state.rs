@@ -30,8 +30,8 @@ use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
-    delegate_compositor, delegate_dmabuf, delegate_output, delegate_presentation, delegate_seat,
-    delegate_shm, delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_shell,
+    delegate_dmabuf, delegate_output, delegate_presentation, delegate_seat,
+    delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_shell,
 };
 use wayheap::smithay::heap_hints::{
     ClientUsage, HeapHint, HeapHintsHandler, HeapHintsState, HintTarget,
@@ -42,6 +42,41 @@ use wayheap::smithay::{Placement, PlacementTracker, PlaneKind, Reason, validate_
 #[derive(Debug, Default)]
 pub struct ClientState {
     pub compositor_state: CompositorClientState,
+    /// Counted in [`CONNECTED_CLIENTS`]; a client is uncounted once however often it is
+    /// reported gone.
+    counted: std::sync::atomic::AtomicBool,
+}
+
+/// Client dma-bufs refused, and why: the latest [`Rejections::KEPT`] and a count of all, so a
+/// client refused in a loop cannot grow the compositor (or its state file) without bound.
+#[derive(Debug, Default)]
+pub struct Rejections {
+    recent: std::collections::VecDeque<String>,
+    total: u64,
+}
+
+impl Rejections {
+    /// How many reasons are kept.
+    pub const KEPT: usize = 32;
+
+    /// Records one refusal.
+    pub fn push(&mut self, why: String) {
+        if self.recent.len() == Self::KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(why);
+        self.total += 1;
+    }
+
+    /// The latest reasons, oldest first.
+    pub fn recent(&self) -> impl Iterator<Item = &str> {
+        self.recent.iter().map(String::as_str)
+    }
+
+    /// Refusals since start.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
 }
 
 /// Clients connected now.
@@ -50,11 +85,21 @@ pub static CONNECTED_CLIENTS: std::sync::atomic::AtomicUsize =
 
 impl ClientData for ClientState {
     fn initialized(&self, client_id: ClientId) {
-        CONNECTED_CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !self
+            .counted
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            CONNECTED_CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         tracing::info!(?client_id, "client connected");
     }
     fn disconnected(&self, client_id: ClientId, reason: DisconnectReason) {
-        CONNECTED_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if self
+            .counted
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            CONNECTED_CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         tracing::info!(?client_id, ?reason, "client disconnected");
     }
 }
@@ -112,8 +157,8 @@ pub(crate) struct App {
     /// Where each surface was shown in the last frame, why, and its feedback (the backend
     /// sets the tracker for its planes).
     pub placements: PlacementTracker,
-    /// Client dma-bufs refused, and why (most recent last).
-    pub rejections: Vec<String>,
+    /// Client dma-bufs refused, and why.
+    pub rejections: Rejections,
     /// A screenshot was asked for (SIGUSR1 or --screenshot at exit).
     pub screenshot_requested: bool,
     /// What the pointer looks like (a client's cursor surface, when it set one).
@@ -487,8 +532,8 @@ impl DmabufHandler for App {
     }
 }
 
-delegate_compositor!(App);
-delegate_shm!(App);
+wayheap::delegate_compositor_guarded!(App);
+wayheap::delegate_shm_guarded!(App);
 delegate_xdg_shell!(App);
 delegate_seat!(App);
 delegate_output!(App);
@@ -555,12 +600,30 @@ pub fn new_app(
         flush_frames: 0,
         frames: 0,
         placements: PlacementTracker::without_planes(),
-        rejections: Vec::new(),
+        rejections: Rejections::default(),
         screenshot_requested: false,
         cursor: CursorImageStatus::default_named(),
         pointer_location,
         heap_hints,
         hint_config: HintConfig::default(),
         delegated: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rejections;
+
+    #[test]
+    fn rejections_keep_the_latest_and_count_all() {
+        let mut log = Rejections::default();
+        for i in 0..100 {
+            log.push(format!("refusal {i}"));
+        }
+        let recent: Vec<&str> = log.recent().collect();
+        assert_eq!(recent.len(), Rejections::KEPT);
+        assert_eq!(recent.last(), Some(&"refusal 99"));
+        assert_eq!(recent.first(), Some(&"refusal 68"));
+        assert_eq!(log.total(), 100);
     }
 }

@@ -5,6 +5,7 @@
 //! - [`guest`]: what in-guest tests call first, so that they fail loudly anywhere but the guest.
 //! - [`kms`]: a small atomic-KMS toolkit for in-guest tests (plane discovery, writeback capture).
 //! - [`libtest`]: parsing libtest's output into per-test outcomes.
+//! - [`wire`]: a raw Wayland connection, for messages no client library would send.
 //! - [`xvfb`]: a virtual X server for the nested backend's tests.
 
 pub mod compositor;
@@ -13,4 +14,5 @@ pub mod kms;
 pub mod libtest;
 pub mod pattern;
 pub mod vm;
+pub mod wire;
 pub mod xvfb;

@@ -11,6 +11,10 @@
 //!   feedback each surface should get (with hysteresis).
 //! - [`heap_hints`]: the `wayheap_heap_hints_v1` server — which heap reaches a plane, per
 //!   surface, and delegated allocation with per-client quotas.
+//! - [`guards`]: `delegate_compositor_guarded!` and `delegate_shm_guarded!`, Smithay's
+//!   handlers behind checks for the client requests that panic in Smithay 0.7.
+//! - [`ClientListener`]: the listening socket as a calloop source that survives `accept()`
+//!   failures (EMFILE included), and [`raise_fd_limit`].
 //! - [`renderer`]: GLES when EGL is available (on the DRM device, or surfaceless), with the
 //!   reason when it is not, so the compositor falls back to pixman instead of panicking.
 //!
@@ -55,7 +59,9 @@
 
 mod allocator;
 mod framebuffer;
+pub mod guards;
 pub mod heap_hints;
+mod listener;
 pub mod placement;
 mod planes;
 pub mod renderer;
@@ -63,6 +69,7 @@ mod validate;
 
 pub use allocator::{HeapAllocator, HeapAllocatorError, HeapBuffer};
 pub use framebuffer::{BufferMemory, PrimeError, PrimeExporter, PrimeFramebuffer};
+pub use listener::{ClientListener, raise_fd_limit};
 pub use placement::{
     FEEDBACK_HYSTERESIS, FeedbackChoice, PlacementChange, PlacementTracker, window_surfaces,
 };

@@ -1,0 +1,207 @@
+//! Guards in front of Smithay 0.7's protocol handlers for client requests that panic in them.
+//!
+//! A compositor is the one process every client talks to, so a request that panics in a handler
+//! takes every client down. Smithay 0.7.0 has two such requests; each guard here refuses the bad
+//! request with the protocol's error and hands every other request to Smithay unchanged:
+//!
+//! - `wl_subsurface.place_above(s)` / `place_below(s)` where `s` is the sub-surface's own surface:
+//!   Smithay removes the surface from its parent's list, then inserts it one past the end, and
+//!   panics (`place_below` was accepted silently). The protocol makes it `bad_surface`. Upstream:
+//!   Smithay issue 1693, fixed after 0.7.0.
+//! - `wl_shm_pool.resize(size)` with `size <= 0`: Smithay posts the error, then goes on and
+//!   unwraps a zero `NonZeroUsize`. Upstream: the same bug class as Smithay issue 1689.
+//!
+//! Drop a guard when Smithay releases the fix; its regression test (tests/tests/hostile.rs) says
+//! whether the bare handler is safe.
+//!
+//! ## How to use
+//!
+//! Replace `delegate_compositor!` and `delegate_shm!` with the guarded macros; the state needs
+//! nothing else:
+//!
+//! ```no_run
+//! use smithay::wayland::buffer::BufferHandler;
+//! use smithay::wayland::compositor::{CompositorClientState, CompositorHandler, CompositorState};
+//! use smithay::wayland::shm::{ShmHandler, ShmState};
+//! use smithay::reexports::wayland_server::{Client, protocol::{wl_buffer::WlBuffer, wl_surface::WlSurface}};
+//!
+//! struct State { compositor: CompositorState, shm: ShmState }
+//! # struct ClientState(CompositorClientState);
+//! # impl smithay::reexports::wayland_server::backend::ClientData for ClientState {}
+//! impl CompositorHandler for State {
+//!     fn compositor_state(&mut self) -> &mut CompositorState { &mut self.compositor }
+//!     fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
+//!         &client.get_data::<ClientState>().unwrap().0
+//!     }
+//!     fn commit(&mut self, _surface: &WlSurface) {}
+//! }
+//! impl BufferHandler for State {
+//!     fn buffer_destroyed(&mut self, _buffer: &WlBuffer) {}
+//! }
+//! impl ShmHandler for State {
+//!     fn shm_state(&self) -> &ShmState { &self.shm }
+//! }
+//! wayheap::delegate_compositor_guarded!(State);
+//! wayheap::delegate_shm_guarded!(State);
+//! ```
+
+use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
+use smithay::reexports::wayland_server::protocol::wl_shm;
+use smithay::reexports::wayland_server::protocol::wl_shm_pool::{self, WlShmPool};
+use smithay::reexports::wayland_server::protocol::wl_subsurface::{self, WlSubsurface};
+use smithay::reexports::wayland_server::{
+    Client, DataInit, Dispatch, DisplayHandle, Resource, backend::ClientId,
+};
+use smithay::wayland::buffer::BufferHandler;
+use smithay::wayland::compositor::{CompositorHandler, CompositorState, SubsurfaceUserData};
+use smithay::wayland::shm::{ShmBufferUserData, ShmHandler, ShmPoolUserData, ShmState};
+
+/// `wl_subsurface`'s handler: Smithay's, behind a check that a sub-surface is never placed
+/// relative to itself.
+#[derive(Debug)]
+pub struct SubsurfaceGuard;
+
+impl<D> Dispatch<WlSubsurface, SubsurfaceUserData, D> for SubsurfaceGuard
+where
+    D: Dispatch<WlSubsurface, SubsurfaceUserData> + CompositorHandler + 'static,
+{
+    fn request(
+        state: &mut D,
+        client: &Client,
+        subsurface: &WlSubsurface,
+        request: wl_subsurface::Request,
+        data: &SubsurfaceUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, D>,
+    ) {
+        if let Some((name, sibling)) = reorder_target(&request)
+            && sibling == data.surface()
+        {
+            subsurface.post_error(
+                wl_subsurface::Error::BadSurface,
+                format!("{name}: a sub-surface cannot be placed relative to itself"),
+            );
+            return;
+        }
+        <CompositorState as Dispatch<WlSubsurface, SubsurfaceUserData, D>>::request(
+            state, client, subsurface, request, data, dh, data_init,
+        );
+    }
+
+    fn destroyed(
+        state: &mut D,
+        client: ClientId,
+        subsurface: &WlSubsurface,
+        data: &SubsurfaceUserData,
+    ) {
+        <CompositorState as Dispatch<WlSubsurface, SubsurfaceUserData, D>>::destroyed(
+            state, client, subsurface, data,
+        );
+    }
+}
+
+/// The reference surface of a `place_above`/`place_below`, with the request's name.
+fn reorder_target(
+    request: &wl_subsurface::Request,
+) -> Option<(
+    &'static str,
+    &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+)> {
+    match request {
+        wl_subsurface::Request::PlaceAbove { sibling } => Some(("place_above", sibling)),
+        wl_subsurface::Request::PlaceBelow { sibling } => Some(("place_below", sibling)),
+        _ => None,
+    }
+}
+
+/// `wl_shm_pool`'s handler: Smithay's, behind a check that a pool is never resized to zero or
+/// a negative size.
+#[derive(Debug)]
+pub struct ShmPoolGuard;
+
+impl<D> Dispatch<WlShmPool, ShmPoolUserData, D> for ShmPoolGuard
+where
+    D: Dispatch<WlShmPool, ShmPoolUserData>
+        + Dispatch<WlBuffer, ShmBufferUserData>
+        + BufferHandler
+        + ShmHandler
+        + 'static,
+{
+    fn request(
+        state: &mut D,
+        client: &Client,
+        pool: &WlShmPool,
+        request: wl_shm_pool::Request,
+        data: &ShmPoolUserData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, D>,
+    ) {
+        if let wl_shm_pool::Request::Resize { size } = request
+            && size <= 0
+        {
+            // libwayland answers a pool that cannot grow to `size` with `invalid_fd` too.
+            pool.post_error(
+                wl_shm::Error::InvalidFd,
+                format!("wl_shm_pool.resize({size}): a pool's size must be positive"),
+            );
+            return;
+        }
+        <ShmState as Dispatch<WlShmPool, ShmPoolUserData, D>>::request(
+            state, client, pool, request, data, dh, data_init,
+        );
+    }
+
+    fn destroyed(state: &mut D, client: ClientId, pool: &WlShmPool, data: &ShmPoolUserData) {
+        <ShmState as Dispatch<WlShmPool, ShmPoolUserData, D>>::destroyed(state, client, pool, data);
+    }
+}
+
+/// Smithay's `delegate_compositor!`, with `wl_subsurface` behind [`SubsurfaceGuard`].
+#[macro_export]
+macro_rules! delegate_compositor_guarded {
+    ($ty:ty) => {
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_global_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_compositor::WlCompositor: ()
+        ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_global_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor: ()
+        ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_compositor::WlCompositor: ()
+        ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_surface::WlSurface: $crate::smithay::__smithay::wayland::compositor::SurfaceUserData
+        ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_region::WlRegion: $crate::smithay::__smithay::wayland::compositor::RegionUserData
+        ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_callback::WlCallback: ()
+        ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_subcompositor::WlSubcompositor: ()
+        ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_subsurface::WlSubsurface: $crate::smithay::__smithay::wayland::compositor::SubsurfaceUserData
+        ] => $crate::smithay::guards::SubsurfaceGuard);
+    };
+}
+
+/// Smithay's `delegate_shm!`, with `wl_shm_pool` behind [`ShmPoolGuard`].
+#[macro_export]
+macro_rules! delegate_shm_guarded {
+    ($ty:ty) => {
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_global_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_shm::WlShm: ()
+        ] => $crate::smithay::__smithay::wayland::shm::ShmState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_shm::WlShm: ()
+        ] => $crate::smithay::__smithay::wayland::shm::ShmState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_shm_pool::WlShmPool: $crate::smithay::__smithay::wayland::shm::ShmPoolUserData
+        ] => $crate::smithay::guards::ShmPoolGuard);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer: $crate::smithay::__smithay::wayland::shm::ShmBufferUserData
+        ] => $crate::smithay::__smithay::wayland::shm::ShmState);
+    };
+}
