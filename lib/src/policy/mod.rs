@@ -21,7 +21,8 @@
 //! heap  video-region  contiguous,cached,dma32
 //! ```
 //!
-//! Providers: a heap's name (`system`, `linux,cma`), a class (`@system`, `@system-uncached`,
+//! Providers: a heap's name (`system`; in double quotes when it has a comma: `"linux,cma"`,
+//! `"mtk,secure"`), a class (`@system`, `@system-uncached`,
 //! `@cma`, `@vendor`, `@contiguous`) or `udmabuf`. Options: `contiguous`, `uncached` (prefer),
 //! `dma32`, `align=N` (stride), `offset-align=N`. The file comes from `$WAYHEAP_POLICY`, or the
 //! API ([`Policy::load`]); without one, [`DEFAULT_POLICY`] applies.
@@ -263,6 +264,7 @@ impl Policy {
                 let [_, name, props] = fields[..] else {
                     return Err(err("expected `heap NAME PROPERTIES` (e.g. `heap video-region contiguous,cached`)".into()));
                 };
+                let name = unquoted(name);
                 heaps.insert(name.to_owned(), parse_heap_props(name, props).map_err(err)?);
                 continue;
             }
@@ -272,8 +274,9 @@ impl Policy {
                         .into(),
                 ));
             }
-            let providers = fields[1]
-                .split(',')
+            let providers = split_list(fields[1])
+                .map_err(err)?
+                .into_iter()
                 .filter(|p| !p.is_empty())
                 .map(parse_provider)
                 .collect::<Result<Vec<_>, _>>()
@@ -425,6 +428,43 @@ fn failed_constraint(props: &HeapProperties, c: &Constraints) -> Option<&'static
         return Some("max_address (DMA32)");
     }
     None
+}
+
+/// Splits a provider list at commas; a name in double quotes may contain commas (vendor heaps and
+/// device-tree regions: `"linux,cma"`).
+fn split_list(list: &str) -> Result<Vec<&str>, String> {
+    let mut items = Vec::new();
+    let mut rest = list;
+    loop {
+        let (item, next) = match rest.strip_prefix('"') {
+            Some(quoted) => {
+                let (item, after) = quoted
+                    .split_once('"')
+                    .ok_or_else(|| format!("unterminated quote in {list}"))?;
+                match after.strip_prefix(',') {
+                    Some(next) => (item, Some(next)),
+                    None if after.is_empty() => (item, None),
+                    None => return Err(format!("expected a comma after the quoted \"{item}\"")),
+                }
+            }
+            None => match rest.split_once(',') {
+                Some((item, next)) => (item, Some(next)),
+                None => (rest, None),
+            },
+        };
+        items.push(item);
+        match next {
+            Some(next) => rest = next,
+            None => return Ok(items),
+        }
+    }
+}
+
+/// A `heap` line's name, without the double quotes it may have.
+fn unquoted(name: &str) -> &str {
+    name.strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .unwrap_or(name)
 }
 
 fn parse_provider(token: &str) -> Result<Provider, String> {

@@ -156,6 +156,27 @@ fn syntax_errors_name_the_line() {
 }
 
 #[test]
+fn heap_names_with_commas_are_quoted() {
+    // Found by proptests::written_policies_parse_back: `linux,cma` (a CMA heap's name, and the
+    // module docs' example) was split into heaps `linux` and `cma`; no heap with a comma in its
+    // name could be named.
+    let p =
+        Policy::parse("camera \"linux,cma\",@system\nheap \"mtk,secure\" contiguous\n").unwrap();
+    assert_eq!(
+        p.rule("camera").providers,
+        vec![
+            Provider::Heap("linux,cma".into()),
+            Provider::Class(HeapClass::System)
+        ]
+    );
+    assert!(p.classify("mtk,secure").1.contiguous);
+    let err = Policy::parse("x \"linux,cma\n").unwrap_err().to_string();
+    assert!(err.contains("unterminated quote"), "{err}");
+    let err = Policy::parse("x \"a\"b\n").unwrap_err().to_string();
+    assert!(err.contains("expected a comma"), "{err}");
+}
+
+#[test]
 fn comments_and_blank_lines_are_ignored() {
     let p = Policy::parse("# hi\n\n  * system # trailing\n").unwrap();
     assert_eq!(p.rules().len(), 1);
@@ -235,4 +256,269 @@ fn walk_names_the_unsatisfiable_constraint() {
         matches!(err, AllocError::Unsatisfiable { ref constraint, .. } if constraint == "contiguous"),
         "{err}"
     );
+}
+
+/// Property tests (issue 15) of the policy file parser: 5 000 + 5 000 + 5 000 = 15 000 cases
+/// per run.
+mod proptests {
+    use super::*;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    fn config(cases: u32) -> ProptestConfig {
+        ProptestConfig {
+            cases,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    fn usage() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("*".to_owned()),
+            "[a-z][a-z0-9_.-]{0,10}".prop_filter("a keyword", |u| u != "heap"),
+        ]
+    }
+
+    /// Heap names as kernels spell them: plain, with dashes and underscores, and vendor heaps
+    /// and device-tree regions with a comma (`linux,cma`, `mtk,secure-carveout`).
+    fn heap_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(
+                &[
+                    "system",
+                    "system-uncached",
+                    "reserved",
+                    "default_cma_region",
+                    "linux,cma",
+                    "default-pool"
+                ][..]
+            )
+            .prop_map(str::to_owned),
+            "[a-z][a-z0-9_.@:-]{0,10}",
+            "[a-z]{1,6},[a-z0-9_-]{1,10}",
+        ]
+        .prop_filter("a provider keyword", |n| n != "udmabuf")
+    }
+
+    fn provider() -> impl Strategy<Value = Provider> {
+        prop_oneof![
+            Just(Provider::Udmabuf),
+            proptest::sample::select(
+                &[
+                    HeapClass::System,
+                    HeapClass::SystemUncached,
+                    HeapClass::Cma,
+                    HeapClass::Vendor,
+                    HeapClass::Contiguous,
+                ][..]
+            )
+            .prop_map(Provider::Class),
+            heap_name().prop_map(Provider::Heap),
+        ]
+    }
+
+    fn render_provider(p: &Provider) -> String {
+        match p {
+            Provider::Udmabuf => "udmabuf".to_owned(),
+            Provider::Class(c) => class_name(*c).to_owned(),
+            Provider::Heap(n) if n.contains(',') => format!("\"{n}\""),
+            Provider::Heap(n) => n.clone(),
+        }
+    }
+
+    /// Option tokens and the constraints they make, applied in order (the last `align` wins).
+    fn options() -> impl Strategy<Value = (Vec<String>, Constraints)> {
+        vec(
+            prop_oneof![
+                Just("contiguous".to_owned()),
+                Just("uncached".to_owned()),
+                Just("dma32".to_owned()),
+                (0u32..32).prop_map(|b| format!("align={}", 1u32 << b)),
+                (0u32..32).prop_map(|b| format!("offset-align={}", 1u32 << b)),
+            ],
+            0..5,
+        )
+        .prop_map(|tokens| {
+            let mut c = Constraints::default();
+            for t in &tokens {
+                match t.split_once('=') {
+                    None if t == "contiguous" => c.contiguous = true,
+                    None if t == "uncached" => c.prefer_uncached = true,
+                    None => c.max_address = Some(0xffff_ffff),
+                    Some(("align", n)) => c.pitch_align = n.parse().ok(),
+                    Some((_, n)) => c.offset_align = n.parse().ok(),
+                }
+            }
+            (tokens, c)
+        })
+    }
+
+    const HEAP_PROPS: &[&str] = &[
+        "contiguous",
+        "scattered",
+        "cached",
+        "uncached",
+        "dma32",
+        "cma",
+        "system",
+        "system-uncached",
+    ];
+
+    /// What a `heap` line makes of a name: the name's own classification, then each property
+    /// in order as the module documents them.
+    fn heap_line_meaning(name: &str, props: &[&str]) -> (HeapKind, HeapProperties) {
+        let (mut kind, mut p) = classify(name);
+        for prop in props {
+            match *prop {
+                "contiguous" => p.contiguous = true,
+                "scattered" => p.contiguous = false,
+                "cached" => p.cached = true,
+                "uncached" => p.cached = false,
+                "dma32" => p.dma32 = true,
+                "cma" => (kind, p.contiguous) = (HeapKind::Cma, true),
+                "system" => kind = HeapKind::System,
+                _ => (kind, p.cached) = (HeapKind::SystemUncached, false),
+            }
+        }
+        (kind, p)
+    }
+
+    /// Blanks, tabs and comments where the format allows them.
+    fn space() -> impl Strategy<Value = String> {
+        "[ \t]{1,3}"
+    }
+
+    type Rules = std::collections::BTreeMap<String, (Vec<Provider>, (Vec<String>, Constraints))>;
+    type HeapLines = std::collections::BTreeMap<String, Vec<&'static str>>;
+
+    /// A policy, its text (with random spacing, comments and blank lines) and what it means.
+    fn policy() -> impl Strategy<Value = (String, Vec<UsageRule>, HeapLines)> {
+        let rules: BoxedStrategy<Rules> =
+            btree_map(usage(), (vec(provider(), 1..5), options()), 0..6).boxed();
+        let heaps: BoxedStrategy<HeapLines> = btree_map(
+            heap_name(),
+            vec(proptest::sample::select(HEAP_PROPS), 1..4),
+            0..3,
+        )
+        .boxed();
+        (
+            rules,
+            heaps,
+            vec((space(), space(), any::<bool>(), any::<bool>()), 10),
+        )
+            .prop_map(|(rules, heaps, spacing)| {
+                let mut text = String::new();
+                let mut expected = Vec::new();
+                for (i, (usage, (providers, (tokens, constraints)))) in rules.iter().enumerate() {
+                    let (a, b, comment, blank) = &spacing[i % spacing.len()];
+                    if *blank {
+                        text += "\n# a comment line\n";
+                    }
+                    let list: Vec<String> = providers.iter().map(render_provider).collect();
+                    text += &format!("{a}{usage}{b}{}", list.join(","));
+                    if !tokens.is_empty() {
+                        text += &format!("{b}{}", tokens.join(","));
+                    }
+                    if *comment {
+                        text += &format!("{a}# usage {usage}, {}", list.join(" "));
+                    }
+                    text += "\n";
+                    expected.push(UsageRule {
+                        usage: usage.clone(),
+                        providers: providers.clone(),
+                        constraints: constraints.clone(),
+                    });
+                }
+                for (name, props) in &heaps {
+                    text += &format!("heap {name}\t{}\n", props.join(","));
+                }
+                (text, expected, heaps)
+            })
+    }
+
+    /// Lines no policy accepts, and a fragment of the message that must name the problem.
+    const BAD_LINES: &[(&str, &str)] = &[
+        ("scanout", "expected `USAGE PROVIDERS"),
+        ("scanout @nope", "unknown heap class @nope"),
+        ("x system bogus", "unknown option bogus"),
+        ("x system align=3", "power of two"),
+        ("x system align=0", "power of two"),
+        ("x system offset-align=99999999999", "power of two"),
+        ("x a b c", "expected `USAGE PROVIDERS"),
+        ("x ,,,", "lists no provider"),
+        ("x \"linux,cma", "quote"),
+        ("heap onlyname", "expected `heap NAME PROPERTIES`"),
+        ("heap r sparkly", "unknown heap property sparkly"),
+    ];
+
+    proptest! {
+        #![proptest_config(config(5_000))]
+
+        /// Any policy written out with any spacing and comments parses back to its rules and heap
+        /// classifications, and each usage resolves to its own rule, else `*`'s, else the default.
+        #[test]
+        fn written_policies_parse_back((text, rules, heaps) in policy(), other in "[a-z]{12}") {
+            let p = Policy::parse(&text);
+            prop_assert!(p.is_ok(), "{text:?}: {p:?}");
+            let p = p.unwrap();
+            prop_assert_eq!(p.rules(), &rules[..]);
+            for (name, props) in &heaps {
+                prop_assert_eq!(p.classify(name), heap_line_meaning(name, props));
+            }
+            for r in &rules {
+                prop_assert_eq!(&p.rule(&r.usage), r);
+            }
+            let fallback = p.rule(&other);
+            match rules.iter().find(|r| r.usage == "*") {
+                Some(star) => prop_assert_eq!(&fallback, star),
+                None => prop_assert_eq!(fallback.providers, vec![Provider::Class(HeapClass::System), Provider::Udmabuf]),
+            }
+        }
+
+        /// One bad line anywhere in a good policy: the error names that line and the problem.
+        #[test]
+        fn a_bad_line_is_named(
+            (text, _, _) in policy(),
+            at in any::<proptest::sample::Index>(),
+            (bad, needle) in proptest::sample::select(BAD_LINES),
+        ) {
+            let mut lines: Vec<&str> = text.lines().collect();
+            let at = at.index(lines.len() + 1);
+            lines.insert(at, bad);
+            let err = Policy::parse(&lines.join("\n")).unwrap_err().to_string();
+            let prefix = format!("<string>:{}:", at + 1);
+            prop_assert!(err.starts_with(&prefix), "{err}");
+            prop_assert!(err.contains(needle), "{err}");
+        }
+
+        /// Any text at all: no panic; an error points at a line of the text; an accepted policy
+        /// has at least one provider per rule and one rule per usage.
+        #[test]
+        fn arbitrary_text_parses_or_names_a_line(
+            lines in vec(prop_oneof![
+                "[a-z*@\",=#0-9 \t-]{0,30}",
+                "\\PC{0,20}",
+                "(heap )?[a-z]{1,5}[ \t]+[a-z@,\"]{0,12}([ \t]+[a-z=0-9,-]{0,16})?",
+            ], 0..8)
+        ) {
+            let text = lines.join("\n");
+            match Policy::parse(&text) {
+                Ok(p) => {
+                    let mut usages: Vec<&str> = p.rules().iter().map(|r| r.usage.as_str()).collect();
+                    prop_assert!(p.rules().iter().all(|r| !r.providers.is_empty()));
+                    usages.sort_unstable();
+                    let n = usages.len();
+                    usages.dedup();
+                    prop_assert_eq!(usages.len(), n);
+                }
+                Err(PolicyError::Syntax { source_name, line, message }) => {
+                    prop_assert_eq!(source_name, "<string>");
+                    prop_assert!(line >= 1 && line <= text.lines().count(), "line {line}");
+                    prop_assert!(!message.is_empty());
+                }
+                Err(e) => prop_assert!(false, "unexpected {e}"),
+            }
+        }
+    }
 }
