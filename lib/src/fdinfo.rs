@@ -138,13 +138,7 @@ mod proptests {
     use super::*;
     use proptest::prelude::*;
 
-    fn config(cases: u32) -> ProptestConfig {
-        ProptestConfig {
-            cases,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        }
-    }
+    use super::super::proptest_config::config;
 
     /// What the kernel prints for a dma-buf fd (fs/proc/fd.c, then dma_buf_show_fdinfo): the
     /// generic lines, optional lock lines, then size, count, exp_name and, once named, the name

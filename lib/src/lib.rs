@@ -65,6 +65,8 @@ pub mod kms;
 pub mod layout;
 pub mod policy;
 pub mod pool;
+#[cfg(test)]
+mod proptest_config;
 #[cfg(any(feature = "client", feature = "smithay"))]
 pub mod protocols;
 #[cfg(feature = "smithay")]

@@ -210,7 +210,7 @@ impl FeedbackCollector {
     pub fn format_table(&mut self, fd: OwnedFd, size: u32) {
         match FormatTable::from_fd(fd, size) {
             Ok(t) => self.table = Some(t),
-            Err(e) => self.error = Some(e),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -218,7 +218,7 @@ impl FeedbackCollector {
     pub fn main_device(&mut self, dev: &[u8]) {
         match dev_t(dev) {
             Ok(d) => self.pending.main_device = Some(d),
-            Err(e) => self.error = Some(e),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -226,19 +226,19 @@ impl FeedbackCollector {
     pub fn tranche_target_device(&mut self, dev: &[u8]) {
         match dev_t(dev) {
             Ok(d) => self.tranche.target_device = Some(d),
-            Err(e) => self.error = Some(e),
+            Err(e) => self.fail(e),
         }
     }
 
     /// `tranche_formats(indices)`.
     pub fn tranche_formats(&mut self, indices: &[u8]) {
         let Some(table) = &self.table else {
-            self.error = Some(FeedbackError::NoTable);
+            self.fail(FeedbackError::NoTable);
             return;
         };
         match table.resolve(indices) {
             Ok(f) => self.tranche.formats.extend(f),
-            Err(e) => self.error = Some(e),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -278,16 +278,23 @@ impl FeedbackCollector {
         None
     }
 
-    /// `done`: the feedback so far, atomically (or the first error it contained).
+    /// Keeps the round's first error: the cause, not what followed from it.
+    fn fail(&mut self, e: FeedbackError) {
+        self.error.get_or_insert(e);
+    }
+
+    /// `done`: the feedback so far, atomically (or the first error it contained). Nothing of
+    /// this round, failed or not, reaches the next (a tranche left open included).
     pub fn done(&mut self) -> Result<Feedback, FeedbackError> {
+        let round = std::mem::take(&mut self.pending);
+        self.tranche = Tranche::default();
         if let Some(e) = self.error.take() {
-            self.pending = Feedback::default();
             return Err(e);
         }
         if self.table.is_none() {
             return Err(FeedbackError::NoTable);
         }
-        Ok(std::mem::take(&mut self.pending))
+        Ok(round)
     }
 }
 
@@ -524,6 +531,31 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_round_leaves_nothing_behind_and_names_its_first_error() {
+        // Found by proptests::event_sequences_give_consistent_feedback: a round that ended in
+        // NoTable kept its tranches, which then came first in the next round's feedback; and the
+        // last error of a round was reported, hiding its cause (here the truncated table).
+        let mut c = FeedbackCollector::default();
+        c.tranche_flags(1);
+        c.tranche_done();
+        assert_eq!(c.done(), Err(FeedbackError::NoTable));
+        c.format_table(table_fd(&entry(1, 0)), 16);
+        assert_eq!(c.done().unwrap().tranches, vec![]);
+        c.format_table(table_fd(&entry(1, 0)), 32);
+        c.tranche_formats(&[0, 0]);
+        c.main_device(&[0; 3]);
+        assert!(matches!(
+            c.done(),
+            Err(FeedbackError::TableTruncated { .. })
+        ));
+        // A tranche left open by a round is not part of the next.
+        c.tranche_formats(&[0, 0]);
+        assert_eq!(c.done().unwrap().tranches, vec![]);
+        c.tranche_done();
+        assert_eq!(c.done().unwrap().tranches, vec![Tranche::default()]);
+    }
+
+    #[test]
     fn formats_before_a_table_and_odd_devices_are_errors() {
         let mut c = FeedbackCollector::default();
         c.tranche_formats(&[0, 0]);
@@ -544,13 +576,7 @@ mod proptests {
     use proptest::collection::vec;
     use proptest::prelude::*;
 
-    fn config(cases: u32) -> ProptestConfig {
-        ProptestConfig {
-            cases,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        }
-    }
+    use crate::proptest_config::config;
 
     /// One table entry as the compositor writes it, with whatever padding it likes.
     fn encode(entries: &[(u32, u32, u64)]) -> Vec<u8> {
@@ -705,19 +731,25 @@ mod proptests {
     proptest! {
         #![proptest_config(config(3_000))]
 
-        /// Any sequence of events: no panic; `done` succeeds exactly when nothing malformed came
-        /// since the last `done` and a table exists, with one tranche per `tranche_done` and only
-        /// formats some table listed; otherwise the error is the last malformed event's. The
+        /// Any sequence of events: no panic, and each `done` gives exactly what the protocol
+        /// says (the model below): the round's main device and closed tranches with their
+        /// formats resolved against the table current at the time, or the round's first
+        /// malformed event's error, or `NoTable`; nothing of a round reaches the next. The
         /// decision made from a successful round agrees with its tranches.
         #[test]
         fn event_sequences_give_consistent_feedback(events in vec(event(), 0..24)) {
             let mut c = FeedbackCollector::default();
             let mut table: Option<Vec<FormatModifier>> = None;
-            let mut listed: Vec<FormatModifier> = Vec::new();
-            let mut last_error: Option<FeedbackError> = None;
-            let mut tranches_done = 0usize;
+            let mut error: Option<FeedbackError> = None;
+            let mut pending = Feedback::default();
+            let mut tranche = Tranche::default();
+            let device = |d: &[u8]| match d.len() {
+                8 => Ok(u64::from_ne_bytes(d.try_into().unwrap())),
+                4 => Ok(u64::from(u32::from_ne_bytes(d.try_into().unwrap()))),
+                n => Err(FeedbackError::DeviceSize(n)),
+            };
             for ev in events {
-                match ev {
+                let failed = match ev {
                     Ev::Table(entries, delta) => {
                         let bytes = encode(&entries);
                         // Announce the true size, or one off by up to 17 bytes.
@@ -725,66 +757,64 @@ mod proptests {
                         c.format_table(memfd(&bytes), size);
                         let s = u64::from(size);
                         if s % 16 != 0 {
-                            last_error = Some(FeedbackError::TableSize(s));
+                            Some(FeedbackError::TableSize(s))
                         } else if s > bytes.len() as u64 {
-                            last_error = Some(FeedbackError::TableTruncated { announced: s, actual: bytes.len() as u64 });
+                            Some(FeedbackError::TableTruncated { announced: s, actual: bytes.len() as u64 })
                         } else {
-                            let t: Vec<FormatModifier> = entries[..s as usize / 16].iter()
+                            table = Some(entries[..s as usize / 16].iter()
                                 .map(|(format, _, modifier)| FormatModifier { format: *format, modifier: *modifier })
-                                .collect();
-                            listed.extend(&t);
-                            table = Some(t);
+                                .collect());
+                            None
                         }
                     }
                     Ev::MainDevice(d) => {
                         c.main_device(&d);
-                        if ![4, 8].contains(&d.len()) {
-                            last_error = Some(FeedbackError::DeviceSize(d.len()));
-                        }
+                        device(&d).map(|d| pending.main_device = Some(d)).err()
                     }
                     Ev::TargetDevice(d) => {
                         c.tranche_target_device(&d);
-                        if ![4, 8].contains(&d.len()) {
-                            last_error = Some(FeedbackError::DeviceSize(d.len()));
-                        }
+                        device(&d).map(|d| tranche.target_device = Some(d)).err()
                     }
                     Ev::Formats(idx) => {
                         c.tranche_formats(&idx);
                         match &table {
-                            None => last_error = Some(FeedbackError::NoTable),
-                            Some(_) if idx.len() % 2 == 1 => last_error = Some(FeedbackError::IndicesSize(idx.len())),
+                            None => Some(FeedbackError::NoTable),
+                            Some(_) if idx.len() % 2 == 1 => Some(FeedbackError::IndicesSize(idx.len())),
                             Some(t) => {
-                                if let Some(bad) = idx.chunks_exact(2)
-                                    .map(|c| u16::from_ne_bytes([c[0], c[1]]))
-                                    .find(|i| usize::from(*i) >= t.len())
-                                {
-                                    last_error = Some(FeedbackError::IndexOutOfRange { index: bad, len: t.len() });
+                                let idx: Vec<u16> = idx.chunks_exact(2).map(|c| u16::from_ne_bytes([c[0], c[1]])).collect();
+                                match idx.iter().find(|i| usize::from(**i) >= t.len()) {
+                                    Some(bad) => Some(FeedbackError::IndexOutOfRange { index: *bad, len: t.len() }),
+                                    None => {
+                                        tranche.formats.extend(idx.iter().map(|i| t[usize::from(*i)]));
+                                        None
+                                    }
                                 }
                             }
                         }
                     }
-                    Ev::Flags(f) => c.tranche_flags(f),
+                    Ev::Flags(f) => {
+                        c.tranche_flags(f);
+                        (tranche.scanout, tranche.sampling) = (f & 1 != 0, f & 2 != 0);
+                        None
+                    }
                     Ev::TrancheDone => {
                         c.tranche_done();
-                        tranches_done += 1;
+                        pending.tranches.push(std::mem::take(&mut tranche));
+                        None
                     }
                     Ev::Done => {
                         let got = c.done();
-                        match (last_error.take(), &table) {
+                        let round = std::mem::take(&mut pending);
+                        tranche = Tranche::default();
+                        match (error.take(), &table) {
                             (Some(e), _) => prop_assert_eq!(got, Err(e)),
                             (None, None) => prop_assert_eq!(got, Err(FeedbackError::NoTable)),
                             (None, Some(_)) => {
-                                let f = got.unwrap();
-                                prop_assert_eq!(f.tranches.len(), tranches_done);
-                                for t in &f.tranches {
-                                    for fm in &t.formats {
-                                        prop_assert!(listed.contains(fm), "{fm:?} was in no table");
-                                    }
-                                }
+                                prop_assert_eq!(got.as_ref(), Ok(&round));
                                 for format in [Fourcc::XRGB8888, Fourcc::NV12] {
                                     let linear = FormatModifier { format: format.0, modifier: 0 };
-                                    let first = f.tranches.iter().find(|t| t.formats.contains(&linear));
-                                    let d = decide(Some(&f), format);
+                                    let first = round.tranches.iter().find(|t| t.formats.contains(&linear));
+                                    let d = decide(Some(&round), format);
                                     let path = match first {
                                         None => BufferPath::Shm,
                                         Some(t) if t.scanout => BufferPath::Scanout,
@@ -792,13 +822,16 @@ mod proptests {
                                     };
                                     prop_assert_eq!(d.path, path);
                                     if first.is_some() {
-                                        prop_assert_eq!(d.device, f.import_device());
+                                        prop_assert_eq!(d.device, round.import_device());
                                     }
                                 }
                             }
                         }
-                        tranches_done = 0;
+                        None
                     }
+                };
+                if let Some(e) = failed {
+                    error.get_or_insert(e);
                 }
             }
         }

@@ -109,13 +109,7 @@ mod tests {
     mod proptests {
         use super::*;
 
-        fn config(cases: u32) -> ProptestConfig {
-            ProptestConfig {
-                cases,
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            }
-        }
+        use crate::proptest_config::config;
 
         proptest! {
             #![proptest_config(config(2_000))]

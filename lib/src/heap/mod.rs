@@ -161,6 +161,13 @@ pub enum HeapError {
         /// The node that could not be opened.
         path: PathBuf,
     },
+    /// The name is not one node of the heap directory (empty, `.`, `..`, or with a `/` or a
+    /// NUL): a name from a peer (heap hints) or a file never opens anything else.
+    #[error("{name:?} is not a DMA-BUF heap name (one file name under the heap directory)")]
+    InvalidName {
+        /// The name given.
+        name: String,
+    },
     /// A zero-length allocation, refused before asking the kernel.
     #[error("refusing a zero-length allocation from heap {heap}")]
     ZeroLength {
@@ -207,6 +214,11 @@ impl Heap {
 
     /// Opens the heap `name` in `dir` (tests and containers keep heap nodes elsewhere).
     pub fn open_in(dir: &Path, name: &str) -> Result<Self, HeapError> {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+            return Err(HeapError::InvalidName {
+                name: name.to_owned(),
+            });
+        }
         let path = dir.join(name);
         let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(
             |errno| match errno {
@@ -285,5 +297,95 @@ impl Heap {
             tracing::warn!(heap = %self.name, %err, "could not name the dma-buf");
         }
         Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A heap directory with one node (a plain file: `open` is all these tests do) and a
+    /// sibling file outside it.
+    fn dir(tag: &str) -> PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("wayheap-heapdir-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("heaps")).unwrap();
+        std::fs::write(root.join("heaps/system"), b"").unwrap();
+        std::fs::write(root.join("outside"), b"").unwrap();
+        root
+    }
+
+    #[test]
+    fn names_that_leave_the_directory_are_refused() {
+        // Found by proptests::only_names_of_one_node_open: a compositor's hint (or a policy
+        // line) naming `../outside` or `/dev/watchdog` made the client open that file (and, to
+        // allocate, send DMA_HEAP_IOCTL_ALLOC to it).
+        let root = dir("unit");
+        let heaps = HeapDir::new(root.join("heaps"));
+        heaps.open("system").unwrap();
+        let outside = root.join("outside");
+        for name in [
+            "../outside",
+            outside.to_str().unwrap(),
+            "",
+            ".",
+            "..",
+            "a\0b",
+        ] {
+            assert!(
+                matches!(heaps.open(name), Err(HeapError::InvalidName { .. })),
+                "{name:?}"
+            );
+        }
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    /// Property tests (issue 15): 3 000 cases per run.
+    mod proptests {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::test_runner::{TestCaseError, TestRunner};
+
+        /// Any name, as a compositor's heap hint may carry: only the name of one node of the
+        /// directory is opened; anything else is `InvalidName` (or `NotFound` for a node that
+        /// is not there), never a file elsewhere. (A runner by hand, to remove the directory
+        /// after the last case.)
+        #[test]
+        fn only_names_of_one_node_open() {
+            let root = dir("prop");
+            let heaps = HeapDir::new(root.join("heaps"));
+            let names = prop_oneof![
+                Just("system".to_owned()),
+                "(\\.\\./|/|\\./)*(outside|system|heaps/system|[a-z]{0,4})",
+                "[./a-z\0]{0,8}",
+                "\\PC{0,8}",
+            ];
+            let result =
+                TestRunner::new(crate::proptest_config::config(3_000)).run(&names, |name| {
+                    let single = !name.is_empty()
+                        && name != "."
+                        && name != ".."
+                        && !name.contains(['/', '\0']);
+                    match heaps.open(&name) {
+                        Ok(h) => {
+                            prop_assert!(single, "{name:?} opened {}", h.path().display());
+                            prop_assert_eq!(h.path(), root.join("heaps").join(&name));
+                            prop_assert_eq!(name.as_str(), "system");
+                        }
+                        Err(HeapError::InvalidName { name: n }) => {
+                            prop_assert!(!single);
+                            prop_assert_eq!(n, name);
+                        }
+                        Err(HeapError::NotFound { path }) => {
+                            prop_assert!(single);
+                            prop_assert_eq!(path, root.join("heaps").join(&name));
+                        }
+                        Err(e) => return Err(TestCaseError::fail(format!("{name:?}: {e}"))),
+                    }
+                    Ok(())
+                });
+            std::fs::remove_dir_all(&root).unwrap();
+            result.unwrap();
+        }
     }
 }

@@ -606,13 +606,7 @@ pub(crate) mod proptests {
     use super::*;
     use proptest::prelude::*;
 
-    pub(crate) fn config(cases: u32) -> ProptestConfig {
-        ProptestConfig {
-            cases,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        }
-    }
+    pub(crate) use crate::proptest_config::config;
 
     /// Every format [`planes_of`] knows.
     pub(crate) const SUPPORTED: &[Fourcc] = &[

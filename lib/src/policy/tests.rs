@@ -265,13 +265,7 @@ mod proptests {
     use proptest::collection::{btree_map, vec};
     use proptest::prelude::*;
 
-    fn config(cases: u32) -> ProptestConfig {
-        ProptestConfig {
-            cases,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        }
-    }
+    use crate::proptest_config::config;
 
     fn usage() -> impl Strategy<Value = String> {
         prop_oneof![
