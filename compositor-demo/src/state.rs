@@ -33,6 +33,7 @@ use smithay::{
     delegate_dmabuf, delegate_output, delegate_presentation, delegate_seat,
     delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_shell,
 };
+use wayheap::smithay::guards::DmabufQuota;
 use wayheap::smithay::heap_hints::{
     ClientUsage, HeapHint, HeapHintsHandler, HeapHintsState, HintTarget,
 };
@@ -159,6 +160,8 @@ pub(crate) struct App {
     pub placements: PlacementTracker,
     /// Client dma-bufs refused, and why.
     pub rejections: Rejections,
+    /// Live client dma-bufs per client, bounded.
+    pub dmabuf_quota: DmabufQuota,
     /// A screenshot was asked for (SIGUSR1 or --screenshot at exit).
     pub screenshot_requested: bool,
     /// What the pointer looks like (a client's cursor surface, when it set one).
@@ -510,6 +513,15 @@ impl DmabufHandler for App {
         dmabuf: Dmabuf,
         notifier: ImportNotifier,
     ) {
+        if let Some(client) = notifier.client()
+            && let Err(over) = self.dmabuf_quota.admit(&client.id(), &dmabuf)
+        {
+            tracing::warn!(%over, "refused a client dma-buf");
+            self.rejections.push(over.to_string());
+            notifier.failed();
+            self.dirty = true;
+            return;
+        }
         let formats = &self.dmabuf_formats;
         if let Err(rejection) = validate_client_dmabuf(&dmabuf, |f: &Format| formats.contains(f)) {
             tracing::warn!(%rejection, "refused a client dma-buf");
@@ -601,6 +613,7 @@ pub fn new_app(
         frames: 0,
         placements: PlacementTracker::without_planes(),
         rejections: Rejections::default(),
+        dmabuf_quota: DmabufQuota::default(),
         screenshot_requested: false,
         cursor: CursorImageStatus::default_named(),
         pointer_location,

@@ -45,6 +45,7 @@
 //! wayheap::delegate_shm_guarded!(State);
 //! ```
 
+use smithay::backend::allocator::dmabuf::{Dmabuf, WeakDmabuf};
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::reexports::wayland_server::protocol::wl_shm_pool::{self, WlShmPool};
@@ -204,4 +205,98 @@ macro_rules! delegate_shm_guarded {
             $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer: $crate::smithay::__smithay::wayland::shm::ShmBufferUserData
         ] => $crate::smithay::__smithay::wayland::shm::ShmState);
     };
+}
+
+/// Live client dma-bufs per client, bounded: a client that creates buffers without end would
+/// otherwise make the compositor hold up to four fds for each (and run it out of fds).
+///
+/// Ask [`admit`](Self::admit) in `DmabufHandler::dmabuf_imported` before anything else, and
+/// answer a refusal with `ImportNotifier::failed` (the client may free buffers and retry). A
+/// buffer counts while the compositor holds it (its `Dmabuf` is alive), so buffers a client
+/// destroyed, and all of a disconnected client's, stop counting by themselves.
+///
+/// Clients are told apart by their `ClientId` (any `Eq + Hash` key will do).
+#[derive(Debug)]
+pub struct DmabufQuota<K = ClientId> {
+    per_client: usize,
+    live: std::collections::HashMap<K, Vec<WeakDmabuf>>,
+}
+
+/// A client reached its [`DmabufQuota`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this client holds {held} dma-buf buffers, the most a client may hold; destroy buffers it no \
+     longer uses"
+)]
+pub struct QuotaExceeded {
+    /// The buffers the client holds (the limit).
+    pub held: usize,
+}
+
+impl<K: Eq + std::hash::Hash + Clone> DmabufQuota<K> {
+    /// The default: 256 live buffers per client, ten times a video pipeline's pool.
+    pub const DEFAULT_PER_CLIENT: usize = 256;
+
+    /// At most `per_client` live dma-bufs per client.
+    pub fn new(per_client: usize) -> DmabufQuota<K> {
+        DmabufQuota {
+            per_client,
+            live: Default::default(),
+        }
+    }
+
+    /// Counts `dmabuf` against `client`'s quota, or refuses it.
+    pub fn admit(&mut self, client: &K, dmabuf: &Dmabuf) -> Result<(), QuotaExceeded> {
+        self.live.retain(|_, held| {
+            held.retain(|weak| !weak.is_gone());
+            !held.is_empty()
+        });
+        let held = self.live.entry(client.clone()).or_default();
+        if held.len() >= self.per_client {
+            return Err(QuotaExceeded { held: held.len() });
+        }
+        held.push(dmabuf.weak());
+        Ok(())
+    }
+}
+
+impl<K: Eq + std::hash::Hash + Clone> Default for DmabufQuota<K> {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_PER_CLIENT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smithay::backend::allocator::{Fourcc, Modifier, dmabuf::DmabufFlags};
+
+    fn dmabuf() -> Dmabuf {
+        let fd = rustix::fs::memfd_create("quota", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let mut builder = Dmabuf::builder(
+            (4, 4),
+            Fourcc::Argb8888,
+            Modifier::Linear,
+            DmabufFlags::empty(),
+        );
+        builder.add_plane(fd, 0, 0, 16);
+        builder.build().unwrap()
+    }
+
+    #[test]
+    fn a_client_gets_its_quota_and_buffers_it_drops_stop_counting() {
+        let mut quota = DmabufQuota::new(2);
+        let (a, b) = (1u32, 2u32);
+        let (first, second, third) = (dmabuf(), dmabuf(), dmabuf());
+        quota.admit(&a, &first).unwrap();
+        quota.admit(&a, &second).unwrap();
+        let refused = quota.admit(&a, &third).unwrap_err();
+        assert_eq!(refused.held, 2);
+        assert!(refused.to_string().contains("destroy buffers"));
+        // Another client has its own quota.
+        quota.admit(&b, &third).unwrap();
+        // Dropped (the client destroyed it, or left): it no longer counts.
+        drop(first);
+        quota.admit(&a, &dmabuf()).unwrap();
+    }
 }
