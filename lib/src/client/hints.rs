@@ -502,3 +502,105 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// Property tests (issue 15) of the compositor's heap hints as a client receives them: 4 000 +
+/// 4 000 = 8 000 cases per run.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use wayheap_surface_heap_hints_v1::Event;
+
+    /// A `heap` event's raw wire values.
+    type Raw = (String, u32, u32, u32, u32, u32);
+
+    fn raw_heap() -> impl Strategy<Value = Raw> {
+        (
+            "[a-z,_-]{0,12}|\\PC{0,6}",
+            prop_oneof![0u32..16, any::<u32>()],
+            prop_oneof![(0u32..32).prop_map(|b| 1 << b), any::<u32>()],
+            prop_oneof![(0u32..32).prop_map(|b| 1 << b), any::<u32>()],
+            any::<u32>(),
+            prop_oneof![0u32..5, any::<u32>()],
+        )
+    }
+
+    /// The event as wayland-client decodes it from the wire.
+    fn event((name, flags, pitch, offset, tranche, target): &Raw) -> Event {
+        Event::Heap {
+            name: name.clone(),
+            flags: WEnum::from(*flags),
+            pitch_alignment: *pitch,
+            offset_alignment: *offset,
+            tranche: *tranche,
+            target: WEnum::from(*target),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config::config(4_000))]
+
+        /// Any `heap` events, with unknown flag bits, targets and any alignments: a list
+        /// appears only at `done` and is exactly the events since the last `done`, known flag
+        /// bits kept, every alignment a power of two (a bad one is no constraint), the target
+        /// as sent.
+        #[test]
+        fn hint_lists_are_what_was_sent_made_safe(rounds in vec(vec(raw_heap(), 0..4), 1..4)) {
+            let mut c = HeapHintsCollector::default();
+            let mut previous: Vec<HeapHint> = Vec::new();
+            for (n, round) in rounds.iter().enumerate() {
+                for raw in round {
+                    prop_assert!(c.event(event(raw)).is_none());
+                    prop_assert_eq!(c.current(), &previous[..]);
+                }
+                let list = c.event(Event::Done).expect("a list at done").to_vec();
+                prop_assert_eq!(c.updates(), n as u64 + 1);
+                prop_assert_eq!(list.len(), round.len());
+                for (h, (name, flags, pitch, offset, tranche, target)) in list.iter().zip(round) {
+                    prop_assert_eq!(&h.heap, name);
+                    prop_assert_eq!(h.flag_bits(), flags & 0xf);
+                    prop_assert!(h.pitch_alignment.is_power_of_two() && h.offset_alignment.is_power_of_two());
+                    prop_assert!(h.pitch_alignment == *pitch || (!pitch.is_power_of_two() && h.pitch_alignment == 1));
+                    prop_assert!(h.offset_alignment == *offset || (!offset.is_power_of_two() && h.offset_alignment == 1));
+                    prop_assert_eq!(h.tranche, *tranche);
+                    prop_assert_eq!(h.target, HintTarget::from_raw(*target));
+                    prop_assert!(!h.to_string().is_empty());
+                }
+                previous = list;
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config::config(4_000))]
+
+        /// `check_delegated` accepts exactly what the compositor accepts: a size from 1 to its
+        /// `max_size` (as sent in two halves), from a heap hinted for delegation.
+        #[test]
+        fn delegated_requests_are_checked_as_the_compositor_does(
+            max in proptest::option::of(prop_oneof![any::<u64>(), 0u64..1 << 30]),
+            size in prop_oneof![any::<u64>(), 0u64..1 << 31],
+            hints in vec(raw_heap(), 0..4),
+            pick in any::<proptest::sample::Index>(),
+        ) {
+            let manager = ManagerData::default();
+            if let Some(max) = max {
+                // The `max_size` event, through the dispatcher's reassembly.
+                let (hi, lo) = ((max >> 32) as u32, max as u32);
+                *manager.max_size.lock().unwrap() = Some((u64::from(hi) << 32) | u64::from(lo));
+                prop_assert_eq!(manager.max_size(), Some(max));
+            }
+            let mut c = HeapHintsCollector::default();
+            for raw in &hints {
+                c.event(event(raw));
+            }
+            let list = c.event(Event::Done).unwrap().to_vec();
+            let heap = if list.is_empty() { "system".to_owned() } else { list[pick.index(list.len())].heap.clone() };
+            let offered = list.iter().any(|h| h.delegated && h.heap == heap);
+            let ok = size > 0 && max.is_none_or(|m| size <= m) && offered;
+            let r = check_delegated(&manager, &list, &heap, size);
+            prop_assert_eq!(r.is_ok(), ok, "{:?}", r);
+        }
+    }
+}

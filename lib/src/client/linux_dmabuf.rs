@@ -188,3 +188,39 @@ where
 {
     (wayland_client::Proxy::version(dmabuf) >= 4).then(|| dmabuf.get_default_feedback(qh, udata))
 }
+
+/// Property tests (issue 15) of version 3's format list: 2 000 cases per run.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::proptest_config::config(2_000))]
+
+        /// Any `modifier` and `format` events: one entry each, in order, the modifier put
+        /// together from its halves, `format` with the implicit modifier.
+        #[test]
+        fn modifier_events_list_what_was_sent(events in vec((any::<u32>(), proptest::option::of((any::<u32>(), any::<u32>()))), 0..16)) {
+            let mut listed = ModifierEvents::default();
+            for (format, modifier) in &events {
+                listed.event(match modifier {
+                    Some((hi, lo)) => zwp_linux_dmabuf_v1::Event::Modifier { format: *format, modifier_hi: *hi, modifier_lo: *lo },
+                    None => zwp_linux_dmabuf_v1::Event::Format { format: *format },
+                });
+            }
+            prop_assert_eq!(listed.0.len(), events.len());
+            for (got, (format, modifier)) in listed.0.iter().zip(&events) {
+                prop_assert_eq!(got.format, *format);
+                match modifier {
+                    Some((hi, lo)) => {
+                        prop_assert_eq!((got.modifier >> 32) as u32, *hi);
+                        prop_assert_eq!(got.modifier as u32, *lo);
+                    }
+                    None => prop_assert_eq!(got.modifier, crate::policy::MODIFIER_INVALID),
+                }
+            }
+        }
+    }
+}

@@ -410,3 +410,45 @@ fn end(buf: &DmaBuf, flags: u64) {
 fn sync(buf: &DmaBuf, flags: u64, what: &'static str) -> Result<(), DmaBufError> {
     sys::dma_buf_sync(buf.fd.as_fd(), flags).map_err(|errno| DmaBufError::Sync { what, errno })
 }
+
+/// Property tests (issue 15) of the names given to the kernel: 4 000 cases per run.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::proptest_config::config(4_000))]
+
+        /// Any usage string (a caller's, or a client's through heap hints): the kernel gets at
+        /// most 31 bytes without NUL, the longest prefix of the name that fits, and the fdinfo
+        /// the kernel then prints gives that name back and nothing else.
+        #[test]
+        fn kernel_names_fit_and_read_back(name in prop_oneof![
+            "[a-z:_-]{0,40}",
+            "[\0-\u{7f}]{0,40}",
+            "\\PC{0,16}",
+            "(é|漢|🦀|\0|a){0,40}",
+        ]) {
+            let k = kernel_name(&name);
+            let k = k.to_str().expect("a cut on a character boundary is UTF-8");
+            prop_assert!(k.len() < sys::DMA_BUF_NAME_LEN);
+            prop_assert!(!k.contains('\0'));
+            let without_nul = name.replace('\0', "");
+            prop_assert!(without_nul.starts_with(k));
+            // The longest run of whole characters that fits, then its NULs dropped.
+            let mut end = 0;
+            for c in name.chars() {
+                if end + c.len_utf8() >= sys::DMA_BUF_NAME_LEN {
+                    break;
+                }
+                end += c.len_utf8();
+            }
+            prop_assert_eq!(k, name[..end].replace('\0', ""));
+            let text = format!("size:\t4096\ncount:\t2\nexp_name:\tsystem\nname:\t{k}\n");
+            let info = fdinfo::parse(&text).unwrap();
+            prop_assert_eq!(info.name.as_deref(), Some(k));
+            prop_assert_eq!((info.size, info.count, info.exporter.as_str()), (4096, Some(2), "system"));
+        }
+    }
+}

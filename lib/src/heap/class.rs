@@ -177,3 +177,54 @@ mod tests {
         assert_eq!(classify("video-region@80000000").0, HeapKind::Unknown);
     }
 }
+
+/// Property tests (issue 15) of classification by name (names come from the kernel's directory
+/// and from a compositor's hints): 4 000 cases per run.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::proptest_config::config(4_000))]
+
+        /// Any name: no panic; `dma32` and `cached` follow the name's spelling, case does not
+        /// matter (but for the vendor's own spelling), every CMA name is contiguous CMA with
+        /// or without an uncached suffix, system heaps are never contiguous, and a vendor is
+        /// what comes before the comma.
+        #[test]
+        fn names_classify_by_their_spelling(
+            base in prop_oneof![
+                proptest::sample::select(&["system", "system_dma32", "cma", "default_cma_region", "reserved", "linux,cma", "default-pool"][..]).prop_map(str::to_owned),
+                "[a-zA-Z]{1,6},[a-zA-Z0-9_-]{0,12}",
+                "[a-zA-Z0-9_,.@-]{0,16}",
+                "\\PC{0,8}",
+            ],
+            suffix in proptest::sample::select(&["", "-uncached", "_uncached", "-UNCACHED", "-uncached-uncached"][..]),
+        ) {
+            let name = format!("{base}{suffix}");
+            let lower = name.to_ascii_lowercase();
+            let (kind, p) = classify(&name);
+            prop_assert_eq!(p.dma32, lower.contains("dma32"));
+            prop_assert_eq!(p.cached, !(lower.ends_with("-uncached") || lower.ends_with("_uncached")));
+            let (upper_kind, upper_p) = classify(&name.to_ascii_uppercase());
+            prop_assert_eq!(upper_p, p);
+            match (&kind, &upper_kind) {
+                (HeapKind::Vendor { vendor }, HeapKind::Vendor { vendor: v }) => {
+                    prop_assert_eq!(vendor.to_ascii_uppercase(), v.clone());
+                    prop_assert_eq!(Some(vendor.as_str()), name.split_once(',').map(|(v, _)| v));
+                }
+                (k, u) => prop_assert_eq!(k, u),
+            }
+            if CMA_HEAP_NAMES.contains(&base.to_ascii_lowercase().as_str()) {
+                prop_assert_eq!(&kind, &HeapKind::Cma);
+            }
+            match kind {
+                HeapKind::Cma => prop_assert!(p.contiguous),
+                HeapKind::System | HeapKind::SystemUncached | HeapKind::Unknown => prop_assert!(!p.contiguous),
+                HeapKind::Vendor { .. } => prop_assert!(name.contains(',')),
+            }
+            prop_assert!(!kind.to_string().is_empty());
+        }
+    }
+}

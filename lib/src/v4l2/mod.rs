@@ -537,3 +537,39 @@ mod tests {
         assert_eq!(c_string(b"full"), "full");
     }
 }
+
+/// Property tests (issue 15) of what the driver's `VIDIOC_QUERYCAP` answer is made into: 3 000
+/// + 3 000 = 6 000 cases per run.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::proptest_config::config(3_000))]
+
+        /// Any driver and card bytes (fixed arrays, NUL-terminated or not, any encoding): the
+        /// text up to the first NUL, never a NUL, never a panic.
+        #[test]
+        fn driver_strings_stop_at_nul(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let s = c_string(&bytes);
+            prop_assert!(!s.contains('\0'));
+            let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+            prop_assert_eq!(s, String::from_utf8_lossy(&bytes[..end]).into_owned());
+        }
+
+        /// Any capability bits: a camera exactly when it captures single-planar with streaming;
+        /// otherwise a reason that shows the bits.
+        #[test]
+        fn capabilities_decide_with_a_reason(caps in any::<u32>()) {
+            let camera = caps & sys::CAP_VIDEO_CAPTURE != 0 && caps & sys::CAP_STREAMING != 0;
+            match not_capture_reason(caps) {
+                None => prop_assert!(camera),
+                Some(reason) => {
+                    prop_assert!(!camera);
+                    prop_assert!(reason.contains(&format!("{caps:#010x}")), "{reason}");
+                }
+            }
+        }
+    }
+}
