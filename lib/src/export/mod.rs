@@ -282,7 +282,7 @@ impl Udmabuf {
                 op: "UDMABUF_CREATE_LIST",
                 errno,
             })?;
-        let total = ranges.iter().map(|r| r.size).sum();
+        let total = ranges.iter().fold(0u64, |t, r| t.saturating_add(r.size));
         Ok(self.wrap(fd, total, usage))
     }
 
@@ -341,7 +341,8 @@ fn check_ranges(ranges: &[MemfdRange<'_>]) -> Result<(), ExportError> {
             });
         }
         seal_for_export(r.memfd)?;
-        total += r.size;
+        // Ranges of one memfd may repeat: their sum can pass 64 bits (and any limit).
+        total = total.saturating_add(r.size);
     }
     if let Some(limit) = Udmabuf::size_limit()
         && total > limit
@@ -422,5 +423,114 @@ pub(crate) fn export_unaligned(
 impl AsFd for Udmabuf {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A sealable memfd of `size` bytes (sparse: nothing is allocated).
+    fn memfd(size: u64) -> OwnedFd {
+        let fd = rustix::fs::memfd_create(
+            "ranges",
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+        .unwrap();
+        rustix::fs::ftruncate(&fd, size).unwrap();
+        fd
+    }
+
+    #[test]
+    fn huge_range_lists_do_not_overflow_the_total() {
+        // Found by proptests::ranges_are_checked_by_the_kernels_rules: the ranges' total was
+        // added without overflow check (a panic in debug builds, a wrapped total under the
+        // size limit in release).
+        let fd = memfd(1 << 62);
+        let range = MemfdRange {
+            memfd: fd.as_fd(),
+            offset: 0,
+            size: 1 << 62,
+        };
+        let r = check_ranges(&[range; 5]);
+        assert!(
+            matches!(r, Ok(()) | Err(ExportError::SizeLimit { .. })),
+            "{r:?}"
+        );
+    }
+
+    /// Property tests (issue 15): 1 500 cases per run.
+    mod proptests {
+        use super::*;
+
+        fn number(file: u64) -> impl Strategy<Value = u64> {
+            let page = page_size();
+            prop_oneof![
+                (0u64..8).prop_map(move |p| p * page),
+                Just(file),
+                (0u64..3).prop_map(move |p| file.saturating_sub(p * page)),
+                any::<u64>(),
+                any::<u64>().prop_map(move |v| v / page * page),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_config::config(1_500))]
+
+            /// Any ranges over memfds of any size: the first broken rule, in the kernel's order
+            /// (empty, page alignment, inside the memfd), computed without overflow, or the
+            /// module's limits; never a panic.
+            #[test]
+            fn ranges_are_checked_by_the_kernels_rules(
+                files in proptest::collection::vec(prop_oneof![Just(0u64), (1u64..16).prop_map(|p| p * page_size()), Just(1u64 << 40), Just(1u64 << 62)], 1..3),
+                picks in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u64>(), any::<u64>(), 0u8..3), 0..6),
+                shapes in proptest::collection::vec((number(1 << 62), number(1 << 40)), 6),
+            ) {
+                let fds: Vec<OwnedFd> = files.iter().map(|s| memfd(*s)).collect();
+                let page = page_size();
+                // Each range: raw numbers, near the file's size, or the whole file.
+                let ranges: Vec<(usize, u64, u64)> = picks.iter().zip(&shapes).map(|((i, o, s, kind), (so, ss))| {
+                    let f = i.index(files.len());
+                    match kind {
+                        0 => (f, *o, *s),
+                        1 => (f, *so % (files[f] + page), *ss),
+                        _ => (f, 0, files[f]),
+                    }
+                }).collect();
+                let list: Vec<MemfdRange<'_>> = ranges.iter().map(|(f, offset, size)| MemfdRange { memfd: fds[*f].as_fd(), offset: *offset, size: *size }).collect();
+                let got = check_ranges(&list);
+                let expected = (|| {
+                    if ranges.is_empty() {
+                        return Err(ExportError::Empty);
+                    }
+                    if let Some(limit) = Udmabuf::list_limit() && ranges.len() as u64 > limit {
+                        return Err(ExportError::ListLimit { count: ranges.len(), limit });
+                    }
+                    let mut total = 0u128;
+                    for (f, offset, size) in &ranges {
+                        if *size == 0 {
+                            return Err(ExportError::Empty);
+                        }
+                        if offset % page != 0 || size % page != 0 {
+                            return Err(ExportError::Unaligned { offset: *offset, size: *size, page });
+                        }
+                        if u128::from(*offset) + u128::from(*size) > u128::from(files[*f]) {
+                            return Err(ExportError::OutOfRange { offset: *offset, size: *size, file_size: files[*f] });
+                        }
+                        total += u128::from(*size);
+                    }
+                    match Udmabuf::size_limit() {
+                        Some(limit) if total > u128::from(limit) => Err(ExportError::SizeLimit {
+                            total: u64::try_from(total).unwrap_or(u64::MAX),
+                            limit_mb: limit >> 20,
+                        }),
+                        _ => Ok(()),
+                    }
+                })();
+                // ExportError is not PartialEq (io errnos): compare what they print.
+                prop_assert_eq!(format!("{got:?}"), format!("{expected:?}"));
+            }
+        }
     }
 }
