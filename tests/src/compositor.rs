@@ -116,6 +116,16 @@ impl Compositor {
         Self::start_binary(&compositor_demo_bin(), tag, args, wrapper, env)
     }
 
+    /// compositor-demo on the guest's vkms card through a libseat session (`seatd-launch`), with
+    /// `extra` arguments.
+    pub fn start_kms(tag: &str, extra: &[&str]) -> Compositor {
+        // Debian 12's seatd-launch uses a fixed socket; one left by a killed run blocks the next.
+        let _ = std::fs::remove_file("/run/seatd.sock");
+        let mut args = vec!["--backend", "kms", "--device", "/dev/dri/card0"];
+        args.extend_from_slice(extra);
+        Self::start_with(tag, &args, &["seatd-launch", "--"])
+    }
+
     /// As [`start_with_env`](Self::start_with_env), running `bin` (e.g. the release build of
     /// [`compositor_demo_release_bin`]).
     pub fn start_binary(
@@ -468,6 +478,11 @@ impl Client {
                 Err(_) => return Err(format!("no {prefix:?} line; saw {seen:?}")),
             }
         }
+    }
+
+    /// The stdout lines read since the last call (or since start), without waiting.
+    pub fn drain_lines(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
     }
 
     /// What the client wrote to stderr so far.

@@ -297,3 +297,47 @@ fn assert_fds_return_to(comp: &Compositor, baseline: usize) {
         comp.log()
     );
 }
+
+/// Out of fds, `accept()` fails with EMFILE; Smithay's socket source returned that error to the
+/// event loop, which ended the compositor. Now the waiting client is refused and the loop goes on.
+#[test]
+fn running_out_of_fds_refuses_clients_but_never_ends_the_compositor() {
+    // A hard limit of 96 leaves RLIMIT_NOFILE nothing to raise.
+    let mut comp = Compositor::start_with(
+        "hostile-emfile",
+        &[
+            "--backend",
+            "headless",
+            "--size",
+            "320x240",
+            "--renderer",
+            "pixman",
+        ],
+        &["prlimit", "--nofile=96:96", "--"],
+    );
+    let held = fd_count(comp.pid());
+    let mut connections = Vec::new();
+    let (mut refused, mut served) = (0, 0);
+    for _ in 0..(96 - held + 16) {
+        let mut conn = RawConnection::connect(&comp.runtime, &comp.socket).expect("connect");
+        match conn.outcome_within(Duration::from_secs(2)) {
+            Outcome::Alive => served += 1,
+            Outcome::Closed => refused += 1,
+            other => panic!("a client got {other:?}; log:\n{}", comp.log()),
+        }
+        connections.push(conn);
+    }
+    assert!(
+        refused > 0,
+        "never ran out of fds ({served} served); log:\n{}",
+        comp.log()
+    );
+    assert!(
+        comp.log().contains("out of file descriptors"),
+        "log:\n{}",
+        comp.log()
+    );
+    drop(connections);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_serves_others(&mut comp);
+}

@@ -50,6 +50,8 @@ struct State {
     presented: u64,
     zero_copy: u64,
     quiet_presentation: bool,
+    /// Swapchain mode prints `FRAME n ms` as each frame is presented (ms since the first).
+    frame_log: bool,
     /// What a version-3 linux-dmabuf listed.
     modifiers: wayheap::client::ModifierEvents,
     /// The latest complete feedback (swapchain mode decides from it).
@@ -226,7 +228,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] [--fullscreen] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--pointer] [--keyboard] [--seconds N] [--bogus KIND]\n  SOURCE: shm|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--pointer] [--keyboard] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]]\n  SOURCE: shm|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
     );
     std::process::exit(2)
@@ -255,6 +257,7 @@ struct Options {
     import_frames: Option<u32>,
     seconds: u64,
     bogus: Option<String>,
+    frame_log: bool,
 }
 
 fn options() -> Options {
@@ -274,6 +277,7 @@ fn options() -> Options {
         import_frames: None,
         seconds: 5,
         bogus: None,
+        frame_log: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -285,6 +289,7 @@ fn options() -> Options {
             "--main" => o.main = parse_source(&val()),
             "--opaque" => o.opaque = true,
             "--fullscreen" => o.fullscreen = true,
+            "--frame-log" => o.frame_log = true,
             "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage("--seconds N")),
             "--bogus" => o.bogus = Some(val()),
             "--presentation" => o.presentation = true,
@@ -615,6 +620,7 @@ fn main() {
         return;
     }
     if let Some((count, frames)) = o.swapchain {
+        st.frame_log = o.frame_log;
         let presentation: wp_presentation::WpPresentation =
             globals.bind(&qh, 1..=1, ()).expect("wp_presentation");
         let protocols = SwapchainProtocols {
@@ -743,6 +749,7 @@ fn run_swapchain(
     let stride = layout.planes[0].stride as usize;
     let mut used = std::collections::BTreeSet::new();
     let mut frame = 0;
+    let start = Instant::now();
     while frame < frames {
         let deadline = Instant::now() + Duration::from_secs(30);
         // Paced by frame callbacks, then by releases.
@@ -806,6 +813,9 @@ fn run_swapchain(
         chain
             .present(index, &surface, &damage, &qh)
             .expect("present");
+        if st.frame_log {
+            println!("FRAME {frame} {}", start.elapsed().as_millis());
+        }
         frame += 1;
     }
     // Let the last presentations arrive.
