@@ -30,8 +30,8 @@ use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
-    delegate_dmabuf, delegate_output, delegate_presentation, delegate_seat,
-    delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_shell,
+    delegate_output, delegate_presentation, delegate_seat, delegate_single_pixel_buffer,
+    delegate_viewporter, delegate_xdg_shell,
 };
 use wayheap::smithay::guards::DmabufQuota;
 use wayheap::smithay::heap_hints::{
@@ -552,7 +552,7 @@ delegate_output!(App);
 delegate_viewporter!(App);
 delegate_presentation!(App);
 delegate_single_pixel_buffer!(App);
-delegate_dmabuf!(App);
+wayheap::delegate_dmabuf_guarded!(App);
 
 /// The protocol id of a surface, for reports.
 pub fn surface_key(surface: &WlSurface) -> String {

@@ -341,3 +341,35 @@ fn running_out_of_fds_refuses_clients_but_never_ends_the_compositor() {
     std::thread::sleep(Duration::from_millis(500));
     assert_serves_others(&mut comp);
 }
+
+/// Smithay 0.7.0 posted `invalid_dimensions` for a height of 0, then checked the planes anyway,
+/// where `offset + stride` overflows (a panic in debug builds).
+#[test]
+fn a_dmabuf_of_zero_height_is_a_protocol_error() {
+    let mut comp = compositor("hostile-dmabuf-size");
+    let (mut conn, globals) = connect(&comp);
+    let dmabuf = conn.bind_global(&globals, "zwp_linux_dmabuf_v1", 3);
+    let params = conn.new_id();
+    conn.request(dmabuf, 1, &[Arg::NewId(params)], &[]);
+    let fd = memfd(4096);
+    // add(fd, plane 0, offset 1, stride 0xffffffff, modifier LINEAR)
+    let add = [
+        Arg::Fd,
+        Arg::Uint(0),
+        Arg::Uint(1),
+        Arg::Uint(u32::MAX),
+        Arg::Uint(0),
+        Arg::Uint(0),
+    ];
+    conn.request(params, 1, &add, &[fd.as_fd()]);
+    // create(64, 0, ARGB8888, no flags)
+    let create = [
+        Arg::Int(64),
+        Arg::Int(0),
+        Arg::Uint(0x3432_5241),
+        Arg::Uint(0),
+    ];
+    conn.request(params, 2, &create, &[]);
+    assert_error(conn.outcome(), "width and height must be positive", &comp);
+    assert_serves_others(&mut comp);
+}

@@ -11,6 +11,10 @@
 //! - `wl_shm_pool.resize(size)` with `size <= 0`: Smithay posts the error, then goes on and
 //!   unwraps a zero `NonZeroUsize`. Upstream: the same bug class as Smithay issue 1689.
 //!
+//! - `zwp_linux_buffer_params_v1.create`/`create_immed` with a width or height below 1: Smithay
+//!   posts `invalid_dimensions`, then goes on to check the planes with a height of 0, where
+//!   `offset + stride` overflows u32 (a panic in debug builds). Found by the property tests.
+//!
 //! Drop a guard when Smithay releases the fix; its regression test (tests/tests/hostile.rs) says
 //! whether the bare handler is safe.
 //!
@@ -54,7 +58,11 @@ use smithay::reexports::wayland_server::{
     Client, DataInit, Dispatch, DisplayHandle, Resource, backend::ClientId,
 };
 use smithay::wayland::buffer::BufferHandler;
+use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_buffer_params_v1::{
+    self, ZwpLinuxBufferParamsV1,
+};
 use smithay::wayland::compositor::{CompositorHandler, CompositorState, SubsurfaceUserData};
+use smithay::wayland::dmabuf::{DmabufHandler, DmabufParamsData, DmabufState};
 use smithay::wayland::shm::{ShmBufferUserData, ShmHandler, ShmPoolUserData, ShmState};
 
 /// `wl_subsurface`'s handler: Smithay's, behind a check that a sub-surface is never placed
@@ -155,6 +163,84 @@ where
     fn destroyed(state: &mut D, client: ClientId, pool: &WlShmPool, data: &ShmPoolUserData) {
         <ShmState as Dispatch<WlShmPool, ShmPoolUserData, D>>::destroyed(state, client, pool, data);
     }
+}
+
+/// `zwp_linux_buffer_params_v1`'s handler: Smithay's, behind a check that a buffer's size is
+/// positive before its planes are looked at.
+#[derive(Debug)]
+pub struct DmabufParamsGuard;
+
+impl<D> Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData, D> for DmabufParamsGuard
+where
+    D: Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData>
+        + Dispatch<WlBuffer, Dmabuf>
+        + BufferHandler
+        + DmabufHandler
+        + 'static,
+{
+    fn request(
+        state: &mut D,
+        client: &Client,
+        params: &ZwpLinuxBufferParamsV1,
+        request: zwp_linux_buffer_params_v1::Request,
+        data: &DmabufParamsData,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, D>,
+    ) {
+        let size = match &request {
+            zwp_linux_buffer_params_v1::Request::Create { width, height, .. }
+            | zwp_linux_buffer_params_v1::Request::CreateImmed { width, height, .. } => {
+                Some((*width, *height))
+            }
+            _ => None,
+        };
+        if let Some((width, height)) = size
+            && (width < 1 || height < 1)
+        {
+            params.post_error(
+                zwp_linux_buffer_params_v1::Error::InvalidDimensions,
+                format!("a buffer of {width}x{height}: width and height must be positive"),
+            );
+            return;
+        }
+        <DmabufState as Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData, D>>::request(
+            state, client, params, request, data, dh, data_init,
+        );
+    }
+
+    fn destroyed(
+        state: &mut D,
+        client: ClientId,
+        params: &ZwpLinuxBufferParamsV1,
+        data: &DmabufParamsData,
+    ) {
+        <DmabufState as Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData, D>>::destroyed(
+            state, client, params, data,
+        );
+    }
+}
+
+/// Smithay's `delegate_dmabuf!`, with `zwp_linux_buffer_params_v1` behind
+/// [`DmabufParamsGuard`].
+#[macro_export]
+macro_rules! delegate_dmabuf_guarded {
+    ($ty:ty) => {
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_global_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1: $crate::smithay::__smithay::wayland::dmabuf::DmabufGlobalData
+        ] => $crate::smithay::__smithay::wayland::dmabuf::DmabufState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1: $crate::smithay::__smithay::wayland::dmabuf::DmabufData
+        ] => $crate::smithay::__smithay::wayland::dmabuf::DmabufState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1: $crate::smithay::__smithay::wayland::dmabuf::DmabufParamsData
+        ] => $crate::smithay::guards::DmabufParamsGuard);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer: $crate::smithay::__smithay::backend::allocator::dmabuf::Dmabuf
+        ] => $crate::smithay::__smithay::wayland::dmabuf::DmabufState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_dmabuf_feedback_v1::ZwpLinuxDmabufFeedbackV1: $crate::smithay::__smithay::wayland::dmabuf::DmabufFeedbackData
+        ] => $crate::smithay::__smithay::wayland::dmabuf::DmabufState);
+    };
 }
 
 /// Smithay's `delegate_compositor!`, with `wl_subsurface` behind [`SubsurfaceGuard`].

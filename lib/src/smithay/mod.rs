@@ -11,8 +11,9 @@
 //!   feedback each surface should get (with hysteresis).
 //! - [`heap_hints`]: the `wayheap_heap_hints_v1` server — which heap reaches a plane, per
 //!   surface, and delegated allocation with per-client quotas.
-//! - [`guards`]: `delegate_compositor_guarded!` and `delegate_shm_guarded!`, Smithay's
-//!   handlers behind checks for the client requests that panic in Smithay 0.7.
+//! - [`guards`]: `delegate_compositor_guarded!`, `delegate_shm_guarded!` and
+//!   `delegate_dmabuf_guarded!`, Smithay's handlers behind checks for the client requests that
+//!   panic in Smithay 0.7; [`guards::DmabufQuota`], live client dma-bufs per client, bounded.
 //! - [`ClientListener`]: the listening socket as a calloop source that survives `accept()`
 //!   failures (EMFILE included), and [`raise_fd_limit`].
 //! - [`renderer`]: GLES when EGL is available (on the DRM device, or surfaceless), with the
