@@ -60,52 +60,43 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// A client kind: its name and how to start it against `comp`.
 struct Kind {
-    name: &'static str,
-    start: fn(&Compositor) -> Client,
+    name: String,
+    start: Box<dyn Fn(&Compositor) -> Client>,
 }
 
-fn test_client(comp: &Compositor, sub: &str) -> Client {
-    comp.client(
-        &test_client_bin(),
-        &["--seconds", "60", "--sub", sub, "--presentation"],
-    )
+/// Every kind the tier has: the test client with each buffer source (an overlay subsurface over
+/// its window), client-demo, and Weston's shm clients.
+fn kinds() -> Vec<Kind> {
+    let mut kinds: Vec<Kind> = ["shm", "system", "cma", "udmabuf"]
+        .into_iter()
+        .map(|source| Kind {
+            name: format!("test-client {source}"),
+            start: Box::new(move |c: &Compositor| {
+                let sub = format!("{source}:128x96@300,300");
+                c.client(
+                    &test_client_bin(),
+                    &["--seconds", "60", "--sub", &sub, "--presentation"],
+                )
+            }),
+        })
+        .collect();
+    kinds.push(Kind {
+        name: "client-demo".into(),
+        start: Box::new(|c: &Compositor| {
+            let args = ["--image", "builtin", "--no-detector", "--size", "320x240"];
+            c.client(&client_demo_bin(), &args)
+        }),
+    });
+    for weston in ["weston-simple-shm", "weston-simple-damage"] {
+        kinds.push(Kind {
+            name: weston.into(),
+            start: Box::new(move |c: &Compositor| {
+                c.client(format!("/usr/bin/{weston}").as_ref(), &[])
+            }),
+        });
+    }
+    kinds
 }
-
-const KINDS: &[Kind] = &[
-    Kind {
-        name: "test-client shm",
-        start: |c| test_client(c, "shm:128x96@300,300"),
-    },
-    Kind {
-        name: "test-client system heap",
-        start: |c| test_client(c, "system:128x96@300,300"),
-    },
-    Kind {
-        name: "test-client cma heap",
-        start: |c| test_client(c, "cma:128x96@300,300"),
-    },
-    Kind {
-        name: "test-client udmabuf",
-        start: |c| test_client(c, "udmabuf:128x96@300,300"),
-    },
-    Kind {
-        name: "client-demo",
-        start: |c| {
-            c.client(
-                &client_demo_bin(),
-                &["--image", "builtin", "--no-detector", "--size", "320x240"],
-            )
-        },
-    },
-    Kind {
-        name: "weston-simple-shm",
-        start: |c| c.client("/usr/bin/weston-simple-shm".as_ref(), &[]),
-    },
-    Kind {
-        name: "weston-simple-damage",
-        start: |c| c.client("/usr/bin/weston-simple-damage".as_ref(), &[]),
-    },
-];
 
 /// xorshift64*: reproducible from the printed seed, no dependency.
 struct Rng(u64);
@@ -177,7 +168,8 @@ fn killed_clients_of_every_kind_leave_nothing_behind_and_the_bystander_keeps_pre
         .unwrap_or_else(|e| panic!("{e}\n{}\nlog:\n{}", bystander.stderr(), comp.log()));
 
     // Warm up: each kind once, so lazily made state (caches, the renderer's) is in the baseline.
-    for kind in KINDS {
+    let kinds = kinds();
+    for kind in &kinds {
         let mut client = (kind.start)(&comp);
         std::thread::sleep(Duration::from_millis(1500));
         let _ = client.child.kill();
@@ -192,22 +184,22 @@ fn killed_clients_of_every_kind_leave_nothing_behind_and_the_bystander_keeps_pre
     let rss_before = rss_kib(pid);
 
     // The soak: up to two clients alive at once, each killed after 0-2 s.
-    let mut alive: Vec<(&str, Client)> = Vec::new();
+    let mut alive: Vec<Client> = Vec::new();
     let mut started: BTreeMap<&str, usize> = BTreeMap::new();
     let soak_start = Instant::now();
     for _ in 0..rounds {
-        let kind = &KINDS[rng.below(KINDS.len() as u64) as usize];
-        *started.entry(kind.name).or_default() += 1;
-        alive.push((kind.name, (kind.start)(&comp)));
+        let kind = &kinds[rng.below(kinds.len() as u64) as usize];
+        *started.entry(&kind.name).or_default() += 1;
+        alive.push((kind.start)(&comp));
         std::thread::sleep(Duration::from_millis(rng.below(2000)));
         if alive.len() == 2 || rng.below(2) == 0 {
-            let (_, mut victim) = alive.remove(rng.below(alive.len() as u64) as usize);
+            let mut victim = alive.remove(rng.below(alive.len() as u64) as usize);
             let _ = victim.child.kill();
             let _ = victim.child.wait();
         }
         assert!(comp.alive(), "the compositor died; log:\n{}", comp.log());
     }
-    for (_, mut client) in alive.drain(..) {
+    for mut client in alive.drain(..) {
         let _ = client.child.kill();
         let _ = client.child.wait();
     }

@@ -51,6 +51,16 @@ fn assert_error(outcome: Outcome, needle: &str, comp: &Compositor) {
     }
 }
 
+/// Starts a compositor, lets `send` misbehave on a connection, and checks that the answer is an
+/// error saying `needle` and that the compositor still serves others.
+fn assert_refused(tag: &str, needle: &str, send: impl FnOnce(&mut RawConnection, &[Global])) {
+    let mut comp = compositor(tag);
+    let (mut conn, globals) = connect(&comp);
+    send(&mut conn, &globals);
+    assert_error(conn.outcome(), needle, &comp);
+    assert_serves_others(&mut comp);
+}
+
 /// A surface of a fresh `wl_compositor`.
 fn surface(conn: &mut RawConnection, compositor: u32) -> u32 {
     let surface = conn.new_id();
@@ -75,59 +85,53 @@ fn fd_count(pid: u32) -> usize {
 /// wayland-backend 0.3.17: `unreachable!()` on a null interface name (abort).
 #[test]
 fn bind_with_a_null_interface_is_a_protocol_error() {
-    let mut comp = compositor("hostile-bind");
-    let (mut conn, globals) = connect(&comp);
-    let registry = 2;
-    let args = [
-        Arg::Uint(globals[0].name),
-        Arg::Str(None),
-        Arg::Uint(1),
-        Arg::NewId(conn.new_id()),
-    ];
-    conn.request(registry, 0, &args, &[]);
-    assert_error(conn.outcome(), "null interface name", &comp);
-    assert_serves_others(&mut comp);
+    assert_refused("hostile-bind", "null interface name", |conn, globals| {
+        let registry = 2;
+        let args = [
+            Arg::Uint(globals[0].name),
+            Arg::Str(None),
+            Arg::Uint(1),
+            Arg::NewId(conn.new_id()),
+        ];
+        conn.request(registry, 0, &args, &[]);
+    });
 }
 
 /// Generated code unwraps non-nullable strings: `xdg_toplevel.set_title(null)` panicked.
 #[test]
 fn a_null_title_is_a_protocol_error() {
-    let mut comp = compositor("hostile-title");
-    let (mut conn, globals) = connect(&comp);
-    let compositor = conn.bind_global(&globals, "wl_compositor", 6);
-    let wm_base = conn.bind_global(&globals, "xdg_wm_base", 1);
-    let surface = surface(&mut conn, compositor);
-    let (xdg_surface, toplevel) = (conn.new_id(), conn.peek_id() + 1);
-    conn.request(
-        wm_base,
-        2,
-        &[Arg::NewId(xdg_surface), Arg::Uint(surface)],
-        &[],
-    );
-    conn.request(xdg_surface, 1, &[Arg::NewId(conn.peek_id())], &[]);
-    conn.new_id();
-    assert_eq!(toplevel, conn.peek_id());
-    conn.request(toplevel - 1, 2, &[Arg::Str(None)], &[]);
-    assert_error(conn.outcome(), "xdg_toplevel", &comp);
-    assert_serves_others(&mut comp);
+    assert_refused("hostile-title", "xdg_toplevel", |conn, globals| {
+        let compositor = conn.bind_global(&globals, "wl_compositor", 6);
+        let wm_base = conn.bind_global(&globals, "xdg_wm_base", 1);
+        let surface = surface(conn, compositor);
+        let (xdg_surface, toplevel) = (conn.new_id(), conn.peek_id() + 1);
+        conn.request(
+            wm_base,
+            2,
+            &[Arg::NewId(xdg_surface), Arg::Uint(surface)],
+            &[],
+        );
+        conn.request(xdg_surface, 1, &[Arg::NewId(conn.peek_id())], &[]);
+        conn.new_id();
+        assert_eq!(toplevel, conn.peek_id());
+        conn.request(toplevel - 1, 2, &[Arg::Str(None)], &[]);
+    });
 }
 
 /// The project's own protocol: `wayheap_heap_hints_manager_v1.allocate` with a null heap name.
 #[test]
 fn a_null_heap_name_is_a_protocol_error() {
-    let mut comp = compositor("hostile-heap-name");
-    let (mut conn, globals) = connect(&comp);
-    let manager = conn.bind_global(&globals, "wayheap_heap_hints_manager_v1", 1);
-    let args = [
-        Arg::NewId(conn.peek_id()),
-        Arg::Str(None),
-        Arg::Uint(0),
-        Arg::Uint(4096),
-    ];
-    conn.request(manager, 2, &args, &[]);
-    conn.new_id();
-    assert_error(conn.outcome(), "null string", &comp);
-    assert_serves_others(&mut comp);
+    assert_refused("hostile-heap-name", "null string", |conn, globals| {
+        let manager = conn.bind_global(&globals, "wayheap_heap_hints_manager_v1", 1);
+        let args = [
+            Arg::NewId(conn.peek_id()),
+            Arg::Str(None),
+            Arg::Uint(0),
+            Arg::Uint(4096),
+        ];
+        conn.request(manager, 2, &args, &[]);
+        conn.new_id();
+    });
 }
 
 /// Smithay 0.7.0 posted the error, then unwrapped a zero `NonZeroUsize`.
@@ -189,36 +193,34 @@ fn a_message_shorter_than_its_arguments_is_an_error_not_a_stall() {
 
 #[test]
 fn a_string_running_past_its_message_is_an_error_not_a_stall() {
-    let mut comp = compositor("hostile-string");
-    let (mut conn, globals) = connect(&comp);
-    // wl_registry.bind whose interface string claims 1000 bytes in a 24-byte message.
-    let mut body = RawConnection::encode(&[Arg::Uint(globals[0].name)]);
-    body.extend_from_slice(&1000u32.to_ne_bytes());
-    body.extend_from_slice(b"wl_s");
-    body.extend_from_slice(&1u32.to_ne_bytes());
-    conn.send_raw(2, 0, (body.len() + 8) as u16, &body, &[]);
-    assert_error(conn.outcome(), "malformed message", &comp);
-    assert_serves_others(&mut comp);
+    assert_refused("hostile-string", "malformed message", |conn, globals| {
+        // wl_registry.bind whose interface string claims 1000 bytes in a 24-byte message.
+        let mut body = RawConnection::encode(&[Arg::Uint(globals[0].name)]);
+        body.extend_from_slice(&1000u32.to_ne_bytes());
+        body.extend_from_slice(b"wl_s");
+        body.extend_from_slice(&1u32.to_ne_bytes());
+        conn.send_raw(2, 0, (body.len() + 8) as u16, &body, &[]);
+    });
 }
 
 #[test]
 fn a_missing_fd_is_an_error_not_a_stall() {
-    let mut comp = compositor("hostile-no-fd");
-    let (mut conn, globals) = connect(&comp);
-    let shm = conn.bind_global(&globals, "wl_shm", 1);
-    let pool = conn.new_id();
-    conn.request(shm, 0, &[Arg::NewId(pool), Arg::Fd, Arg::Int(4096)], &[]);
-    assert_error(conn.outcome(), "file descriptor expected in wl_shm", &comp);
-    assert_serves_others(&mut comp);
+    assert_refused(
+        "hostile-no-fd",
+        "file descriptor expected in wl_shm",
+        |conn, globals| {
+            let shm = conn.bind_global(&globals, "wl_shm", 1);
+            let pool = conn.new_id();
+            conn.request(shm, 0, &[Arg::NewId(pool), Arg::Fd, Arg::Int(4096)], &[]);
+        },
+    );
 }
 
 #[test]
 fn a_size_field_below_the_header_is_an_error() {
-    let mut comp = compositor("hostile-size");
-    let (mut conn, _) = connect(&comp);
-    conn.send_raw(1, 0, 4, &5u32.to_ne_bytes(), &[]);
-    assert_error(conn.outcome(), "malformed message", &comp);
-    assert_serves_others(&mut comp);
+    assert_refused("hostile-size", "malformed message", |conn, _| {
+        conn.send_raw(1, 0, 4, &5u32.to_ne_bytes(), &[]);
+    });
 }
 
 // ---- Exhaustion: fds, objects, a connection that never ends ------------------------------------
