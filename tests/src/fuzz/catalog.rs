@@ -1,0 +1,108 @@
+//! The protocol descriptions the fuzzer speaks: wayland-scanner's `Interface` statics, generated
+//! from the protocol XMLs (core Wayland, the wayland-protocols extensions compositor-demo offers,
+//! and wayheap's own heap hints). Every request's signature, version, destructor flag and the
+//! interfaces of its object and new_id arguments come from here; nothing is written by hand.
+
+use wayland_client::backend::protocol::{ArgumentType, Interface, MessageDesc};
+
+use wayland_client::protocol::__interfaces as core;
+use wayland_protocols::wp::linux_dmabuf::zv1::client::__interfaces as dmabuf;
+use wayland_protocols::wp::presentation_time::client::__interfaces as presentation;
+use wayland_protocols::wp::single_pixel_buffer::v1::client::__interfaces as single_pixel;
+use wayland_protocols::wp::viewporter::client::__interfaces as viewporter;
+use wayland_protocols::xdg::shell::client::__interfaces as xdg_shell;
+use wayland_protocols::xdg::xdg_output::zv1::client::__interfaces as xdg_output;
+
+/// `wl_display`: object 1 of every connection.
+pub static DISPLAY: &Interface = &core::WL_DISPLAY_INTERFACE;
+/// `wl_registry`.
+pub static REGISTRY: &Interface = &core::WL_REGISTRY_INTERFACE;
+/// `wl_callback`.
+pub static CALLBACK: &Interface = &core::WL_CALLBACK_INTERFACE;
+
+/// Every global interface the fuzzer can bind: compositor-demo's globals, and the core ones a
+/// compositor may offer besides.
+pub static GLOBALS: &[&Interface] = &[
+    &core::WL_COMPOSITOR_INTERFACE,
+    &core::WL_SUBCOMPOSITOR_INTERFACE,
+    &core::WL_SHM_INTERFACE,
+    &core::WL_OUTPUT_INTERFACE,
+    &core::WL_SEAT_INTERFACE,
+    &core::WL_DATA_DEVICE_MANAGER_INTERFACE,
+    &core::WL_SHELL_INTERFACE,
+    &core::WL_FIXES_INTERFACE,
+    &xdg_shell::XDG_WM_BASE_INTERFACE,
+    &xdg_output::ZXDG_OUTPUT_MANAGER_V1_INTERFACE,
+    &dmabuf::ZWP_LINUX_DMABUF_V1_INTERFACE,
+    &viewporter::WP_VIEWPORTER_INTERFACE,
+    &presentation::WP_PRESENTATION_INTERFACE,
+    &single_pixel::WP_SINGLE_PIXEL_BUFFER_MANAGER_V1_INTERFACE,
+    &wayheap::protocols::heap_hints::client::__interfaces::WAYHEAP_HEAP_HINTS_MANAGER_V1_INTERFACE,
+];
+
+/// The description of global interface `name`, if the fuzzer has it.
+pub fn global(name: &str) -> Option<&'static Interface> {
+    GLOBALS.iter().copied().find(|i| i.name == name)
+}
+
+/// Two interface descriptions are the same interface (statics from different crates may be
+/// distinct copies of one XML, so compare names).
+pub fn same(a: &Interface, b: &Interface) -> bool {
+    a.name == b.name
+}
+
+/// Request `name` of `interface`, with its opcode.
+pub fn request(interface: &'static Interface, name: &str) -> Option<(u16, &'static MessageDesc)> {
+    interface
+        .requests
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.name == name)
+        .map(|(i, m)| (i as u16, m))
+}
+
+/// The interface an object argument of `desc` must have: `index` counts the signature's
+/// arguments; `arg_interfaces` lists one entry per object argument, in order.
+pub fn object_arg_interface(desc: &MessageDesc, index: usize) -> Option<&'static Interface> {
+    let nth = desc.signature[..index]
+        .iter()
+        .filter(|a| matches!(a, ArgumentType::Object(_)))
+        .count();
+    desc.arg_interfaces
+        .get(nth)
+        .copied()
+        .filter(|i| i.name != "<anonymous>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_global_has_requests_and_bind_has_the_generic_signature() {
+        for g in GLOBALS {
+            assert!(g.version >= 1, "{}", g.name);
+        }
+        let (opcode, bind) = request(REGISTRY, "bind").unwrap();
+        assert_eq!(opcode, 0);
+        assert_eq!(bind.signature.len(), 4, "name, interface, version, id");
+        assert!(bind.child_interface.is_none());
+        let (_, attach) = request(global("wl_compositor").unwrap(), "create_surface").unwrap();
+        assert_eq!(attach.child_interface.unwrap().name, "wl_surface");
+    }
+
+    #[test]
+    fn object_arguments_map_to_their_interfaces() {
+        let surface = request(global("wl_compositor").unwrap(), "create_surface")
+            .unwrap()
+            .1
+            .child_interface
+            .unwrap();
+        let (_, attach) = request(surface, "attach").unwrap();
+        assert_eq!(object_arg_interface(attach, 0).unwrap().name, "wl_buffer");
+        let sub = global("wl_subcompositor").unwrap();
+        let (_, get) = request(sub, "get_subsurface").unwrap();
+        assert_eq!(object_arg_interface(get, 1).unwrap().name, "wl_surface");
+        assert_eq!(object_arg_interface(get, 2).unwrap().name, "wl_surface");
+    }
+}

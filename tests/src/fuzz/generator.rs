@@ -1,0 +1,472 @@
+//! The message generator of one connection: binds globals from the registry, plays recipes,
+//! sends random requests to live objects with arguments of the right shape, mutates some of
+//! them, and chooses how the connection ends.
+
+use std::collections::VecDeque;
+
+use wayland_client::backend::protocol::{AllowNull, ArgumentType, Interface, MessageDesc};
+
+use super::catalog;
+use super::fds::{FdPool, FdRef};
+use super::mutate::{self, Mutation};
+use super::recipes::{self, RECIPES, Step, Val};
+use super::rng::Rng;
+use super::values;
+use super::wire::{self, Arg, Encoded, Request};
+use super::world::{Global, Object, World};
+
+/// A message ready to send, with what it does to the connection's objects.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// Its bytes and fds.
+    pub encoded: Encoded,
+    /// One line for the message log.
+    pub line: String,
+    /// The target's interface (`?` for an id that names nothing).
+    pub interface: &'static str,
+    /// Objects it creates: id, interface, version.
+    pub creates: Vec<(u32, &'static Interface, u32)>,
+    /// The object it destroys.
+    pub destroys: Option<u32>,
+    /// The mutation it carries, if any.
+    pub mutation: Option<Mutation>,
+}
+
+/// The next thing a connection does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Send a message.
+    Send(Planned),
+    /// Shrink the connection's scratch memfd to this many bytes (after the compositor may have
+    /// mapped it as a wl_shm pool).
+    ShrinkScratch(u64),
+}
+
+/// How a connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// `wl_display.sync`, then wait for the answer: a stall is a finding.
+    Sync,
+    /// A header whose size field is below 8 (no message is that short), then a sync: the
+    /// compositor must refuse it, not wait.
+    BadHeaderThenSync(u16),
+    /// The first bytes of a message, then an abrupt disconnect.
+    TruncatedThenClose,
+    /// Random bytes, then an abrupt disconnect.
+    GarbageThenClose,
+    /// An abrupt disconnect with events unread.
+    CloseNow,
+}
+
+/// Which pool fds suit which use.
+#[derive(Debug, Clone, Default)]
+pub struct FdKinds {
+    /// How many fds the pool has.
+    pub pool_len: usize,
+    /// 64 KiB memfds (wl_shm pools).
+    pub shm: Vec<usize>,
+    /// Real dma-bufs.
+    pub dmabuf: Vec<usize>,
+}
+
+impl FdKinds {
+    /// Sorts `pool`'s fds by use.
+    pub fn of(pool: &FdPool) -> FdKinds {
+        FdKinds {
+            pool_len: pool.len(),
+            shm: pool.matching(&["memfd-sealed-64k", "memfd-64k"]),
+            dmabuf: pool.matching(&["dmabuf-", "udmabuf"]),
+        }
+    }
+}
+
+/// One connection's generator.
+#[derive(Debug)]
+pub struct Generator {
+    rng: Rng,
+    hostility: u32,
+    /// No mutations, and values that make sense: the connection aims at deep states.
+    gentle: bool,
+    pending: VecDeque<Step>,
+    fds: FdKinds,
+}
+
+impl Generator {
+    /// A generator seeded with the connection's seed. Its hostility (the share of mutated
+    /// messages) is drawn first: some connections stay well-formed to reach deep states.
+    pub fn new(seed: u64, fds: FdKinds) -> Generator {
+        let mut rng = Rng::new(seed);
+        let hostility = [0, 0, 3, 10, 25, 60][rng.weighted(&[20, 15, 25, 20, 12, 8])];
+        Generator {
+            rng,
+            hostility,
+            gentle: hostility == 0,
+            pending: VecDeque::new(),
+            fds,
+        }
+    }
+
+    /// Percent of messages that carry a mutation.
+    pub fn hostility(&self) -> u32 {
+        self.hostility
+    }
+
+    /// The next action.
+    pub fn next(&mut self, world: &mut World) -> Action {
+        for _ in 0..16 {
+            if let Some(step) = self.pending.pop_front() {
+                let m = self.roll_mutation();
+                if let Some(p) = self.recipe_step(world, step, m) {
+                    return Action::Send(p);
+                }
+                continue;
+            }
+            let bound = world
+                .globals
+                .iter()
+                .filter(|g| !world.of(&g.interface).is_empty())
+                .count();
+            let bind_weight = if bound < world.globals.len() { 20 } else { 3 };
+            let m = self.roll_mutation();
+            let planned = match self.rng.weighted(&[bind_weight, 30, 45, 2]) {
+                0 => self.random_bind(world, m),
+                1 => {
+                    let (_, steps) = self.rng.pick(RECIPES).expect("recipes");
+                    // A gentle connection plays only what can succeed: no serial it has not
+                    // been sent, no memfd posing as a dma-buf.
+                    if !self.gentle || recipes::ready(steps, world, !self.fds.dmabuf.is_empty()) {
+                        self.pending.extend(steps.iter().copied());
+                    }
+                    continue;
+                }
+                2 => self.random_request(world, m),
+                _ => {
+                    let len = *self.rng.pick(&[0u64, 1, 4096]).expect("non-empty");
+                    return Action::ShrinkScratch(len);
+                }
+            };
+            if let Some(p) = planned {
+                return Action::Send(p);
+            }
+        }
+        Action::Send(self.sync(world))
+    }
+
+    /// How this connection ends.
+    pub fn ending(&mut self) -> Ending {
+        match self.rng.weighted(&[80, 5, 5, 5, 5]) {
+            0 => Ending::Sync,
+            1 => Ending::BadHeaderThenSync(*self.rng.pick(&[0u16, 4, 7]).expect("non-empty")),
+            2 => Ending::TruncatedThenClose,
+            3 => Ending::GarbageThenClose,
+            _ => Ending::CloseNow,
+        }
+    }
+
+    /// The first bytes of a well-shaped message (at least one, never all).
+    pub fn truncated(&mut self, world: &mut World) -> Vec<u8> {
+        let p = self
+            .random_request(world, None)
+            .unwrap_or_else(|| self.sync(world));
+        let mut bytes = p.encoded.bytes;
+        let keep = 1 + self.rng.below(bytes.len() - 1);
+        bytes.truncate(keep);
+        bytes
+    }
+
+    /// Random bytes.
+    pub fn garbage(&mut self) -> Vec<u8> {
+        let len = 1 + self.rng.below(256);
+        self.rng.bytes(len)
+    }
+
+    /// `wl_display.sync` with a fresh callback.
+    pub fn sync(&mut self, world: &mut World) -> Planned {
+        let display = world.get(1).expect("wl_display");
+        let (opcode, desc) = catalog::request(catalog::DISPLAY, "sync").expect("sync");
+        self.build(world, 1, display, opcode, desc, &[], None, None)
+    }
+
+    fn roll_mutation(&mut self) -> Option<Mutation> {
+        self.rng
+            .percent(self.hostility)
+            .then(|| Mutation::random(&mut self.rng))
+    }
+
+    /// Binds a random announced global (mostly one not bound yet).
+    fn random_bind(&mut self, world: &mut World, m: Option<Mutation>) -> Option<Planned> {
+        let unbound: Vec<Global> = world
+            .globals
+            .iter()
+            .filter(|g| world.of(&g.interface).is_empty())
+            .cloned()
+            .collect();
+        let pool = if unbound.is_empty() || self.rng.percent(10) {
+            world.globals.clone()
+        } else {
+            unbound
+        };
+        let g = self.rng.pick(&pool)?.clone();
+        self.bind(world, &g, m)
+    }
+
+    /// `wl_registry.bind` of `g` at a version both sides know.
+    fn bind(&mut self, world: &mut World, g: &Global, m: Option<Mutation>) -> Option<Planned> {
+        let registry = world.registry?;
+        let reg = world.get(registry)?;
+        let iface = catalog::global(&g.interface)?;
+        let (opcode, desc) = catalog::request(catalog::REGISTRY, "bind")?;
+        let version = 1 + self.rng.below(g.version.min(iface.version) as usize) as u32;
+        // A bind naming another global's interface: the registry must check the pair.
+        let named = match m {
+            Some(Mutation::WrongObjectType) => self
+                .rng
+                .pick(catalog::GLOBALS)
+                .map_or(iface.name, |i| i.name),
+            _ => iface.name,
+        };
+        let given = [
+            (0, Val::U(g.name)),
+            (1, Val::S(named)),
+            (2, Val::U(version)),
+        ];
+        let mut p = self.build(
+            world,
+            registry,
+            reg,
+            opcode,
+            desc,
+            &given,
+            m,
+            Some((iface, version)),
+        );
+        if named != iface.name {
+            p.mutation = Some(Mutation::WrongObjectType);
+            p.line = format!("[WrongObjectType] {}", p.line);
+        }
+        Some(p)
+    }
+
+    /// A request to a random live object, with generated arguments (a request to the
+    /// registry is a bind of an announced global).
+    fn random_request(&mut self, world: &mut World, m: Option<Mutation>) -> Option<Planned> {
+        let (id, obj) = if world.len() > 1 && self.rng.percent(95) {
+            loop {
+                let (id, obj) = world.random(&mut self.rng);
+                if id != 1 {
+                    break (id, obj);
+                }
+            }
+        } else {
+            (1, world.get(1)?)
+        };
+        if Some(id) == world.registry && m.is_none() {
+            return self.random_bind(world, m);
+        }
+        let too_new = m == Some(Mutation::TooNewRequest);
+        let candidates: Vec<usize> = (0..obj.interface.requests.len())
+            .filter(|i| {
+                let desc = &obj.interface.requests[*i];
+                (desc.since <= obj.version) != too_new && (m.is_some() || satisfiable(world, desc))
+            })
+            .collect();
+        let mut opcode = *self.rng.pick(&candidates)?;
+        // Destructors end the objects that the rest of the connection plays with: fewer.
+        if obj.interface.requests[opcode].is_destructor && self.rng.percent(60) {
+            opcode = *self.rng.pick(&candidates)?;
+        }
+        let desc = &obj.interface.requests[opcode];
+        Some(self.build(world, id, obj, opcode as u16, desc, &[], m, None))
+    }
+
+    /// A recipe step: to the newest object of its interface. A global the step needs (as its
+    /// target or an argument) is bound first; a step whose other objects are missing is
+    /// skipped.
+    fn recipe_step(
+        &mut self,
+        world: &mut World,
+        step: Step,
+        m: Option<Mutation>,
+    ) -> Option<Planned> {
+        let needed =
+            std::iter::once(step.interface).chain(step.args.iter().filter_map(|(_, v)| match v {
+                Val::Newest(name, 0) => Some(*name),
+                _ => None,
+            }));
+        for name in needed.collect::<Vec<_>>() {
+            if world.newest(name, 0).is_none() {
+                let g = world.global(name)?.clone();
+                let p = self.bind(world, &g, None)?;
+                self.pending.push_front(step);
+                return Some(p);
+            }
+        }
+        let target = world.newest(step.interface, 0)?;
+        let obj = world.get(target)?;
+        let (opcode, desc) = catalog::request(obj.interface, step.request)?;
+        if desc.since > obj.version {
+            return None;
+        }
+        Some(self.build(world, target, obj, opcode, desc, step.args, m, None))
+    }
+
+    /// Builds (and maybe mutates) a request to `target`. `bound` gives the interface and
+    /// version of the object a bind creates (its new_id names no interface).
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &mut self,
+        world: &mut World,
+        target: u32,
+        obj: Object,
+        opcode: u16,
+        desc: &'static MessageDesc,
+        given: &[(usize, Val)],
+        m: Option<Mutation>,
+        bound: Option<(&'static Interface, u32)>,
+    ) -> Planned {
+        let mut creates = Vec::new();
+        let mut args = Vec::with_capacity(desc.signature.len());
+        for (pos, ty) in desc.signature.iter().enumerate() {
+            let arg = match given.iter().find(|(p, _)| *p == pos) {
+                Some((_, v)) => self.given(world, *v),
+                None => self.generated(world, desc, pos, *ty),
+            };
+            if let Arg::NewId(id) = arg {
+                match (desc.child_interface, bound) {
+                    (Some(child), _) => creates.push((id, child, obj.version)),
+                    (None, Some((iface, version))) => creates.push((id, iface, version)),
+                    (None, None) => {}
+                }
+            }
+            args.push(arg);
+        }
+        let mut req = Request {
+            object: target,
+            opcode,
+            args,
+        };
+        let mut applied = m.filter(|m| {
+            mutate::apply_to_request(*m, &mut self.rng, world, &mut req, desc, obj.interface)
+        });
+        let mut encoded = wire::encode(&req);
+        if applied.is_none()
+            && let Some(m) = m
+            && mutate::apply_to_wire(
+                m,
+                &mut self.rng,
+                &mut encoded,
+                desc.signature,
+                self.fds.pool_len,
+            )
+        {
+            applied = Some(m);
+        }
+        if m == Some(Mutation::TooNewRequest) {
+            applied = m;
+        }
+        let interface = world.get(req.object).map_or("?", |o| o.interface.name);
+        Planned {
+            line: describe(&req, interface, desc, applied),
+            encoded,
+            interface,
+            creates,
+            destroys: desc.is_destructor.then_some(req.object),
+            mutation: applied,
+        }
+    }
+
+    /// A recipe's argument.
+    fn given(&mut self, world: &World, v: Val) -> Arg {
+        match v {
+            Val::I(i) => Arg::Int(i),
+            Val::U(u) => Arg::Uint(u),
+            Val::F(f) => Arg::Fixed(f),
+            Val::S(s) => Arg::Str(Some(s.as_bytes().to_vec())),
+            Val::Newest(name, back) => Arg::Object(world.newest(name, back).unwrap_or(0)),
+            Val::EventUint(event) => Arg::Uint(world.event_uint(event).unwrap_or(0)),
+            Val::EventString(event) => Arg::Str(Some(
+                world
+                    .event_string(event)
+                    .map_or_else(|| b"system".to_vec(), <[u8]>::to_vec),
+            )),
+            Val::ShmFd => Arg::Fd(self.fd_from(&self.fds.shm.clone(), true)),
+            Val::DmabufFd => {
+                let kinds = if self.fds.dmabuf.is_empty() {
+                    self.fds.shm.clone()
+                } else {
+                    self.fds.dmabuf.clone()
+                };
+                Arg::Fd(self.fd_from(&kinds, false))
+            }
+        }
+    }
+
+    /// One of `indices` of the pool, or sometimes the scratch memfd when `scratch` allows.
+    fn fd_from(&mut self, indices: &[usize], scratch: bool) -> FdRef {
+        if (scratch && self.rng.percent(30)) || indices.is_empty() {
+            return FdRef::Scratch;
+        }
+        FdRef::Pool(*self.rng.pick(indices).expect("non-empty"))
+    }
+
+    /// A generated argument of type `ty` (position `pos` of `desc`).
+    fn generated(
+        &mut self,
+        world: &mut World,
+        desc: &MessageDesc,
+        pos: usize,
+        ty: ArgumentType,
+    ) -> Arg {
+        let rng = &mut self.rng;
+        match ty {
+            ArgumentType::Int => Arg::Int(values::int(rng, self.gentle)),
+            ArgumentType::Uint => Arg::Uint(values::uint(rng, world, self.gentle)),
+            ArgumentType::Fixed => Arg::Fixed(values::fixed(rng, self.gentle)),
+            ArgumentType::Str(_) => Arg::Str(Some(values::string(rng, self.gentle))),
+            ArgumentType::Array => Arg::Array(values::array(rng)),
+            ArgumentType::Fd if self.gentle => {
+                let usable = [self.fds.shm.as_slice(), self.fds.dmabuf.as_slice()].concat();
+                Arg::Fd(
+                    usable
+                        .get(rng.below(usable.len()))
+                        .map_or(FdRef::Scratch, |i| FdRef::Pool(*i)),
+                )
+            }
+            ArgumentType::Fd => Arg::Fd(values::fd(rng, self.fds.pool_len)),
+            ArgumentType::NewId => Arg::NewId(world.allocate_id()),
+            ArgumentType::Object(null) => {
+                let candidates = match catalog::object_arg_interface(desc, pos) {
+                    Some(want) => world.of(want.name),
+                    None => vec![world.random(rng).0],
+                };
+                let nullable = null == AllowNull::Yes;
+                match rng.pick(&candidates) {
+                    Some(id) if !(nullable && rng.percent(15)) => Arg::Object(*id),
+                    _ if nullable => Arg::Object(0),
+                    _ => Arg::Object(world.random(rng).0),
+                }
+            }
+        }
+    }
+}
+
+/// Every non-nullable object argument of `desc` has a live object of its interface.
+fn satisfiable(world: &World, desc: &MessageDesc) -> bool {
+    desc.signature.iter().enumerate().all(|(pos, ty)| {
+        !matches!(ty, ArgumentType::Object(AllowNull::No))
+            || catalog::object_arg_interface(desc, pos).is_none_or(|i| !world.of(i.name).is_empty())
+    })
+}
+
+/// `iface@id.request(args)` with the mutation's name in front.
+fn describe(req: &Request, interface: &str, desc: &MessageDesc, m: Option<Mutation>) -> String {
+    let args: Vec<String> = req.args.iter().map(wire::describe_arg).collect();
+    let tag = m.map(|m| format!("[{m:?}] ")).unwrap_or_default();
+    format!(
+        "{tag}{interface}@{}.{}#{}({})",
+        req.object,
+        desc.name,
+        req.opcode,
+        args.join(", ")
+    )
+}
