@@ -128,7 +128,14 @@ impl Generator {
                 .count();
             let bind_weight = if bound < world.globals.len() { 20 } else { 3 };
             let m = self.roll_mutation();
-            let planned = match self.rng.weighted(&[bind_weight, 30, 45, 2]) {
+            // A gentle connection mostly plays recipes (they reach deep states); a hostile one
+            // mostly sends random requests.
+            let weights = if self.gentle {
+                [bind_weight, 60, 20, 1]
+            } else {
+                [bind_weight, 30, 45, 2]
+            };
+            let planned = match self.rng.weighted(&weights) {
                 0 => self.random_bind(world, m),
                 1 => {
                     let (_, steps) = self.rng.pick(RECIPES).expect("recipes");
@@ -260,7 +267,7 @@ impl Generator {
         } else {
             (1, world.get(1)?)
         };
-        if Some(id) == world.registry && m.is_none() {
+        if obj.interface.name == "wl_registry" && m.is_none() {
             return self.random_bind(world, m);
         }
         let too_new = m == Some(Mutation::TooNewRequest);

@@ -10,7 +10,7 @@
 //! into malformed ones ([`mutate`]), passing fds from a pool of memfds, pipes, eventfds,
 //! `/dev/null`, its own socket and real dma-bufs ([`fds`]).
 //!
-//! Detection ([`run`], [`monitor`]): a **crash** is the compositor's process gone (`--pid`) or
+//! Detection ([`mod@run`], [`monitor`]): a **crash** is the compositor's process gone (`--pid`) or
 //! its socket refusing connections; a **stall** is a connection whose final `wl_display.sync`
 //! gets neither its `done`, a `wl_display.error`, nor a close within the stall timeout, or a
 //! bystander probe (a fresh get_registry + sync round trip, every `--probe-every`
@@ -52,9 +52,13 @@ pub mod world;
 pub use config::Config;
 pub use run::{Finding, FindingKind, Summary, run};
 
-/// The `wayheap-fuzz` binary: `$WAYHEAP_FUZZ` (set in the guest), else this workspace's.
-pub fn fuzz_bin() -> std::path::PathBuf {
-    std::env::var_os("WAYHEAP_FUZZ")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| crate::vm::workspace_root().join("target/debug/wayheap-fuzz"))
+/// What a test shows of a compositor's log when the fuzzer found something: its panic and
+/// backtrace when it panicked, else the log's last lines.
+pub fn log_excerpt(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let from = lines
+        .iter()
+        .position(|l| l.contains("panicked at"))
+        .unwrap_or(lines.len().saturating_sub(40));
+    lines[from..lines.len().min(from + 40)].join("\n")
 }

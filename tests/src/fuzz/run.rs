@@ -187,6 +187,7 @@ impl Summary {
             })
             .collect();
         serde_json::json!({
+            "line": self.line(),
             "seed": self.seed,
             "first_connection": self.first_connection,
             "connections": self.connections,

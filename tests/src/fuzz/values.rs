@@ -108,6 +108,7 @@ pub fn uint(rng: &mut Rng, world: &World, gentle: bool) -> u32 {
     };
     match rng.weighted(&weights) {
         0 => rng.below(16) as u32,
+        1 if gentle => *rng.pick(&FORMATS[..4]).expect("non-empty"),
         1 => *rng.pick(FORMATS).expect("non-empty"),
         2 => world.recent_uint(rng).unwrap_or(0),
         3 => 1 << rng.below(32),
