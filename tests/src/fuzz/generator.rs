@@ -368,8 +368,8 @@ impl Generator {
         {
             applied = Some(m);
         }
-        if m == Some(Mutation::TooNewRequest) {
-            applied = m;
+        if desc.since > obj.version {
+            applied = Some(Mutation::TooNewRequest);
         }
         let interface = world.get(req.object).map_or("?", |o| o.interface.name);
         Planned {
@@ -476,4 +476,68 @@ fn describe(req: &Request, interface: &str, desc: &MessageDesc, m: Option<Mutati
         req.opcode,
         args.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection's world after the registry announced compositor-demo's globals.
+    fn world() -> World {
+        let mut w = World::new();
+        let id = w.allocate_id();
+        w.insert(id, catalog::REGISTRY, 1);
+        w.registry = Some(id);
+        for (i, g) in catalog::GLOBALS.iter().enumerate() {
+            w.globals.push(Global {
+                name: i as u32 + 1,
+                interface: g.name.to_owned(),
+                version: g.version,
+            });
+        }
+        w
+    }
+
+    fn lines(seed: u64) -> Vec<String> {
+        let mut g = Generator::new(seed, FdKinds::default());
+        let mut w = world();
+        let mut out = Vec::new();
+        for _ in 0..300 {
+            match g.next(&mut w) {
+                Action::Send(p) => {
+                    for (id, iface, v) in &p.creates {
+                        w.insert(*id, iface, *v);
+                    }
+                    if let Some(id) = p.destroys {
+                        w.remove(id);
+                    }
+                    out.push(p.line);
+                }
+                Action::ShrinkScratch(n) => out.push(format!("shrink {n}")),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_same_seed_generates_the_same_connection() {
+        assert_eq!(lines(5), lines(5));
+        assert_ne!(lines(5), lines(6));
+    }
+
+    #[test]
+    fn a_run_of_connections_binds_every_global_and_mutates_some_messages() {
+        let all: Vec<String> = (0..40).flat_map(lines).collect();
+        for g in catalog::GLOBALS {
+            let bind = format!("\"{}\"", g.name);
+            assert!(
+                all.iter().any(|l| l.contains(&bind)),
+                "{} never bound",
+                g.name
+            );
+        }
+        assert!(all.iter().any(|l| l.starts_with('[')), "no mutation");
+        let mutated = all.iter().filter(|l| l.starts_with('[')).count();
+        assert!(mutated * 3 < all.len(), "most messages are well-shaped");
+    }
 }

@@ -286,3 +286,117 @@ fn bad_string(rng: &mut Rng, enc: &mut Encoded, sig: &[ArgumentType]) -> bool {
 fn read_word(enc: &Encoded, at: usize) -> u32 {
     u32::from_ne_bytes(enc.bytes[at..at + 4].try_into().expect("4 bytes"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::fds::FdRef;
+    use wayland_client::backend::protocol::AllowNull;
+
+    const SIG: &[ArgumentType] = &[
+        ArgumentType::NewId,
+        ArgumentType::Str(AllowNull::No),
+        ArgumentType::Int,
+        ArgumentType::Object(AllowNull::No),
+        ArgumentType::Array,
+        ArgumentType::Fd,
+    ];
+
+    fn sample() -> Encoded {
+        wire::encode(&Request {
+            object: 3,
+            opcode: 1,
+            args: vec![
+                Arg::NewId(9),
+                Arg::Str(Some(b"hello".to_vec())),
+                Arg::Int(-5),
+                Arg::Object(3),
+                Arg::Array(vec![1, 2, 3]),
+                Arg::Fd(FdRef::Pool(0)),
+            ],
+        })
+    }
+
+    /// Every wire mutation sends exactly the bytes its size field declares: the stream stays
+    /// framed, so what follows is read as the next message.
+    #[test]
+    fn wire_mutations_keep_the_size_field_equal_to_the_bytes_sent() {
+        let mut rng = Rng::new(3);
+        for _ in 0..50 {
+            for m in Mutation::ALL {
+                let mut enc = sample();
+                if apply_to_wire(*m, &mut rng, &mut enc, SIG, 4) {
+                    let h = wire::header(&enc.bytes).unwrap();
+                    assert_eq!(h.size, enc.bytes.len(), "{m:?}");
+                    assert_eq!((h.object, h.opcode), (3, 1), "{m:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fd_mutations_change_only_the_fds() {
+        let mut rng = Rng::new(1);
+        let mut enc = sample();
+        assert!(apply_to_wire(
+            Mutation::MissingFds,
+            &mut rng,
+            &mut enc,
+            SIG,
+            4
+        ));
+        assert!(enc.fds.is_empty());
+        assert_eq!(enc.bytes, sample().bytes);
+        assert!(!apply_to_wire(
+            Mutation::MissingFds,
+            &mut rng,
+            &mut enc,
+            SIG,
+            4
+        ));
+        assert!(apply_to_wire(
+            Mutation::SurplusFds,
+            &mut rng,
+            &mut enc,
+            SIG,
+            4
+        ));
+        assert!(!enc.fds.is_empty());
+    }
+
+    #[test]
+    fn null_non_nullable_nulls_a_string_or_an_object() {
+        let mut rng = Rng::new(2);
+        let world = World::new();
+        let desc = MessageDesc {
+            name: "t",
+            signature: SIG,
+            since: 1,
+            is_destructor: false,
+            child_interface: None,
+            arg_interfaces: &[],
+        };
+        let mut req = Request {
+            object: 3,
+            opcode: 1,
+            args: vec![
+                Arg::NewId(9),
+                Arg::Str(Some(b"x".to_vec())),
+                Arg::Int(0),
+                Arg::Object(3),
+                Arg::Array(vec![]),
+                Arg::Fd(FdRef::Pool(0)),
+            ],
+        };
+        let target = crate::fuzz::catalog::DISPLAY;
+        assert!(apply_to_request(
+            Mutation::NullNonNullable,
+            &mut rng,
+            &world,
+            &mut req,
+            &desc,
+            target
+        ));
+        assert!(matches!(req.args[1], Arg::Str(None)) || matches!(req.args[3], Arg::Object(0)));
+    }
+}

@@ -263,7 +263,9 @@ pub fn run(cfg: &Config, note: &mut dyn FnMut(&str)) -> Result<Summary, String> 
         note,
     };
     if runner.probe() {
-        runner.summary.start = process.map(|p| p.usage()).unwrap_or_default();
+        runner.summary.start = process
+            .map(|p| p.settled_usage(Duration::from_secs(3)))
+            .unwrap_or_default();
         runner.connections(target, start);
     }
     if runner.summary.clean() {
