@@ -38,6 +38,8 @@ fn a_hostile_client_cannot_take_the_kms_compositor_down() {
         .args(["--connections", &CONNECTIONS.to_string()])
         .args(["--duration", &BUDGET_SECS.to_string()])
         .args(["--messages-per-connection", "48"])
+        // The guest is emulated: a compositor busy on vkms may take seconds, not milliseconds.
+        .args(["--stall-timeout", "10"])
         .args(["--pid", &comp.pid().to_string()])
         .args(["--dmabufs", "require", "--json", "--quiet"])
         .env("XDG_RUNTIME_DIR", &comp.runtime)
@@ -58,7 +60,7 @@ fn a_hostile_client_cannot_take_the_kms_compositor_down() {
 
     let log = comp.log();
     assert!(
-        s["crashes"] == 0 && s["stalls"] == 0,
+        s["crashes"] == 0 && s["stalls"] == 0 && s["probe_stalls"] == 0,
         "the compositor crashed or stalled; findings (with replay lines):\n{}\n\
          compositor log:\n{}",
         serde_json::to_string_pretty(&s["findings"]).unwrap_or_default(),

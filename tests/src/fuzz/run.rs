@@ -60,8 +60,10 @@ pub struct Summary {
     pub closed_by_fuzzer: u64,
     /// Compositor deaths (a run stops at the first).
     pub crashes: u64,
-    /// Connections and probes left unanswered.
+    /// Connections left unanswered.
     pub stalls: u64,
+    /// Bystander probes left unanswered (the compositor served no one).
+    pub probe_stalls: u64,
     /// Bystander probes made.
     pub probes: u64,
     /// The slowest probe answer.
@@ -108,7 +110,7 @@ impl Summary {
 
     /// True when nothing crashed or stalled.
     pub fn clean(&self) -> bool {
-        self.crashes == 0 && self.stalls == 0
+        self.crashes == 0 && self.stalls == 0 && self.probe_stalls == 0
     }
 
     fn absorb(&mut self, r: &ConnectionReport) {
@@ -147,7 +149,7 @@ impl Summary {
         let usage = |u: Option<u64>| u.map_or("?".to_owned(), |v| v.to_string());
         format!(
             "wayheap-fuzz: seed={} connections={} messages={} mutated={} answered={} \
-             protocol_errors={} disconnects={} closed_by_fuzzer={} crashes={} stalls={} \
+             protocol_errors={} disconnects={} closed_by_fuzzer={} crashes={} stalls={} probe_stalls={} \
              probes={} fd_drift={} ({}->{}) rss_drift_kib={} ({}->{}) elapsed={:.1}s",
             self.seed,
             self.connections,
@@ -159,6 +161,7 @@ impl Summary {
             self.closed_by_fuzzer,
             self.crashes,
             self.stalls,
+            self.probe_stalls,
             self.probes,
             opt(self.fd_drift()),
             usage(self.start.fds.map(|v| v as u64)),
@@ -199,6 +202,7 @@ impl Summary {
             "closed_by_fuzzer": self.closed_by_fuzzer,
             "crashes": self.crashes,
             "stalls": self.stalls,
+            "probe_stalls": self.probe_stalls,
             "probes": self.probes,
             "slowest_probe_ms": self.slowest_probe.as_secs_f64() * 1000.0,
             "fd_start": self.start.fds,
@@ -414,7 +418,7 @@ impl Runner<'_> {
             }
             Probe::Closed | Probe::NoAnswer => {
                 // Every later connection would stall the same way: the run ends here.
-                self.summary.stalls += 1;
+                self.summary.probe_stalls += 1;
                 self.blame_last(
                     FindingKind::ProbeStall,
                     "a bystander's round trip got no answer: the compositor serves no one"
