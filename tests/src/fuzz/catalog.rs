@@ -74,6 +74,45 @@ pub fn object_arg_interface(desc: &MessageDesc, index: usize) -> Option<&'static
         .filter(|i| i.name != "<anonymous>")
 }
 
+/// Every interface a client can reach from the globals in `offered` (name, version) through
+/// new_id and object arguments, with the highest version it can have there (a child has its
+/// parent's), `wl_display`, `wl_registry` and `wl_callback` included; sorted by name.
+pub fn reachable(offered: &[(&str, u32)]) -> Vec<(&'static Interface, u32)> {
+    let mut stack: Vec<(&'static Interface, u32)> = offered
+        .iter()
+        .filter_map(|(n, v)| global(n).map(|g| (g, (*v).min(g.version))))
+        .collect();
+    stack.extend([(DISPLAY, 1), (REGISTRY, 1), (CALLBACK, 1)]);
+    let mut seen: Vec<(&'static Interface, u32)> = Vec::new();
+    while let Some((i, v)) = stack.pop() {
+        if i.name == "<anonymous>" || seen.iter().any(|(s, sv)| same(s, i) && *sv >= v) {
+            continue;
+        }
+        seen.retain(|(s, _)| !same(s, i));
+        seen.push((i, v));
+        for m in i.requests.iter().chain(i.events) {
+            stack.extend(m.child_interface.map(|c| (c, v.min(c.version))));
+            stack.extend(m.arg_interfaces.iter().map(|a| (*a, v.min(a.version))));
+        }
+    }
+    seen.sort_by_key(|(i, _)| i.name);
+    seen
+}
+
+/// Every request a client of a compositor offering `offered` can send at the versions offered,
+/// as `interface.request`.
+pub fn requests(offered: &[(&str, u32)]) -> Vec<String> {
+    reachable(offered)
+        .into_iter()
+        .flat_map(|(i, v)| {
+            i.requests
+                .iter()
+                .filter(move |r| r.since <= v)
+                .map(move |r| format!("{}.{}", i.name, r.name))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +128,25 @@ mod tests {
         assert!(bind.child_interface.is_none());
         let (_, attach) = request(global("wl_compositor").unwrap(), "create_surface").unwrap();
         assert_eq!(attach.child_interface.unwrap().name, "wl_surface");
+    }
+
+    #[test]
+    fn the_reachable_interfaces_include_the_ones_globals_create() {
+        let all: Vec<(&str, u32)> = GLOBALS.iter().map(|g| (g.name, g.version)).collect();
+        let names: Vec<&str> = reachable(&all).iter().map(|(i, _)| i.name).collect();
+        for n in [
+            "wl_surface",
+            "xdg_popup",
+            "zwp_linux_buffer_params_v1",
+            "wp_viewport",
+        ] {
+            assert!(names.contains(&n), "{n} in {names:?}");
+        }
+        assert!(requests(&all).contains(&"wl_subsurface.place_above".to_owned()));
+        let compositor_v1 = requests(&[("wl_compositor", 1)]);
+        assert!(!compositor_v1.contains(&"wl_subsurface.place_above".to_owned()));
+        assert!(!compositor_v1.contains(&"wl_surface.damage_buffer".to_owned()));
+        assert!(compositor_v1.contains(&"wl_surface.damage".to_owned()));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct Planned {
     pub line: String,
     /// The target's interface (`?` for an id that names nothing).
     pub interface: &'static str,
+    /// The request's name (as described; the opcode may be mutated).
+    pub request: &'static str,
     /// Objects it creates: id, interface, version.
     pub creates: Vec<(u32, &'static Interface, u32)>,
     /// The object it destroys.
@@ -376,6 +378,7 @@ impl Generator {
             line: describe(&req, interface, desc, applied),
             encoded,
             interface,
+            request: desc.name,
             creates,
             destroys: desc.is_destructor.then_some(req.object),
             mutation: applied,

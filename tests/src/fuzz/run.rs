@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use super::catalog;
 use super::config::{Config, Dmabufs};
 use super::fds::FdPool;
 use super::monitor::{self, Probe, Process, Usage};
@@ -82,10 +83,14 @@ pub struct Summary {
     pub dmabuf_problems: Vec<String>,
     /// Messages per target interface.
     pub interfaces: BTreeMap<String, u64>,
+    /// Well-formed messages per request (`interface.request`).
+    pub requests: BTreeMap<String, u64>,
     /// Protocol errors received, by `interface#code`.
     pub errors: BTreeMap<String, u64>,
     /// The first message of each kind of protocol error.
     pub error_examples: BTreeMap<String, String>,
+    /// Globals the compositor announced, with their versions.
+    pub globals: BTreeMap<String, u32>,
     /// Globals announced that the fuzzer has no description of.
     pub unknown_globals: BTreeSet<String>,
 }
@@ -108,6 +113,26 @@ impl Summary {
         drift(self.start.rss_kib, self.end.rss_kib)
     }
 
+    /// Every request a client of the announced globals can send.
+    pub fn requests_known(&self) -> Vec<String> {
+        let offered: Vec<(&str, u32)> =
+            self.globals.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        catalog::requests(&offered)
+    }
+
+    /// How many of those were sent well-formed at least once.
+    pub fn requests_covered(&self) -> usize {
+        self.requests_known().len() - self.requests_never_sent().len()
+    }
+
+    /// The requests no well-formed message used.
+    pub fn requests_never_sent(&self) -> Vec<String> {
+        self.requests_known()
+            .into_iter()
+            .filter(|r| !self.requests.contains_key(r))
+            .collect()
+    }
+
     /// True when nothing crashed or stalled.
     pub fn clean(&self) -> bool {
         self.crashes == 0 && self.stalls == 0 && self.probe_stalls == 0
@@ -120,8 +145,12 @@ impl Summary {
         for (i, n) in &r.interfaces {
             *self.interfaces.entry((*i).to_owned()).or_default() += n;
         }
+        for ((i, q), n) in &r.requests {
+            *self.requests.entry(format!("{i}.{q}")).or_default() += n;
+        }
         self.unknown_globals
             .extend(r.unknown_globals.iter().cloned());
+        self.globals.extend(r.globals.iter().cloned());
         match &r.outcome {
             Outcome::Answered => self.answered += 1,
             Outcome::ProtocolError {
@@ -150,7 +179,7 @@ impl Summary {
         format!(
             "wayheap-fuzz: seed={} connections={} messages={} mutated={} answered={} \
              protocol_errors={} disconnects={} closed_by_fuzzer={} crashes={} stalls={} probe_stalls={} \
-             probes={} fd_drift={} ({}->{}) rss_drift_kib={} ({}->{}) elapsed={:.1}s",
+             probes={} requests_covered={}/{} fd_drift={} ({}->{}) rss_drift_kib={} ({}->{}) elapsed={:.1}s",
             self.seed,
             self.connections,
             self.messages,
@@ -163,6 +192,8 @@ impl Summary {
             self.stalls,
             self.probe_stalls,
             self.probes,
+            self.requests_covered(),
+            self.requests_known().len(),
             opt(self.fd_drift()),
             usage(self.start.fds.map(|v| v as u64)),
             usage(self.end.fds.map(|v| v as u64)),
@@ -215,6 +246,11 @@ impl Summary {
             "fd_pool": self.pool,
             "dmabuf_problems": self.dmabuf_problems,
             "interfaces": self.interfaces,
+            "requests": self.requests,
+            "requests_covered": self.requests_covered(),
+            "requests_known": self.requests_known().len(),
+            "globals": self.globals,
+            "requests_never_sent": self.requests_never_sent(),
             "errors": self.errors,
             "error_examples": self.error_examples,
             "unknown_globals": self.unknown_globals,
@@ -438,6 +474,8 @@ impl Runner<'_> {
             outcome: Outcome::Answered,
             log: vec!["# before any connection".to_owned()],
             interfaces: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            globals: Vec::new(),
             unknown_globals: Vec::new(),
             fds_received: 0,
             elapsed: Duration::ZERO,

@@ -78,6 +78,10 @@ pub struct ConnectionReport {
     pub log: Vec<String>,
     /// Messages sent per target interface.
     pub interfaces: BTreeMap<&'static str, u64>,
+    /// Well-formed messages sent per request (`interface.request`) to live objects.
+    pub requests: BTreeMap<(&'static str, &'static str), u64>,
+    /// Globals the registry announced, with their versions.
+    pub globals: Vec<(String, u32)>,
     /// Globals the registry announced whose description the fuzzer lacks.
     pub unknown_globals: Vec<String>,
     /// Fds the compositor sent.
@@ -110,6 +114,8 @@ pub fn run_connection(target: Target<'_>, index: u64) -> ConnectionReport {
         outcome: Outcome::Answered,
         log: Vec::new(),
         interfaces: BTreeMap::new(),
+        requests: BTreeMap::new(),
+        globals: Vec::new(),
         unknown_globals: Vec::new(),
         fds_received: 0,
         elapsed: Duration::ZERO,
@@ -182,6 +188,7 @@ impl Session<'_> {
             encoded: wire::encode(&req),
             line: format!("wl_display@1.{}(new@{id})", desc.name),
             interface: display.interface.name,
+            request: desc.name,
             creates: vec![(id, catalog::REGISTRY, 1)],
             destroys: None,
             mutation: None,
@@ -200,6 +207,12 @@ impl Session<'_> {
             .map(|g| g.interface.clone())
             .collect();
         self.report.unknown_globals = unknown;
+        self.report.globals = self
+            .world
+            .globals
+            .iter()
+            .map(|g| (g.interface.clone(), g.version))
+            .collect();
         end
     }
 
@@ -355,6 +368,13 @@ impl Session<'_> {
         self.report.messages += 1;
         self.report.mutated += u64::from(p.mutation.is_some());
         *self.report.interfaces.entry(p.interface).or_default() += 1;
+        if p.mutation.is_none() {
+            *self
+                .report
+                .requests
+                .entry((p.interface, p.request))
+                .or_default() += 1;
+        }
         for (id, iface, version) in &p.creates {
             self.world.insert(*id, iface, *version);
         }
