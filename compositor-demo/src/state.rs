@@ -31,7 +31,7 @@ use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
     delegate_output, delegate_presentation, delegate_seat, delegate_single_pixel_buffer,
-    delegate_viewporter, delegate_xdg_shell,
+    delegate_viewporter,
 };
 use wayheap::smithay::guards::DmabufQuota;
 use wayheap::smithay::heap_hints::{
@@ -449,6 +449,9 @@ impl XdgShellHandler for App {
         self.map_toplevel(surface);
     }
     fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+        if wayheap::smithay::guards::refuse_popup_cycle(&surface) {
+            return;
+        }
         let _ = self
             .popups
             .track_popup(smithay::desktop::PopupKind::Xdg(surface));
@@ -546,7 +549,7 @@ impl DmabufHandler for App {
 
 wayheap::delegate_compositor_guarded!(App);
 wayheap::delegate_shm_guarded!(App);
-delegate_xdg_shell!(App);
+wayheap::delegate_xdg_shell_guarded!(App);
 delegate_seat!(App);
 delegate_output!(App);
 delegate_viewporter!(App);

@@ -375,3 +375,149 @@ fn a_dmabuf_of_zero_height_is_a_protocol_error() {
     assert_error(conn.outcome(), "width and height must be positive", &comp);
     assert_serves_others(&mut comp);
 }
+
+// ---- Found by wayheap-fuzz ------------------------------------------------------------------
+
+/// An xdg_surface of a fresh surface, and a positioner with a size and an anchor rectangle.
+fn xdg_surface_and_positioner(conn: &mut RawConnection, globals: &[Global]) -> (u32, u32) {
+    let compositor = conn.bind_global(globals, "wl_compositor", 6);
+    let wm_base = conn.bind_global(globals, "xdg_wm_base", 6);
+    let surface = surface(conn, compositor);
+    let xdg_surface = conn.new_id();
+    conn.request(
+        wm_base,
+        2,
+        &[Arg::NewId(xdg_surface), Arg::Uint(surface)],
+        &[],
+    );
+    let positioner = conn.new_id();
+    conn.request(wm_base, 1, &[Arg::NewId(positioner)], &[]);
+    conn.request(positioner, 1, &[Arg::Int(10), Arg::Int(10)], &[]);
+    conn.request(
+        positioner,
+        2,
+        &[Arg::Int(0), Arg::Int(0), Arg::Int(1), Arg::Int(1)],
+        &[],
+    );
+    (xdg_surface, positioner)
+}
+
+/// Smithay 0.7.0 accepted a popup whose parent is itself, then walked its parents forever (the
+/// compositor hung, serving no one).
+#[test]
+fn a_popup_that_is_its_own_parent_is_a_protocol_error() {
+    assert_refused(
+        "hostile-popup-cycle",
+        "lead back to itself",
+        |conn, globals| {
+            let (xdg_surface, positioner) = xdg_surface_and_positioner(conn, globals);
+            let popup = conn.new_id();
+            let args = [
+                Arg::NewId(popup),
+                Arg::Uint(xdg_surface),
+                Arg::Uint(positioner),
+            ];
+            conn.request(xdg_surface, 2, &args, &[]);
+        },
+    );
+}
+
+/// Smithay 0.7.0 added positioner coordinates in i32: an anchor at 2^31 - 1 overflowed.
+#[test]
+fn positioner_coordinates_beyond_the_limit_are_a_protocol_error() {
+    assert_refused(
+        "hostile-positioner",
+        "positioner coordinates are at most",
+        |conn, globals| {
+            let (_, positioner) = xdg_surface_and_positioner(conn, globals);
+            let args = [
+                Arg::Int(i32::MAX),
+                Arg::Int(0),
+                Arg::Int(i32::MAX),
+                Arg::Int(1),
+            ];
+            conn.request(positioner, 2, &args, &[]);
+        },
+    );
+}
+
+/// Smithay's `Size` asserts (debug builds) against the negative sizes these carried.
+#[test]
+fn negative_sizes_are_refused_or_dropped_never_a_panic() {
+    assert_refused(
+        "hostile-geometry",
+        "the size must be positive",
+        |conn, globals| {
+            let (xdg_surface, _) = xdg_surface_and_positioner(conn, globals);
+            conn.request(xdg_surface, 1, &[Arg::NewId(conn.peek_id())], &[]);
+            conn.new_id();
+            conn.request(
+                xdg_surface,
+                3,
+                &[Arg::Int(0), Arg::Int(0), Arg::Int(-5), Arg::Int(10)],
+                &[],
+            );
+        },
+    );
+    assert_refused(
+        "hostile-min-size",
+        "sizes cannot be negative",
+        |conn, globals| {
+            let (xdg_surface, _) = xdg_surface_and_positioner(conn, globals);
+            let toplevel = conn.new_id();
+            conn.request(xdg_surface, 1, &[Arg::NewId(toplevel)], &[]);
+            conn.request(toplevel, 8, &[Arg::Int(-1), Arg::Int(-1490182220)], &[]);
+        },
+    );
+    // Damage, a region's rectangle and a positioner's parent size of negative size describe
+    // nothing: dropped, and the client goes on.
+    let mut comp = compositor("hostile-negative-damage");
+    let (mut conn, globals) = connect(&comp);
+    let compositor = conn.bind_global(&globals, "wl_compositor", 6);
+    let surface = surface(&mut conn, compositor);
+    conn.request(
+        surface,
+        2,
+        &[Arg::Int(-64), Arg::Int(4), Arg::Int(-4096), Arg::Int(59)],
+        &[],
+    );
+    conn.request(
+        surface,
+        9,
+        &[Arg::Int(0), Arg::Int(0), Arg::Int(5), Arg::Int(-5)],
+        &[],
+    );
+    let region = conn.new_id();
+    conn.request(compositor, 1, &[Arg::NewId(region)], &[]);
+    conn.request(
+        region,
+        1,
+        &[Arg::Int(0), Arg::Int(0), Arg::Int(-1), Arg::Int(-1)],
+        &[],
+    );
+    let (_, positioner) = xdg_surface_and_positioner(&mut conn, &globals);
+    conn.request(positioner, 8, &[Arg::Int(-3), Arg::Int(7)], &[]);
+    assert_eq!(conn.outcome(), Outcome::Alive, "log:\n{}", comp.log());
+    assert_serves_others(&mut comp);
+}
+
+/// Smithay printed the format it refused; drm-fourcc's `Debug` panics on 0x80000000.
+#[test]
+fn the_big_endian_flag_as_a_format_is_a_protocol_error() {
+    assert_refused(
+        "hostile-format",
+        "format 0x80000000 is not supported",
+        |conn, globals| {
+            let dmabuf = conn.bind_global(globals, "zwp_linux_dmabuf_v1", 3);
+            let params = conn.new_id();
+            conn.request(dmabuf, 1, &[Arg::NewId(params)], &[]);
+            let create = [
+                Arg::Int(64),
+                Arg::Int(64),
+                Arg::Uint(0x8000_0000),
+                Arg::Uint(0),
+            ];
+            conn.request(params, 2, &create, &[]);
+        },
+    );
+}

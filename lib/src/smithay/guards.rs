@@ -1,8 +1,9 @@
 //! Guards in front of Smithay 0.7's protocol handlers for client requests that panic in them.
 //!
 //! A compositor is the one process every client talks to, so a request that panics in a handler
-//! takes every client down. Smithay 0.7.0 has two such requests; each guard here refuses the bad
-//! request with the protocol's error and hands every other request to Smithay unchanged:
+//! takes every client down. Each guard here answers such a request itself — the protocol's error,
+//! or nothing where the protocol defines no error — and hands every other request to Smithay
+//! unchanged:
 //!
 //! - `wl_subsurface.place_above(s)` / `place_below(s)` where `s` is the sub-surface's own surface:
 //!   Smithay removes the surface from its parent's list, then inserts it one past the end, and
@@ -14,14 +15,30 @@
 //! - `zwp_linux_buffer_params_v1.create`/`create_immed` with a width or height below 1: Smithay
 //!   posts `invalid_dimensions`, then goes on to check the planes with a height of 0, where
 //!   `offset + stride` overflows u32 (a panic in debug builds). Found by the property tests.
+//!   With the format 0x80000000 (`DRM_FORMAT_BIG_ENDIAN` alone): Smithay prints it to refuse it,
+//!   and drm-fourcc's `Debug` panics on it; now `invalid_format`. Found by `wayheap-fuzz`.
+//!
+//! - Negative sizes, which Smithay turns into `Size`s whose `debug_assert!` panics (debug builds):
+//!   `wl_surface.damage`/`damage_buffer` and `wl_region.add`/`subtract` with a negative width or
+//!   height describe no area and are dropped (the protocol defines no error for them);
+//!   `xdg_surface.set_window_geometry` with a width or height below 1 and `xdg_toplevel.set_min_size`
+//!   / `set_max_size` with a negative one are `invalid_size`, as xdg-shell says; a negative
+//!   `xdg_positioner.set_parent_size` is dropped, and positioner coordinates beyond ±2^24 (which
+//!   overflow i32 in Smithay's popup geometry) are `invalid_input`. Found by
+//!   `wayheap-fuzz`.
+//!
+//! - `xdg_surface.get_popup` whose parent is the surface itself, or a surface that becomes its
+//!   popup later: Smithay accepts the cycle, and walking the popup's parents
+//!   (`PopupManager::track_popup`) never ends — the compositor hangs. Call
+//!   [`refuse_popup_cycle`] first in `XdgShellHandler::new_popup`. Found by `wayheap-fuzz`.
 //!
 //! Drop a guard when Smithay releases the fix; its regression test (tests/tests/hostile.rs) says
 //! whether the bare handler is safe.
 //!
 //! ## How to use
 //!
-//! Replace `delegate_compositor!` and `delegate_shm!` with the guarded macros; the state needs
-//! nothing else:
+//! Replace `delegate_compositor!`, `delegate_shm!`, `delegate_dmabuf!` and
+//! `delegate_xdg_shell!` with the guarded macros; the state needs nothing else:
 //!
 //! ```no_run
 //! use smithay::wayland::buffer::BufferHandler;
@@ -50,174 +67,307 @@
 //! ```
 
 use smithay::backend::allocator::dmabuf::{Dmabuf, WeakDmabuf};
+use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_buffer_params_v1::{
+    self, ZwpLinuxBufferParamsV1,
+};
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_positioner::{
+    self, XdgPositioner,
+};
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_surface::{self, XdgSurface};
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::{self, XdgToplevel};
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
+use smithay::reexports::wayland_server::protocol::wl_callback::WlCallback;
+use smithay::reexports::wayland_server::protocol::wl_region::{self, WlRegion};
 use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::reexports::wayland_server::protocol::wl_shm_pool::{self, WlShmPool};
 use smithay::reexports::wayland_server::protocol::wl_subsurface::{self, WlSubsurface};
+use smithay::reexports::wayland_server::protocol::wl_surface::{self, WlSurface};
 use smithay::reexports::wayland_server::{
     Client, DataInit, Dispatch, DisplayHandle, Resource, backend::ClientId,
 };
 use smithay::wayland::buffer::BufferHandler;
-use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_buffer_params_v1::{
-    self, ZwpLinuxBufferParamsV1,
+use smithay::wayland::compositor::{
+    CompositorHandler, CompositorState, RegionUserData, SubsurfaceUserData, SurfaceUserData,
 };
-use smithay::wayland::compositor::{CompositorHandler, CompositorState, SubsurfaceUserData};
 use smithay::wayland::dmabuf::{DmabufHandler, DmabufParamsData, DmabufState};
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base;
+use smithay::wayland::compositor;
+use smithay::wayland::shell::xdg::{
+    PopupSurface, XDG_POPUP_ROLE, XdgPopupSurfaceData, XdgPositionerUserData, XdgShellHandler,
+    XdgShellState, XdgShellSurfaceUserData, XdgSurfaceUserData,
+};
 use smithay::wayland::shm::{ShmBufferUserData, ShmHandler, ShmPoolUserData, ShmState};
 
-/// `wl_subsurface`'s handler: Smithay's, behind a check that a sub-surface is never placed
-/// relative to itself.
-#[derive(Debug)]
-pub struct SubsurfaceGuard;
+/// Whether a request goes on to Smithay's handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Smithay handles it.
+    Pass,
+    /// The guard answered it (an error posted, or a request that describes nothing dropped).
+    Answered,
+}
 
-impl<D> Dispatch<WlSubsurface, SubsurfaceUserData, D> for SubsurfaceGuard
-where
-    D: Dispatch<WlSubsurface, SubsurfaceUserData> + CompositorHandler + 'static,
-{
-    fn request(
-        state: &mut D,
-        client: &Client,
-        subsurface: &WlSubsurface,
-        request: wl_subsurface::Request,
-        data: &SubsurfaceUserData,
-        dh: &DisplayHandle,
-        data_init: &mut DataInit<'_, D>,
-    ) {
-        if let Some((name, sibling)) = reorder_target(&request)
-            && sibling == data.surface()
+/// A guard type: `Dispatch<$iface, $data, D>` that runs `$check` and hands what passes to
+/// `$inner`'s handler (Smithay's), with the bounds Smithay's impl has.
+macro_rules! guard {
+    (
+        $(#[$doc:meta])*
+        $guard:ident: $iface:ty, $data:ty => $inner:ty, where D: $($bound:path),+;
+        $check:expr
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $guard;
+
+        impl<D> Dispatch<$iface, $data, D> for $guard
+        where
+            D: Dispatch<$iface, $data> $(+ $bound)+ + 'static,
         {
-            subsurface.post_error(
-                wl_subsurface::Error::BadSurface,
-                format!("{name}: a sub-surface cannot be placed relative to itself"),
-            );
-            return;
+            fn request(
+                state: &mut D,
+                client: &Client,
+                resource: &$iface,
+                request: <$iface as Resource>::Request,
+                data: &$data,
+                dh: &DisplayHandle,
+                data_init: &mut DataInit<'_, D>,
+            ) {
+                let check: fn(&$iface, &<$iface as Resource>::Request, &$data) -> Verdict = $check;
+                if check(resource, &request, data) == Verdict::Pass {
+                    <$inner as Dispatch<$iface, $data, D>>::request(
+                        state, client, resource, request, data, dh, data_init,
+                    );
+                }
+            }
+
+            fn destroyed(state: &mut D, client: ClientId, resource: &$iface, data: &$data) {
+                <$inner as Dispatch<$iface, $data, D>>::destroyed(state, client, resource, data);
+            }
         }
-        <CompositorState as Dispatch<WlSubsurface, SubsurfaceUserData, D>>::request(
-            state, client, subsurface, request, data, dh, data_init,
-        );
-    }
+    };
+}
 
-    fn destroyed(
-        state: &mut D,
-        client: ClientId,
-        subsurface: &WlSubsurface,
-        data: &SubsurfaceUserData,
-    ) {
-        <CompositorState as Dispatch<WlSubsurface, SubsurfaceUserData, D>>::destroyed(
-            state, client, subsurface, data,
+guard! {
+    /// `wl_subsurface`'s handler: Smithay's, behind a check that a sub-surface is never placed
+    /// relative to itself.
+    SubsurfaceGuard: WlSubsurface, SubsurfaceUserData => CompositorState, where D: CompositorHandler;
+    |subsurface, request, data| {
+        let (name, sibling) = match request {
+            wl_subsurface::Request::PlaceAbove { sibling } => ("place_above", sibling),
+            wl_subsurface::Request::PlaceBelow { sibling } => ("place_below", sibling),
+            _ => return Verdict::Pass,
+        };
+        if sibling != data.surface() {
+            return Verdict::Pass;
+        }
+        subsurface.post_error(
+            wl_subsurface::Error::BadSurface,
+            format!("{name}: a sub-surface cannot be placed relative to itself"),
         );
+        Verdict::Answered
     }
 }
 
-/// The reference surface of a `place_above`/`place_below`, with the request's name.
-fn reorder_target(
-    request: &wl_subsurface::Request,
-) -> Option<(
-    &'static str,
-    &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
-)> {
-    match request {
-        wl_subsurface::Request::PlaceAbove { sibling } => Some(("place_above", sibling)),
-        wl_subsurface::Request::PlaceBelow { sibling } => Some(("place_below", sibling)),
-        _ => None,
+guard! {
+    /// `wl_surface`'s handler: Smithay's, with damage of negative size dropped (it describes no
+    /// area; Smithay's `Size` asserts against it).
+    SurfaceGuard: WlSurface, SurfaceUserData => CompositorState,
+        where D: Dispatch<WlCallback, ()>, CompositorHandler;
+    |_, request, _| match request {
+        wl_surface::Request::Damage { width, height, .. }
+        | wl_surface::Request::DamageBuffer { width, height, .. } => area(*width, *height),
+        _ => Verdict::Pass,
     }
 }
 
-/// `wl_shm_pool`'s handler: Smithay's, behind a check that a pool is never resized to zero or
-/// a negative size.
-#[derive(Debug)]
-pub struct ShmPoolGuard;
+guard! {
+    /// `wl_region`'s handler: Smithay's, with rectangles of negative size dropped.
+    RegionGuard: WlRegion, RegionUserData => CompositorState, where D: CompositorHandler;
+    |_, request, _| match request {
+        wl_region::Request::Add { width, height, .. }
+        | wl_region::Request::Subtract { width, height, .. } => area(*width, *height),
+        _ => Verdict::Pass,
+    }
+}
 
-impl<D> Dispatch<WlShmPool, ShmPoolUserData, D> for ShmPoolGuard
-where
-    D: Dispatch<WlShmPool, ShmPoolUserData>
-        + Dispatch<WlBuffer, ShmBufferUserData>
-        + BufferHandler
-        + ShmHandler
-        + 'static,
-{
-    fn request(
-        state: &mut D,
-        client: &Client,
-        pool: &WlShmPool,
-        request: wl_shm_pool::Request,
-        data: &ShmPoolUserData,
-        dh: &DisplayHandle,
-        data_init: &mut DataInit<'_, D>,
-    ) {
-        if let wl_shm_pool::Request::Resize { size } = request
-            && size <= 0
+/// A rectangle of negative size describes no area: dropped.
+fn area(width: i32, height: i32) -> Verdict {
+    if width < 0 || height < 0 {
+        Verdict::Answered
+    } else {
+        Verdict::Pass
+    }
+}
+
+guard! {
+    /// `xdg_surface`'s handler: Smithay's, behind xdg-shell's rule that a window geometry has a
+    /// positive size.
+    XdgSurfaceGuard: XdgSurface, XdgSurfaceUserData => XdgShellState,
+        where D: Dispatch<XdgToplevel, XdgShellSurfaceUserData>,
+            Dispatch<smithay::reexports::wayland_protocols::xdg::shell::server::xdg_popup::XdgPopup, XdgShellSurfaceUserData>,
+            XdgShellHandler;
+    |xdg_surface, request, _| match request {
+        xdg_surface::Request::SetWindowGeometry { width, height, .. } if *width < 1 || *height < 1 => {
+            xdg_surface.post_error(
+                xdg_surface::Error::InvalidSize,
+                format!("set_window_geometry: {width}x{height}: the size must be positive"),
+            );
+            Verdict::Answered
+        }
+        _ => Verdict::Pass,
+    }
+}
+
+guard! {
+    /// `xdg_toplevel`'s handler: Smithay's, behind xdg-shell's rule that minimum and maximum
+    /// sizes are not negative.
+    XdgToplevelGuard: XdgToplevel, XdgShellSurfaceUserData => XdgShellState, where D: XdgShellHandler;
+    |toplevel, request, _| match request {
+        xdg_toplevel::Request::SetMaxSize { width, height }
+        | xdg_toplevel::Request::SetMinSize { width, height }
+            if *width < 0 || *height < 0 =>
         {
+            toplevel.post_error(
+                xdg_toplevel::Error::InvalidSize,
+                format!("a minimum or maximum size of {width}x{height}: sizes cannot be negative"),
+            );
+            Verdict::Answered
+        }
+        _ => Verdict::Pass,
+    }
+}
+
+guard! {
+    /// `xdg_positioner`'s handler: Smithay's, with coordinates beyond ±2^24 refused as
+    /// `invalid_input` (Smithay adds them up in i32 and overflows) and a negative parent size
+    /// dropped (xdg-shell defines no error for it; Smithay's `Size` asserts against it).
+    XdgPositionerGuard: XdgPositioner, XdgPositionerUserData => XdgShellState, where D: XdgShellHandler;
+    |positioner, request, _| {
+        let values: &[i32] = match request {
+            xdg_positioner::Request::SetSize { width, height } => &[*width, *height],
+            xdg_positioner::Request::SetAnchorRect { x, y, width, height } => &[*x, *y, *width, *height],
+            xdg_positioner::Request::SetOffset { x, y } => &[*x, *y],
+            xdg_positioner::Request::SetParentSize { parent_width, parent_height } => {
+                &[*parent_width, *parent_height]
+            }
+            _ => return Verdict::Pass,
+        };
+        if values.iter().any(|v| v.unsigned_abs() > MAX_POSITIONER_COORDINATE) {
+            positioner.post_error(
+                xdg_positioner::Error::InvalidInput,
+                format!("{values:?}: positioner coordinates are at most ±{MAX_POSITIONER_COORDINATE}"),
+            );
+            return Verdict::Answered;
+        }
+        match request {
+            xdg_positioner::Request::SetParentSize { parent_width, parent_height } => {
+                area(*parent_width, *parent_height)
+            }
+            _ => Verdict::Pass,
+        }
+    }
+}
+
+/// The largest coordinate a positioner takes: 2^24 pixels, far beyond any output, so that
+/// Smithay's sums of anchor, offset and size stay within i32.
+const MAX_POSITIONER_COORDINATE: u32 = 1 << 24;
+
+guard! {
+    /// `wl_shm_pool`'s handler: Smithay's, behind a check that a pool is never resized to zero or
+    /// a negative size.
+    ShmPoolGuard: WlShmPool, ShmPoolUserData => ShmState,
+        where D: Dispatch<WlBuffer, ShmBufferUserData>, BufferHandler, ShmHandler;
+    |pool, request, _| match request {
+        wl_shm_pool::Request::Resize { size } if *size <= 0 => {
             // libwayland answers a pool that cannot grow to `size` with `invalid_fd` too.
             pool.post_error(
                 wl_shm::Error::InvalidFd,
                 format!("wl_shm_pool.resize({size}): a pool's size must be positive"),
             );
-            return;
+            Verdict::Answered
         }
-        <ShmState as Dispatch<WlShmPool, ShmPoolUserData, D>>::request(
-            state, client, pool, request, data, dh, data_init,
-        );
-    }
-
-    fn destroyed(state: &mut D, client: ClientId, pool: &WlShmPool, data: &ShmPoolUserData) {
-        <ShmState as Dispatch<WlShmPool, ShmPoolUserData, D>>::destroyed(state, client, pool, data);
+        _ => Verdict::Pass,
     }
 }
 
-/// `zwp_linux_buffer_params_v1`'s handler: Smithay's, behind a check that a buffer's size is
-/// positive before its planes are looked at.
-#[derive(Debug)]
-pub struct DmabufParamsGuard;
-
-impl<D> Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData, D> for DmabufParamsGuard
-where
-    D: Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData>
-        + Dispatch<WlBuffer, Dmabuf>
-        + BufferHandler
-        + DmabufHandler
-        + 'static,
-{
-    fn request(
-        state: &mut D,
-        client: &Client,
-        params: &ZwpLinuxBufferParamsV1,
-        request: zwp_linux_buffer_params_v1::Request,
-        data: &DmabufParamsData,
-        dh: &DisplayHandle,
-        data_init: &mut DataInit<'_, D>,
-    ) {
-        let size = match &request {
-            zwp_linux_buffer_params_v1::Request::Create { width, height, .. }
-            | zwp_linux_buffer_params_v1::Request::CreateImmed { width, height, .. } => {
-                Some((*width, *height))
-            }
-            _ => None,
-        };
-        if let Some((width, height)) = size
-            && (width < 1 || height < 1)
+guard! {
+    /// `zwp_linux_buffer_params_v1`'s handler: Smithay's, behind a check that a buffer's size is
+    /// positive before its planes are looked at.
+    DmabufParamsGuard: ZwpLinuxBufferParamsV1, DmabufParamsData => DmabufState,
+        where D: Dispatch<WlBuffer, Dmabuf>, BufferHandler, DmabufHandler;
+    |params, request, _| match request {
+        zwp_linux_buffer_params_v1::Request::Create { width, height, .. }
+        | zwp_linux_buffer_params_v1::Request::CreateImmed { width, height, .. }
+            if *width < 1 || *height < 1 =>
         {
             params.post_error(
                 zwp_linux_buffer_params_v1::Error::InvalidDimensions,
                 format!("a buffer of {width}x{height}: width and height must be positive"),
             );
-            return;
+            Verdict::Answered
         }
-        <DmabufState as Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData, D>>::request(
-            state, client, params, request, data, dh, data_init,
-        );
+        zwp_linux_buffer_params_v1::Request::Create { format, .. }
+        | zwp_linux_buffer_params_v1::Request::CreateImmed { format, .. }
+            if !has_printable_name(*format) =>
+        {
+            params.post_error(
+                zwp_linux_buffer_params_v1::Error::InvalidFormat,
+                format!("format {format:#010x} is not supported"),
+            );
+            Verdict::Answered
+        }
+        _ => Verdict::Pass,
     }
+}
 
-    fn destroyed(
-        state: &mut D,
-        client: ClientId,
-        params: &ZwpLinuxBufferParamsV1,
-        data: &DmabufParamsData,
-    ) {
-        <DmabufState as Dispatch<ZwpLinuxBufferParamsV1, DmabufParamsData, D>>::destroyed(
-            state, client, params, data,
-        );
+/// Whether drm-fourcc can print `code` if it names a format: its `Debug` panics ("Must be valid
+/// fourcc") on the one it cannot, `DRM_FORMAT_BIG_ENDIAN` (0x80000000) on its own, which Smithay
+/// prints when refusing a format.
+fn has_printable_name(code: u32) -> bool {
+    let bytes = code.to_le_bytes();
+    std::str::from_utf8(&bytes).is_ok()
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[1].is_ascii_alphanumeric()
+}
+
+/// Refuses a popup whose chain of parents comes back to itself: posts `invalid_popup_parent` and
+/// returns true. Smithay does not check a popup's parent, so `get_popup(parent: itself)`, or two
+/// surfaces made each other's popups, make every walk up the parents (`PopupManager::track_popup`,
+/// `find_popup_root_surface`) loop forever.
+///
+/// ```no_run
+/// # use smithay::wayland::shell::xdg::PopupSurface;
+/// fn new_popup(popups: &mut smithay::desktop::PopupManager, surface: PopupSurface) {
+///     if wayheap::smithay::guards::refuse_popup_cycle(&surface) {
+///         return;
+///     }
+///     let _ = popups.track_popup(smithay::desktop::PopupKind::Xdg(surface));
+/// }
+/// ```
+pub fn refuse_popup_cycle(popup: &PopupSurface) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    seen.insert(popup.wl_surface().id());
+    let mut parent = popup.get_parent_surface();
+    while let Some(surface) = parent {
+        if !seen.insert(surface.id()) {
+            popup.xdg_popup().post_error(
+                xdg_wm_base::Error::InvalidPopupParent as u32,
+                "invalid_popup_parent: the popup's parents lead back to itself",
+            );
+            return true;
+        }
+        if compositor::get_role(&surface) != Some(XDG_POPUP_ROLE) {
+            return false;
+        }
+        parent = compositor::with_states(&surface, |states| {
+            let data = states.data_map.get::<XdgPopupSurfaceData>()?;
+            data.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .parent
+                .clone()
+        });
     }
+    false
 }
 
 /// Smithay's `delegate_dmabuf!`, with `zwp_linux_buffer_params_v1` behind
@@ -243,7 +393,8 @@ macro_rules! delegate_dmabuf_guarded {
     };
 }
 
-/// Smithay's `delegate_compositor!`, with `wl_subsurface` behind [`SubsurfaceGuard`].
+/// Smithay's `delegate_compositor!`, with `wl_surface`, `wl_region` and `wl_subsurface` behind
+/// [`SurfaceGuard`], [`RegionGuard`] and [`SubsurfaceGuard`].
 #[macro_export]
 macro_rules! delegate_compositor_guarded {
     ($ty:ty) => {
@@ -258,10 +409,10 @@ macro_rules! delegate_compositor_guarded {
         ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
         $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
             $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_surface::WlSurface: $crate::smithay::__smithay::wayland::compositor::SurfaceUserData
-        ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
+        ] => $crate::smithay::guards::SurfaceGuard);
         $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
             $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_region::WlRegion: $crate::smithay::__smithay::wayland::compositor::RegionUserData
-        ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
+        ] => $crate::smithay::guards::RegionGuard);
         $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
             $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_callback::WlCallback: ()
         ] => $crate::smithay::__smithay::wayland::compositor::CompositorState);
@@ -290,6 +441,32 @@ macro_rules! delegate_shm_guarded {
         $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
             $crate::smithay::__smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer: $crate::smithay::__smithay::wayland::shm::ShmBufferUserData
         ] => $crate::smithay::__smithay::wayland::shm::ShmState);
+    };
+}
+
+/// Smithay's `delegate_xdg_shell!`, with `xdg_positioner`, `xdg_surface` and `xdg_toplevel`
+/// behind [`XdgPositionerGuard`], [`XdgSurfaceGuard`] and [`XdgToplevelGuard`].
+#[macro_export]
+macro_rules! delegate_xdg_shell_guarded {
+    ($ty:ty) => {
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_global_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase: ()
+        ] => $crate::smithay::__smithay::wayland::shell::xdg::XdgShellState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase: $crate::smithay::__smithay::wayland::shell::xdg::XdgWmBaseUserData
+        ] => $crate::smithay::__smithay::wayland::shell::xdg::XdgShellState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::xdg::shell::server::xdg_positioner::XdgPositioner: $crate::smithay::__smithay::wayland::shell::xdg::XdgPositionerUserData
+        ] => $crate::smithay::guards::XdgPositionerGuard);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::xdg::shell::server::xdg_popup::XdgPopup: $crate::smithay::__smithay::wayland::shell::xdg::XdgShellSurfaceUserData
+        ] => $crate::smithay::__smithay::wayland::shell::xdg::XdgShellState);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::xdg::shell::server::xdg_surface::XdgSurface: $crate::smithay::__smithay::wayland::shell::xdg::XdgSurfaceUserData
+        ] => $crate::smithay::guards::XdgSurfaceGuard);
+        $crate::smithay::__smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            $crate::smithay::__smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::XdgToplevel: $crate::smithay::__smithay::wayland::shell::xdg::XdgShellSurfaceUserData
+        ] => $crate::smithay::guards::XdgToplevelGuard);
     };
 }
 
@@ -367,6 +544,19 @@ mod tests {
         );
         builder.add_plane(fd, 0, 0, 16);
         builder.build().unwrap()
+    }
+
+    #[test]
+    fn only_codes_drm_fourcc_cannot_print_are_refused_by_name() {
+        assert!(!has_printable_name(0x8000_0000));
+        assert!(has_printable_name(u32::from_le_bytes(*b"AR24")));
+        assert!(has_printable_name(u32::from_le_bytes(*b"R8  ")));
+        // The codes that name formats and would be refused are the unprintable ones only.
+        assert!(Fourcc::try_from(0x8000_0000).is_ok());
+        for printable in [*b"NV12", *b"XR24", *b"P010", *b"YUYV", *b"R8  "] {
+            let code = u32::from_le_bytes(printable);
+            assert!(Fourcc::try_from(code).is_ok() && has_printable_name(code));
+        }
     }
 
     #[test]
