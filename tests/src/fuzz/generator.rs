@@ -26,6 +26,10 @@ pub struct Planned {
     pub interface: &'static str,
     /// The request's name (as described; the opcode may be mutated).
     pub request: &'static str,
+    /// The object it is sent to.
+    pub target: u32,
+    /// The objects its object arguments name (not null).
+    pub object_args: Vec<u32>,
     /// Objects it creates: id, interface, version.
     pub creates: Vec<(u32, &'static Interface, u32)>,
     /// The object it destroys.
@@ -276,7 +280,9 @@ impl Generator {
         let candidates: Vec<usize> = (0..obj.interface.requests.len())
             .filter(|i| {
                 let desc = &obj.interface.requests[*i];
-                (desc.since <= obj.version) != too_new && (m.is_some() || satisfiable(world, desc))
+                (desc.since <= obj.version) != too_new
+                    && (m.is_some() || satisfiable(world, desc))
+                    && !(self.gentle && desc.is_destructor && world.has_live_dependents(id))
             })
             .collect();
         let mut opcode = *self.rng.pick(&candidates)?;
@@ -285,7 +291,31 @@ impl Generator {
             opcode = *self.rng.pick(&candidates)?;
         }
         let desc = &obj.interface.requests[opcode];
-        Some(self.build(world, id, obj, opcode as u16, desc, &[], m, None))
+        let p = self.build(world, id, obj, opcode as u16, desc, &[], m, None);
+        self.unless_refused(world, p)
+    }
+
+    /// `p`, unless this is a gentle connection and the compositor would refuse it for a reason
+    /// the connection can see: a second object of a kind one object may have (a viewport, an
+    /// xdg_surface), a second role for a surface. Its new ids are given back then.
+    fn unless_refused(&mut self, world: &mut World, p: Planned) -> Option<Planned> {
+        if !self.gentle {
+            return Some(p);
+        }
+        // A request naming objects makes one object per combination (a viewport per surface);
+        // one naming none is a factory (surfaces, buffers, callbacks).
+        let duplicate = !p.creates.is_empty()
+            && !p.object_args.is_empty()
+            && world.already_created(&creation_key(&p));
+        let second_role = gives_role(&p).is_some_and(|s| world.has_role(s));
+        let orphaning = p.destroys.is_some_and(|d| world.has_live_dependents(d));
+        if !duplicate && !second_role && !orphaning {
+            return Some(p);
+        }
+        for (id, _, _) in p.creates.iter().rev() {
+            world.unallocate(*id);
+        }
+        None
     }
 
     /// A recipe step: to the newest object of its interface. A global the step needs (as its
@@ -316,7 +346,16 @@ impl Generator {
         if desc.since > obj.version {
             return None;
         }
-        Some(self.build(world, target, obj, opcode, desc, step.args, m, None))
+        // A gentle connection acknowledges only a serial its target sent and nobody acked.
+        let unanswerable = step.args.iter().any(|(_, v)| match v {
+            Val::EventUint(e) => !world.has_event_on(target, e),
+            _ => false,
+        });
+        if self.gentle && unanswerable {
+            return None;
+        }
+        let p = self.build(world, target, obj, opcode, desc, step.args, m, None);
+        self.unless_refused(world, p)
     }
 
     /// Builds (and maybe mutates) a request to `target`. `bound` gives the interface and
@@ -337,8 +376,19 @@ impl Generator {
         let mut args = Vec::with_capacity(desc.signature.len());
         for (pos, ty) in desc.signature.iter().enumerate() {
             let arg = match given.iter().find(|(p, _)| *p == pos) {
-                Some((_, v)) => self.given(world, *v),
+                Some((_, v)) => self.given(world, target, *v),
                 None => self.generated(world, desc, pos, *ty),
+            };
+            let arg = match arg {
+                // A gentle connection answers what the object last said (a configure or ping
+                // serial, a pointer's enter serial).
+                Arg::Uint(_) if self.gentle && !given.iter().any(|(p, _)| *p == pos) => {
+                    match world.take_last_uint_on(target) {
+                        Some(v) if self.rng.percent(80) => Arg::Uint(v),
+                        _ => arg,
+                    }
+                }
+                other => other,
             };
             if let Arg::NewId(id) = arg {
                 match (desc.child_interface, bound) {
@@ -379,21 +429,35 @@ impl Generator {
             encoded,
             interface,
             request: desc.name,
+            target: req.object,
+            object_args: req
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    Arg::Object(id) if *id != 0 => Some(*id),
+                    _ => None,
+                })
+                .collect(),
             creates,
             destroys: desc.is_destructor.then_some(req.object),
             mutation: applied,
         }
     }
 
-    /// A recipe's argument.
-    fn given(&mut self, world: &World, v: Val) -> Arg {
+    /// A recipe's argument for a request to `target`.
+    fn given(&mut self, world: &mut World, target: u32, v: Val) -> Arg {
         match v {
             Val::I(i) => Arg::Int(i),
             Val::U(u) => Arg::Uint(u),
             Val::F(f) => Arg::Fixed(f),
             Val::S(s) => Arg::Str(Some(s.as_bytes().to_vec())),
             Val::Newest(name, back) => Arg::Object(world.newest(name, back).unwrap_or(0)),
-            Val::EventUint(event) => Arg::Uint(world.event_uint(event).unwrap_or(0)),
+            Val::EventUint(event) => Arg::Uint(
+                world
+                    .take_event_uint_on(target, event)
+                    .or_else(|| world.event_uint(event))
+                    .unwrap_or(0),
+            ),
             Val::EventString(event) => Arg::Str(Some(
                 world
                     .event_string(event)
@@ -458,6 +522,37 @@ impl Generator {
             }
         }
     }
+}
+
+/// Requests that give a role: to their first object argument (a surface) or, with `true`, to
+/// their target (an xdg_surface becoming a toplevel or a popup).
+const ROLE_REQUESTS: &[(&str, &str, bool)] = &[
+    ("xdg_wm_base", "get_xdg_surface", false),
+    ("wl_subcompositor", "get_subsurface", false),
+    ("wl_pointer", "set_cursor", false),
+    ("xdg_surface", "get_toplevel", true),
+    ("xdg_surface", "get_popup", true),
+];
+
+/// The object `p` gives a role to, if it is one of [`ROLE_REQUESTS`].
+pub fn gives_role(p: &Planned) -> Option<u32> {
+    let (_, _, to_target) = ROLE_REQUESTS
+        .iter()
+        .find(|(i, r, _)| *i == p.interface && *r == p.request)?;
+    if *to_target {
+        Some(p.target)
+    } else {
+        p.object_args.first().copied()
+    }
+}
+
+/// What identifies the object `p` creates among its kind: request, target and the objects it
+/// names.
+pub fn creation_key(p: &Planned) -> String {
+    format!(
+        "{}.{}@{}:{:?}",
+        p.interface, p.request, p.target, p.object_args
+    )
 }
 
 /// Every non-nullable object argument of `desc` has a live object of its interface.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::catalog;
 use super::conn::{Conn, Received, Sent};
 use super::fds::{FdPool, FdRef, ScratchFds};
-use super::generator::{Action, Ending, FdKinds, Generator, Planned};
+use super::generator::{self, Action, Ending, FdKinds, Generator, Planned};
 use super::rng::connection_seed;
 use super::wire::{self, Header, Value};
 use super::world::{Global, World};
@@ -189,6 +189,8 @@ impl Session<'_> {
             line: format!("wl_display@1.{}(new@{id})", desc.name),
             interface: display.interface.name,
             request: desc.name,
+            target: 1,
+            object_args: Vec::new(),
             creates: vec![(id, catalog::REGISTRY, 1)],
             destroys: None,
             mutation: None,
@@ -377,6 +379,12 @@ impl Session<'_> {
         }
         for (id, iface, version) in &p.creates {
             self.world.insert(*id, iface, *version);
+            let mut on = vec![p.target];
+            on.extend(&p.object_args);
+            self.world.created(*id, generator::creation_key(p), on);
+        }
+        if let Some(surface) = generator::gives_role(p) {
+            self.world.give_role(surface);
         }
         if let Some(id) = p.destroys {
             self.world.remove(id);
@@ -445,12 +453,13 @@ impl Session<'_> {
             ("wl_callback", "done", _) if Some(h.object) == self.sync_id => self.answered = true,
             _ => {}
         }
-        self.remember(obj.version, desc, &values);
+        self.remember(h.object, obj.version, desc, &values);
     }
 
     /// Objects the event created, and its numbers (serials to acknowledge later).
     fn remember(
         &mut self,
+        sender: u32,
         version: u32,
         desc: &wayland_client::backend::protocol::MessageDesc,
         values: &[Value],
@@ -468,6 +477,7 @@ impl Session<'_> {
                     self.world.saw_uint(*u);
                     if first_uint {
                         self.world.saw_event_uint(desc.name, *u);
+                        self.world.saw_event_on(sender, desc.name, *u);
                         first_uint = false;
                     }
                 }

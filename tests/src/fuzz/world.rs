@@ -45,6 +45,10 @@ pub struct World {
     recent_uints: VecDeque<u32>,
     first_uint_of_event: BTreeMap<&'static str, u32>,
     first_string_of_event: BTreeMap<&'static str, Vec<u8>>,
+    last_event_on: BTreeMap<u32, (&'static str, u32)>,
+    depends_on: BTreeMap<u32, Vec<u32>>,
+    created_by: BTreeMap<String, u32>,
+    with_role: Vec<u32>,
 }
 
 impl Default for World {
@@ -73,6 +77,10 @@ impl World {
             recent_uints: VecDeque::new(),
             first_uint_of_event: BTreeMap::new(),
             first_string_of_event: BTreeMap::new(),
+            last_event_on: BTreeMap::new(),
+            depends_on: BTreeMap::new(),
+            created_by: BTreeMap::new(),
+            with_role: Vec::new(),
         }
     }
 
@@ -81,6 +89,13 @@ impl World {
         let id = self.next_id;
         self.next_id += 1;
         id
+    }
+
+    /// Gives back `id`, the last one allocated (a message built but not sent).
+    pub fn unallocate(&mut self, id: u32) {
+        if id + 1 == self.next_id {
+            self.next_id = id;
+        }
     }
 
     /// The id the next new object would get, not consumed.
@@ -209,6 +224,66 @@ impl World {
     /// The first string of the newest event named `event`.
     pub fn event_string(&self, event: &str) -> Option<&[u8]> {
         self.first_string_of_event.get(event).map(Vec::as_slice)
+    }
+
+    /// Remembers the name and first uint of the newest event on `object`.
+    pub fn saw_event_on(&mut self, object: u32, event: &'static str, first_uint: u32) {
+        self.last_event_on.insert(object, (event, first_uint));
+    }
+
+    /// The first uint of the newest event on `object`, if that event is named `event` (the
+    /// serial a `configure` asks to acknowledge), taken: a serial is acknowledged once.
+    pub fn take_event_uint_on(&mut self, object: u32, event: &str) -> Option<u32> {
+        let (name, v) = *self.last_event_on.get(&object)?;
+        (name == event).then(|| {
+            self.last_event_on.remove(&object);
+            v
+        })
+    }
+
+    /// True when the newest event on `object` is named `event` and its serial is not taken.
+    pub fn has_event_on(&self, object: u32, event: &str) -> bool {
+        self.last_event_on
+            .get(&object)
+            .is_some_and(|(name, _)| *name == event)
+    }
+
+    /// The first uint of the newest event on `object`, whatever it was, taken.
+    pub fn take_last_uint_on(&mut self, object: u32) -> Option<u32> {
+        self.last_event_on.remove(&object).map(|(_, v)| v)
+    }
+
+    /// Records that `id` was created by request `key` (interface.request@target:object args)
+    /// and depends on `on` (the target and the objects the request named).
+    pub fn created(&mut self, id: u32, key: String, on: Vec<u32>) {
+        self.depends_on.insert(id, on);
+        self.created_by.insert(key, id);
+    }
+
+    /// True while an object created by request `key` lives (asking again is an error in most
+    /// protocols: a second viewport, xdg_surface or toplevel for the same object).
+    pub fn already_created(&self, key: &str) -> bool {
+        self.created_by
+            .get(key)
+            .is_some_and(|id| self.live.contains_key(id))
+    }
+
+    /// True while a live object depends on `id` (destroying it first is an error for role
+    /// objects: an xdg_surface before its toplevel, a wl_surface before its xdg_surface).
+    pub fn has_live_dependents(&self, id: u32) -> bool {
+        self.depends_on
+            .iter()
+            .any(|(child, on)| on.contains(&id) && self.live.contains_key(child))
+    }
+
+    /// Records that `surface` has a role.
+    pub fn give_role(&mut self, surface: u32) {
+        self.with_role.push(surface);
+    }
+
+    /// True when `surface` was given a role.
+    pub fn has_role(&self, surface: u32) -> bool {
+        self.with_role.contains(&surface)
     }
 
     /// The announced global for interface `name`, if any.
