@@ -75,7 +75,7 @@ pub fn object_arg_interface(desc: &MessageDesc, index: usize) -> Option<&'static
 }
 
 /// Every interface a client can reach from the globals in `offered` (name, version) through
-/// new_id and object arguments, with the highest version it can have there (a child has its
+/// new_id arguments, with the highest version it can have there (a child has its
 /// parent's), `wl_display`, `wl_registry` and `wl_callback` included; sorted by name.
 pub fn reachable(offered: &[(&str, u32)]) -> Vec<(&'static Interface, u32)> {
     let mut stack: Vec<(&'static Interface, u32)> = offered
@@ -90,9 +90,10 @@ pub fn reachable(offered: &[(&str, u32)]) -> Vec<(&'static Interface, u32)> {
         }
         seen.retain(|(s, _)| !same(s, i));
         seen.push((i, v));
+        // Objects are created by new_id arguments (of requests, and of events: a server-made
+        // wl_buffer), at their creator's version; an object argument names one made elsewhere.
         for m in i.requests.iter().chain(i.events) {
             stack.extend(m.child_interface.map(|c| (c, v.min(c.version))));
-            stack.extend(m.arg_interfaces.iter().map(|a| (*a, v.min(a.version))));
         }
     }
     seen.sort_by_key(|(i, _)| i.name);
