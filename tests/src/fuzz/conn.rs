@@ -117,6 +117,24 @@ impl Conn {
         Sent::All
     }
 
+    /// Writes `bytes` without reading anything meanwhile (a client that never reads), until
+    /// `deadline`.
+    pub fn send_unread(&mut self, bytes: &[u8], deadline: Instant) -> Sent {
+        let mut written = 0;
+        while written < bytes.len() {
+            let ready = wait_for(self.fd(), PollFlags::OUT, Some(deadline));
+            if ready.is_empty() {
+                return Sent::Timeout;
+            }
+            match self.send_once(&bytes[written..], &[]) {
+                Ok(n) => written += n,
+                Err(Errno::AGAIN | Errno::INTR) => {}
+                Err(_) => return Sent::Closed,
+            }
+        }
+        Sent::All
+    }
+
     fn send_once(&self, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize, Errno> {
         let fds = &fds[..fds.len().min(MAX_FDS)];
         let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(fds.len()))];

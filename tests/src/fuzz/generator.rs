@@ -62,6 +62,9 @@ pub enum Ending {
     GarbageThenClose,
     /// An abrupt disconnect with events unread.
     CloseNow,
+    /// Requests whose answers this connection never reads, until the socket is full; a
+    /// bystander must still be served meanwhile.
+    FloodUnread,
 }
 
 /// Which pool fds suit which use.
@@ -167,12 +170,13 @@ impl Generator {
 
     /// How this connection ends.
     pub fn ending(&mut self) -> Ending {
-        match self.rng.weighted(&[80, 5, 5, 5, 5]) {
+        match self.rng.weighted(&[78, 5, 5, 5, 5, 2]) {
             0 => Ending::Sync,
             1 => Ending::BadHeaderThenSync(*self.rng.pick(&[0u16, 4, 7]).expect("non-empty")),
             2 => Ending::TruncatedThenClose,
             3 => Ending::GarbageThenClose,
-            _ => Ending::CloseNow,
+            4 => Ending::CloseNow,
+            _ => Ending::FloodUnread,
         }
     }
 

@@ -48,7 +48,7 @@ pub enum Mutation {
     BadString,
     /// The fds the signature asks for are not sent.
     MissingFds,
-    /// More fds are sent than the signature asks for.
+    /// More fds are sent than the signature asks for (a few, or a flood of up to 127).
     SurplusFds,
     /// The arguments are random bytes.
     RandomBody,
@@ -230,7 +230,14 @@ pub fn apply_to_wire(
             enc.fds.clear();
         }
         Mutation::SurplusFds => {
-            for _ in 0..1 + rng.below(4) {
+            // A few, or more than a compositor reads with one message (wayland-backend takes
+            // 28 per recvmsg; the kernel drops what does not fit its control buffer).
+            let n = if rng.percent(80) {
+                1 + rng.below(4)
+            } else {
+                28 + rng.below(100)
+            };
+            for _ in 0..n {
                 enc.fds.push(values::fd(rng, pool_len));
             }
         }

@@ -11,9 +11,13 @@ use super::catalog;
 use super::conn::{Conn, Received, Sent};
 use super::fds::{FdPool, FdRef, ScratchFds};
 use super::generator::{self, Action, Ending, FdKinds, Generator, Planned};
+use super::monitor::{self, Probe};
 use super::rng::connection_seed;
 use super::wire::{self, Header, Value};
 use super::world::{Global, World};
+
+/// The most syncs an unread flood writes.
+pub const FLOOD_SYNCS: usize = 20_000;
 
 /// Messages between two checkpoint round trips.
 pub const CHECKPOINT_EVERY: usize = 8;
@@ -270,6 +274,37 @@ impl Session<'_> {
                 self.close()
             }
             Ending::CloseNow => self.close(),
+            Ending::FloodUnread => self.flood_unread(generator),
+        }
+    }
+
+    /// Syncs (each answered by two events) written without reading, until the socket takes no
+    /// more for a moment or `FLOOD_SYNCS` went out; then a bystander's round trip, while this
+    /// connection is still open and unread, must be answered.
+    fn flood_unread(&mut self, generator: &mut Generator) -> Outcome {
+        let mut sent = 0;
+        while sent < FLOOD_SYNCS {
+            let sync = generator.sync(&mut self.world);
+            let deadline = Instant::now() + Duration::from_millis(200);
+            if self.conn.send_unread(&sync.encoded.bytes, deadline) != Sent::All {
+                break;
+            }
+            sent += 1;
+        }
+        self.report.messages += sent as u64;
+        self.report.log.push(format!(
+            "# {sent} syncs written, none of their answers read"
+        ));
+        let probe = monitor::probe(self.target.socket, self.target.stall_timeout);
+        self.report
+            .log
+            .push(format!("# bystander meanwhile: {probe:?}"));
+        match probe {
+            Probe::Answered(_) => self.close(),
+            Probe::ConnectFailed(_) => Outcome::Disconnected,
+            Probe::Closed | Probe::NoAnswer => Outcome::Stall {
+                phase: "bystander beside an unread flood",
+            },
         }
     }
 
