@@ -120,7 +120,7 @@ impl Generator {
         self.hostility
     }
 
-    /// The next action.
+    /// The next action: the pending recipe's next step, or a fresh choice.
     pub fn next(&mut self, world: &mut World) -> Action {
         for _ in 0..16 {
             if let Some(step) = self.pending.pop_front() {
@@ -130,42 +130,53 @@ impl Generator {
                 }
                 continue;
             }
-            let bound = world
-                .globals
-                .iter()
-                .filter(|g| !world.of(&g.interface).is_empty())
-                .count();
-            let bind_weight = if bound < world.globals.len() { 20 } else { 3 };
-            let m = self.roll_mutation();
-            // A gentle connection mostly plays recipes (they reach deep states); a hostile one
-            // mostly sends random requests.
-            let weights = if self.gentle {
-                [bind_weight, 60, 20, 1]
-            } else {
-                [bind_weight, 30, 45, 2]
-            };
-            let planned = match self.rng.weighted(&weights) {
-                0 => self.random_bind(world, m),
-                1 => {
-                    let (_, steps) = self.rng.pick(RECIPES).expect("recipes");
-                    // A gentle connection plays only what can succeed: no serial it has not
-                    // been sent, no memfd posing as a dma-buf.
-                    if !self.gentle || recipes::ready(steps, world, !self.fds.dmabuf.is_empty()) {
-                        self.pending.extend(steps.iter().copied());
-                    }
-                    continue;
-                }
-                2 => self.random_request(world, m),
-                _ => {
-                    let len = *self.rng.pick(&[0u64, 1, 4096]).expect("non-empty");
-                    return Action::ShrinkScratch(len);
-                }
-            };
-            if let Some(p) = planned {
-                return Action::Send(p);
+            if let Some(action) = self.fresh_action(world) {
+                return action;
             }
         }
         Action::Send(self.sync(world))
+    }
+
+    /// A bind, a recipe (whose steps come next), a random request or a shrink of the scratch
+    /// memfd; `None` when the choice gave nothing to send yet.
+    fn fresh_action(&mut self, world: &mut World) -> Option<Action> {
+        let m = self.roll_mutation();
+        match self.rng.weighted(&self.action_weights(world)) {
+            0 => self.random_bind(world, m).map(Action::Send),
+            1 => {
+                self.start_recipe(world);
+                None
+            }
+            2 => self.random_request(world, m).map(Action::Send),
+            _ => Some(Action::ShrinkScratch(
+                *self.rng.pick(&[0u64, 1, 4096]).expect("non-empty"),
+            )),
+        }
+    }
+
+    /// Weights of bind, recipe, random request and shrink. Binds while globals are unbound; a
+    /// gentle connection mostly plays recipes (they reach deep states), a hostile one mostly
+    /// sends random requests.
+    fn action_weights(&self, world: &World) -> [u32; 4] {
+        let unbound = world
+            .globals
+            .iter()
+            .any(|g| world.of(&g.interface).is_empty());
+        let bind = if unbound { 20 } else { 3 };
+        if self.gentle {
+            [bind, 60, 20, 1]
+        } else {
+            [bind, 30, 45, 2]
+        }
+    }
+
+    /// Queues a random recipe's steps. A gentle connection plays only what can succeed: no
+    /// serial it has not been sent, no memfd posing as a dma-buf.
+    fn start_recipe(&mut self, world: &World) {
+        let (_, steps) = self.rng.pick(RECIPES).expect("recipes");
+        if !self.gentle || recipes::ready(steps, world, !self.fds.dmabuf.is_empty()) {
+            self.pending.extend(steps.iter().copied());
+        }
     }
 
     /// How this connection ends.
@@ -376,54 +387,13 @@ impl Generator {
         m: Option<Mutation>,
         bound: Option<(&'static Interface, u32)>,
     ) -> Planned {
-        let mut creates = Vec::new();
-        let mut args = Vec::with_capacity(desc.signature.len());
-        for (pos, ty) in desc.signature.iter().enumerate() {
-            let arg = match given.iter().find(|(p, _)| *p == pos) {
-                Some((_, v)) => self.given(world, target, *v),
-                None => self.generated(world, desc, pos, *ty),
-            };
-            let arg = match arg {
-                // A gentle connection answers what the object last said (a configure or ping
-                // serial, a pointer's enter serial).
-                Arg::Uint(_) if self.gentle && !given.iter().any(|(p, _)| *p == pos) => {
-                    match world.take_last_uint_on(target) {
-                        Some(v) if self.rng.percent(80) => Arg::Uint(v),
-                        _ => arg,
-                    }
-                }
-                other => other,
-            };
-            if let Arg::NewId(id) = arg {
-                match (desc.child_interface, bound) {
-                    (Some(child), _) => creates.push((id, child, obj.version)),
-                    (None, Some((iface, version))) => creates.push((id, iface, version)),
-                    (None, None) => {}
-                }
-            }
-            args.push(arg);
-        }
+        let (args, creates) = self.arguments(world, target, obj, desc, given, bound);
         let mut req = Request {
             object: target,
             opcode,
             args,
         };
-        let mut applied = m.filter(|m| {
-            mutate::apply_to_request(*m, &mut self.rng, world, &mut req, desc, obj.interface)
-        });
-        let mut encoded = wire::encode(&req);
-        if applied.is_none()
-            && let Some(m) = m
-            && mutate::apply_to_wire(
-                m,
-                &mut self.rng,
-                &mut encoded,
-                desc.signature,
-                self.fds.pool_len,
-            )
-        {
-            applied = Some(m);
-        }
+        let (encoded, mut applied) = self.mutated(world, &mut req, obj, desc, m);
         if desc.since > obj.version {
             applied = Some(Mutation::TooNewRequest);
         }
@@ -434,18 +404,65 @@ impl Generator {
             interface,
             request: desc.name,
             target: req.object,
-            object_args: req
-                .args
-                .iter()
-                .filter_map(|a| match a {
-                    Arg::Object(id) if *id != 0 => Some(*id),
-                    _ => None,
-                })
-                .collect(),
+            object_args: object_args(&req),
             creates,
             destroys: desc.is_destructor.then_some(req.object),
             mutation: applied,
         }
+    }
+
+    /// The arguments of `desc` (the recipe's where `given`, generated otherwise) and the
+    /// objects their new_ids create.
+    fn arguments(
+        &mut self,
+        world: &mut World,
+        target: u32,
+        obj: Object,
+        desc: &'static MessageDesc,
+        given: &[(usize, Val)],
+        bound: Option<(&'static Interface, u32)>,
+    ) -> (Vec<Arg>, Vec<(u32, &'static Interface, u32)>) {
+        let mut creates = Vec::new();
+        let mut args = Vec::with_capacity(desc.signature.len());
+        for (pos, ty) in desc.signature.iter().enumerate() {
+            let arg = match given.iter().find(|(p, _)| *p == pos) {
+                Some((_, v)) => self.given(world, target, *v),
+                None => self.generated(world, target, desc, pos, *ty),
+            };
+            if let Arg::NewId(id) = arg {
+                match (desc.child_interface, bound) {
+                    (Some(child), _) => creates.push((id, child, obj.version)),
+                    (None, Some((iface, version))) => creates.push((id, iface, version)),
+                    (None, None) => {}
+                }
+            }
+            args.push(arg);
+        }
+        (args, creates)
+    }
+
+    /// `req` in wire form, with mutation `m` applied to its arguments or its bytes where it
+    /// applies; the mutation applied.
+    fn mutated(
+        &mut self,
+        world: &World,
+        req: &mut Request,
+        obj: Object,
+        desc: &MessageDesc,
+        m: Option<Mutation>,
+    ) -> (Encoded, Option<Mutation>) {
+        let applied = m.filter(|m| {
+            mutate::apply_to_request(*m, &mut self.rng, world, req, desc, obj.interface)
+        });
+        let mut encoded = wire::encode(req);
+        if applied.is_some() {
+            return (encoded, applied);
+        }
+        let rng = &mut self.rng;
+        let pool_len = self.fds.pool_len;
+        let applied =
+            m.filter(|m| mutate::apply_to_wire(*m, rng, &mut encoded, desc.signature, pool_len));
+        (encoded, applied)
     }
 
     /// A recipe's argument for a request to `target`.
@@ -487,14 +504,24 @@ impl Generator {
         FdRef::Pool(*self.rng.pick(indices).expect("non-empty"))
     }
 
-    /// A generated argument of type `ty` (position `pos` of `desc`).
+    /// A generated argument of type `ty` (position `pos` of `desc`, sent to `target`).
     fn generated(
         &mut self,
         world: &mut World,
+        target: u32,
         desc: &MessageDesc,
         pos: usize,
         ty: ArgumentType,
     ) -> Arg {
+        // A gentle connection answers what the object last said (a configure or ping serial,
+        // a pointer's enter serial).
+        if self.gentle
+            && ty == ArgumentType::Uint
+            && self.rng.percent(80)
+            && let Some(v) = world.take_last_uint_on(target)
+        {
+            return Arg::Uint(v);
+        }
         let rng = &mut self.rng;
         match ty {
             ArgumentType::Int => Arg::Int(values::int(rng, self.gentle)),
@@ -565,6 +592,17 @@ fn satisfiable(world: &World, desc: &MessageDesc) -> bool {
         !matches!(ty, ArgumentType::Object(AllowNull::No))
             || catalog::object_arg_interface(desc, pos).is_none_or(|i| !world.of(i.name).is_empty())
     })
+}
+
+/// The objects `req`'s object arguments name (not null).
+fn object_args(req: &Request) -> Vec<u32> {
+    req.args
+        .iter()
+        .filter_map(|a| match a {
+            Arg::Object(id) if *id != 0 => Some(*id),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `iface@id.request(args)` with the mutation's name in front.
