@@ -208,6 +208,14 @@ impl Generator {
         self.rng.bytes(len)
     }
 
+    /// `wl_display.get_registry` with a fresh registry.
+    pub fn get_registry(&mut self, world: &mut World) -> Planned {
+        let display = world.get(1).expect("wl_display");
+        let (opcode, desc) =
+            catalog::request(catalog::DISPLAY, "get_registry").expect("get_registry");
+        self.build(world, 1, display, opcode, desc, &[], None, None)
+    }
+
     /// `wl_display.sync` with a fresh callback.
     pub fn sync(&mut self, world: &mut World) -> Planned {
         let display = world.get(1).expect("wl_display");

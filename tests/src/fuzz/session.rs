@@ -179,47 +179,29 @@ impl Session<'_> {
 
     /// get_registry and a sync round trip: the globals are known after it.
     fn setup(&mut self, generator: &mut Generator) -> Option<Outcome> {
-        let display = self.world.get(1).expect("wl_display");
-        let (opcode, desc) =
-            catalog::request(catalog::DISPLAY, "get_registry").expect("get_registry");
-        let id = self.world.allocate_id();
-        let req = wire::Request {
-            object: 1,
-            opcode,
-            args: vec![wire::Arg::NewId(id)],
-        };
-        let planned = Planned {
-            encoded: wire::encode(&req),
-            line: format!("wl_display@1.{}(new@{id})", desc.name),
-            interface: display.interface.name,
-            request: desc.name,
-            target: 1,
-            object_args: Vec::new(),
-            creates: vec![(id, catalog::REGISTRY, 1)],
-            destroys: None,
-            mutation: None,
-        };
-        self.world.registry = Some(id);
-        if self.send(&planned) != Sent::All {
+        let get_registry = generator.get_registry(&mut self.world);
+        self.world.registry = get_registry.creates.first().map(|c| c.0);
+        if self.send(&get_registry) != Sent::All {
             return Some(self.after_send_failure());
         }
         let sync = generator.sync(&mut self.world);
         let end = self.round_trip(&sync, "setup");
-        let unknown: Vec<String> = self
-            .world
-            .globals
+        self.note_globals();
+        end
+    }
+
+    /// Records the globals the registry announced, and those the fuzzer has no description of.
+    fn note_globals(&mut self) {
+        let globals = &self.world.globals;
+        self.report.unknown_globals = globals
             .iter()
             .filter(|g| catalog::global(&g.interface).is_none())
             .map(|g| g.interface.clone())
             .collect();
-        self.report.unknown_globals = unknown;
-        self.report.globals = self
-            .world
-            .globals
+        self.report.globals = globals
             .iter()
             .map(|g| (g.interface.clone(), g.version))
             .collect();
-        end
     }
 
     /// One generated action; `Some` when the connection is over.
@@ -249,20 +231,7 @@ impl Session<'_> {
                 let sync = generator.sync(&mut self.world);
                 self.round_trip(&sync, "sync").unwrap_or(Outcome::Answered)
             }
-            Ending::BadHeaderThenSync(size) => {
-                let mut bytes = wire::encode(&wire::Request {
-                    object: 1,
-                    opcode: 0,
-                    args: vec![],
-                })
-                .bytes;
-                wire::set_size(&mut bytes, size);
-                if !self.raw(bytes) {
-                    return self.after_send_failure();
-                }
-                let sync = generator.sync(&mut self.world);
-                self.round_trip(&sync, "sync").unwrap_or(Outcome::Answered)
-            }
+            Ending::BadHeaderThenSync(size) => self.bad_header_then_sync(generator, size),
             Ending::TruncatedThenClose => {
                 let bytes = generator.truncated(&mut self.world);
                 self.raw(bytes);
@@ -276,6 +245,20 @@ impl Session<'_> {
             Ending::CloseNow => self.close(),
             Ending::FloodUnread => self.flood_unread(generator),
         }
+    }
+
+    /// A header declaring `size` bytes (below a header's 8), then a sync that must be answered
+    /// by an error or a close, not left waiting.
+    fn bad_header_then_sync(&mut self, generator: &mut Generator, size: u16) -> Outcome {
+        // wl_display (object 1), opcode 0 (sync), and the size.
+        let mut bytes = vec![0; wire::HEADER];
+        wire::set_word(&mut bytes, 0, 1);
+        wire::set_size(&mut bytes, size);
+        if !self.raw(bytes) {
+            return self.after_send_failure();
+        }
+        let sync = generator.sync(&mut self.world);
+        self.round_trip(&sync, "sync").unwrap_or(Outcome::Answered)
     }
 
     /// Syncs (each answered by two events) written without reading, until the socket takes no
