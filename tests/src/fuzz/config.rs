@@ -65,7 +65,7 @@ and sends each connection's generated messages. Exits 1 on a crash or stall.
   --dmabufs auto|require|off   real dma-bufs in the fd pool (default auto)
   --json                       the summary as JSON on stdout
   --log                        every connection's message log on stderr
-  --quiet                      no progress lines
+  --quiet                      no progress lines (one every 10 s otherwise)
 ";
 
 fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {

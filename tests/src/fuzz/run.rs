@@ -301,6 +301,7 @@ pub fn run(cfg: &Config, note: &mut dyn FnMut(&str)) -> Result<Summary, String> 
         summary: &mut s,
         last: None,
         note,
+        last_progress: Instant::now(),
     };
     if runner.probe() {
         runner.summary.start = process
@@ -325,7 +326,11 @@ struct Runner<'a> {
     summary: &'a mut Summary,
     last: Option<ConnectionReport>,
     note: &'a mut dyn FnMut(&str),
+    last_progress: Instant,
 }
+
+/// How often a run prints its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 impl Runner<'_> {
     fn connections(&mut self, target: Target<'_>, start: Instant) {
@@ -355,14 +360,18 @@ impl Runner<'_> {
             if done.is_multiple_of(self.cfg.probe_every) && !self.probe() {
                 return;
             }
-            if !self.cfg.quiet && done.is_multiple_of(500) {
-                (self.note)(&format!(
-                    "{} after {:.0}s",
-                    self.summary.line(),
-                    start.elapsed().as_secs_f64()
-                ));
-            }
+            self.progress(start);
         }
+    }
+
+    /// A summary line every `PROGRESS_EVERY` (not with `--quiet`).
+    fn progress(&mut self, start: Instant) {
+        if self.cfg.quiet || self.last_progress.elapsed() < PROGRESS_EVERY {
+            return;
+        }
+        self.last_progress = Instant::now();
+        self.summary.elapsed = start.elapsed();
+        (self.note)(&self.summary.line());
     }
 
     /// Records a stall or crash this connection shows; false when the run must stop.
