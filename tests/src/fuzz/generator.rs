@@ -65,6 +65,9 @@ pub enum Ending {
     /// Requests whose answers this connection never reads, until the socket is full; a
     /// bystander must still be served meanwhile.
     FloodUnread,
+    /// A sync, then a few frames' time reading events (the compositor renders, places and
+    /// presents what the connection built), then a sync again.
+    Linger,
 }
 
 /// Which pool fds suit which use.
@@ -181,13 +184,14 @@ impl Generator {
 
     /// How this connection ends.
     pub fn ending(&mut self) -> Ending {
-        match self.rng.weighted(&[78, 5, 5, 5, 5, 2]) {
+        match self.rng.weighted(&[63, 5, 5, 5, 5, 2, 15]) {
             0 => Ending::Sync,
             1 => Ending::BadHeaderThenSync(*self.rng.pick(&[0u16, 4, 7]).expect("non-empty")),
             2 => Ending::TruncatedThenClose,
             3 => Ending::GarbageThenClose,
             4 => Ending::CloseNow,
-            _ => Ending::FloodUnread,
+            5 => Ending::FloodUnread,
+            _ => Ending::Linger,
         }
     }
 

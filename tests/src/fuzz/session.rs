@@ -16,6 +16,9 @@ use super::rng::connection_seed;
 use super::wire::{self, Header, Value};
 use super::world::{Global, World};
 
+/// How long a lingering connection stays after its sync: a few frames at 60 Hz.
+pub const LINGER: Duration = Duration::from_millis(50);
+
 /// The most syncs an unread flood writes.
 pub const FLOOD_SYNCS: usize = 20_000;
 
@@ -244,7 +247,29 @@ impl Session<'_> {
             }
             Ending::CloseNow => self.close(),
             Ending::FloodUnread => self.flood_unread(generator),
+            Ending::Linger => self.linger(generator),
         }
+    }
+
+    /// A sync, `LINGER` of reading events while the compositor renders what this connection
+    /// built, and a sync again.
+    fn linger(&mut self, generator: &mut Generator) -> Outcome {
+        let sync = generator.sync(&mut self.world);
+        if let Some(end) = self.round_trip(&sync, "sync") {
+            return end;
+        }
+        let until = Instant::now() + LINGER;
+        while Instant::now() < until {
+            if self.conn.recv(Some(until)) == Received::Closed {
+                self.closed = true;
+            }
+            self.pump();
+            if let Some(end) = self.finished() {
+                return end;
+            }
+        }
+        let sync = generator.sync(&mut self.world);
+        self.round_trip(&sync, "sync").unwrap_or(Outcome::Answered)
     }
 
     /// A header declaring `size` bytes (below a header's 8), then a sync that must be answered
