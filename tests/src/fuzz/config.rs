@@ -153,12 +153,26 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The command line that replays connection `index` alone.
+    /// The command line that replays connection `index` alone (on the same machine: the fd
+    /// pool, which the connection's choices index, depends on its devices).
     pub fn replay(&self, index: u64) -> String {
-        format!(
+        let mut line = format!(
             "wayheap-fuzz --seed {} --only-connection {index} --messages-per-connection {}",
             self.seed, self.messages
-        )
+        );
+        match self.dmabufs {
+            Dmabufs::Auto => {}
+            Dmabufs::Require => line.push_str(" --dmabufs require"),
+            Dmabufs::Off => line.push_str(" --dmabufs off"),
+        }
+        if self.stall_timeout != Duration::from_secs(5) {
+            line.push_str(&format!(
+                " --stall-timeout {}",
+                self.stall_timeout.as_secs_f64()
+            ));
+        }
+        line.push_str(" --log");
+        line
     }
 }
 
