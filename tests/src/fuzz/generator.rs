@@ -577,7 +577,8 @@ const ROLE_REQUESTS: &[(&str, &str, bool)] = &[
     ("xdg_surface", "get_popup", true),
 ];
 
-/// The object `p` gives a role to, if it is one of [`ROLE_REQUESTS`].
+/// The object `p` gives a role to, if it is a role-giving request (get_xdg_surface,
+/// get_subsurface, set_cursor: their surface; get_toplevel, get_popup: their target).
 pub fn gives_role(p: &Planned) -> Option<u32> {
     let (_, _, to_target) = ROLE_REQUESTS
         .iter()
