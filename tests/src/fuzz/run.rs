@@ -279,6 +279,14 @@ pub fn fd_pool(cfg: &Config) -> Result<(FdPool, Vec<String>), String> {
 /// Runs the fuzzer as `cfg` says; `note` receives progress and findings as they happen.
 pub fn run(cfg: &Config, note: &mut dyn FnMut(&str)) -> Result<Summary, String> {
     let start = Instant::now();
+    if let Some(p) = cfg.pid.map(|pid| Process { pid })
+        && !p.alive()
+    {
+        return Err(format!("no live process {} (--pid)", p.pid));
+    }
+    if let Probe::ConnectFailed(e) = monitor::probe(&cfg.socket, cfg.stall_timeout) {
+        return Err(format!("cannot connect to {}: {e}", cfg.socket.display()));
+    }
     let (pool, dmabuf_problems) = fd_pool(cfg)?;
     let process = cfg.pid.map(|pid| Process { pid });
     let mut s = Summary {
