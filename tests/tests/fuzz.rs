@@ -2,8 +2,9 @@
 //! assertions and Rust's overflow checks are armed): a bounded run of hostile connections must
 //! leave it alive and answering — no crash, no stall — having exercised every global it offers.
 //!
-//! The seed is fixed so that a failure replays (`WAYHEAP_FUZZ_SEED` overrides it, to explore);
-//! the finding's replay line and message log are in the failure message.
+//! The seed is fixed so that a failure replays (`WAYHEAP_FUZZ_SEED` overrides it, and
+//! `WAYHEAP_FUZZ_CONNECTIONS` the number of connections, to explore); the finding's replay line
+//! and message log are in the failure message.
 
 use std::process::Command;
 use std::time::Duration;
@@ -64,10 +65,14 @@ fn fuzz(comp: &Compositor, seed: u64, connections: u64) -> serde_json::Value {
 
 #[test]
 fn a_hostile_client_cannot_take_the_headless_compositor_down() {
-    let seed = std::env::var("WAYHEAP_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SEED);
+    let env_or = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seed = env_or("WAYHEAP_FUZZ_SEED", SEED);
+    let connections = env_or("WAYHEAP_FUZZ_CONNECTIONS", CONNECTIONS);
     let comp = Compositor::start(
         "fuzz",
         &[
@@ -79,7 +84,7 @@ fn a_hostile_client_cannot_take_the_headless_compositor_down() {
             "pixman",
         ],
     );
-    let s = fuzz(&comp, seed, CONNECTIONS);
+    let s = fuzz(&comp, seed, connections);
     println!("headless, {}", s["line"].as_str().unwrap_or_default());
     let findings = serde_json::to_string_pretty(&s["findings"]).unwrap_or_default();
     let log = comp.log();
@@ -89,7 +94,7 @@ fn a_hostile_client_cannot_take_the_headless_compositor_down() {
         "the compositor crashed or stalled; findings (with replay lines):\n{findings}\n\
          compositor log (end):\n{tail}"
     );
-    assert_eq!(s["connections"], CONNECTIONS, "{s}");
+    assert_eq!(s["connections"], connections, "{s}");
     assert_eq!(
         s["unknown_globals"],
         serde_json::json!([]),
