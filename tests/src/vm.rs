@@ -454,6 +454,13 @@ fn run_script(run_dir: &str, bins: &[GuestBinary], env: &[(String, PathBuf)]) ->
     for (k, v) in env {
         let _ = writeln!(s, "export {k}={}", v.display());
     }
+    // The soak's and the fuzzer's knobs (seed, rounds) reach the guest, for long runs by hand.
+    for (k, v) in std::env::vars() {
+        let knob = k.starts_with("WAYHEAP_SOAK_") || k.starts_with("WAYHEAP_FUZZ_");
+        if knob && v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            let _ = writeln!(s, "export {k}={v}");
+        }
+    }
     let _ = writeln!(s, "R={run_dir}");
     let _ = writeln!(s, "cd {}", workspace_root().display());
     s.push_str("echo \"WAYHEAP-KERNEL $(uname -r)\"\n");
