@@ -87,7 +87,7 @@ fn a_hostile_client_cannot_take_the_kms_compositor_down() {
     let seed = env_or("WAYHEAP_FUZZ_SEED", SEED);
     let connections = env_or("WAYHEAP_FUZZ_CONNECTIONS", CONNECTIONS);
     let secs = env_or("WAYHEAP_FUZZ_SECS", BUDGET_SECS);
-    let comp = Compositor::start_kms("fuzz", &[]);
+    let mut comp = Compositor::start_kms("fuzz", &[]);
     // A warm-up (another seed): what the compositor makes once and keeps (its renderer's
     // state, the planes' first framebuffers) is then in the main run's baseline.
     let warm = fuzz(&comp, seed ^ 0xffff, 100, 10);
@@ -141,8 +141,11 @@ fn a_hostile_client_cannot_take_the_kms_compositor_down() {
         end <= start,
         "the compositor holds {end} fds, {start} before the run: {line}"
     );
+    // Alive at the end; the exit status of a stop is seatd-launch's (SIGTERM), not the
+    // compositor's, so it says nothing.
+    let alive = comp.alive();
     let log_path = comp.runtime.join("compositor.log");
-    let status = comp.stop();
     let log = std::fs::read_to_string(log_path).unwrap_or_default();
-    assert!(status.success(), "{status}; log:\n{}", log_excerpt(&log));
+    assert!(alive, "the compositor died; log:\n{}", log_excerpt(&log));
+    comp.stop();
 }

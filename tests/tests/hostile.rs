@@ -101,8 +101,8 @@ fn bind_with_a_null_interface_is_a_protocol_error() {
 #[test]
 fn a_null_title_is_a_protocol_error() {
     assert_refused("hostile-title", "xdg_toplevel", |conn, globals| {
-        let compositor = conn.bind_global(&globals, "wl_compositor", 6);
-        let wm_base = conn.bind_global(&globals, "xdg_wm_base", 1);
+        let compositor = conn.bind_global(globals, "wl_compositor", 6);
+        let wm_base = conn.bind_global(globals, "xdg_wm_base", 1);
         let surface = surface(conn, compositor);
         let (xdg_surface, toplevel) = (conn.new_id(), conn.peek_id() + 1);
         conn.request(
@@ -122,7 +122,7 @@ fn a_null_title_is_a_protocol_error() {
 #[test]
 fn a_null_heap_name_is_a_protocol_error() {
     assert_refused("hostile-heap-name", "null string", |conn, globals| {
-        let manager = conn.bind_global(&globals, "wayheap_heap_hints_manager_v1", 1);
+        let manager = conn.bind_global(globals, "wayheap_heap_hints_manager_v1", 1);
         let args = [
             Arg::NewId(conn.peek_id()),
             Arg::Str(None),
@@ -209,7 +209,7 @@ fn a_missing_fd_is_an_error_not_a_stall() {
         "hostile-no-fd",
         "file descriptor expected in wl_shm",
         |conn, globals| {
-            let shm = conn.bind_global(&globals, "wl_shm", 1);
+            let shm = conn.bind_global(globals, "wl_shm", 1);
             let pool = conn.new_id();
             conn.request(shm, 0, &[Arg::NewId(pool), Arg::Fd, Arg::Int(4096)], &[]);
         },
