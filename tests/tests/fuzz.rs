@@ -16,8 +16,8 @@ const FUZZ: &str = env!("CARGO_BIN_EXE_wayheap-fuzz");
 
 /// The seed of the bounded run.
 const SEED: u64 = 15;
-/// Connections in the bounded run.
-const CONNECTIONS: u64 = 500;
+/// Connections in the bounded run (a few thousand: about 10 s against the debug build).
+const CONNECTIONS: u64 = 3000;
 
 /// compositor-demo's globals: each must have been bound and sent requests.
 const GLOBALS: &[&str] = &[
