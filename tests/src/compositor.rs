@@ -116,6 +116,19 @@ impl Compositor {
         Self::start_binary(&compositor_demo_bin(), tag, args, wrapper, env)
     }
 
+    /// compositor-demo's headless backend at 320x240, composed by `renderer` (`pixman`, `gles`).
+    pub fn start_headless(tag: &str, renderer: &str) -> Compositor {
+        let args = [
+            "--backend",
+            "headless",
+            "--size",
+            "320x240",
+            "--renderer",
+            renderer,
+        ];
+        Self::start(tag, &args)
+    }
+
     /// compositor-demo on the guest's vkms card through a libseat session (`seatd-launch`), with
     /// `extra` arguments.
     pub fn start_kms(tag: &str, extra: &[&str]) -> Compositor {

@@ -73,17 +73,7 @@ fn a_hostile_client_cannot_take_the_headless_compositor_down() {
     };
     let seed = env_or("WAYHEAP_FUZZ_SEED", SEED);
     let connections = env_or("WAYHEAP_FUZZ_CONNECTIONS", CONNECTIONS);
-    let comp = Compositor::start(
-        "fuzz",
-        &[
-            "--backend",
-            "headless",
-            "--size",
-            "320x240",
-            "--renderer",
-            "pixman",
-        ],
-    );
+    let comp = Compositor::start_headless("fuzz", "pixman");
     let s = fuzz(&comp, seed, connections);
     println!("headless, {}", s["line"].as_str().unwrap_or_default());
     let findings = serde_json::to_string_pretty(&s["findings"]).unwrap_or_default();

@@ -53,24 +53,9 @@ fn known_scene(comp: &Compositor) -> (serde_json::Value, wayheap_tests::composit
     (state, client)
 }
 
-/// Headless at 320x240 composed by `renderer`.
-fn headless_with(tag: &str, renderer: &str) -> Compositor {
-    Compositor::start(
-        tag,
-        &[
-            "--backend",
-            "headless",
-            "--size",
-            "320x240",
-            "--renderer",
-            renderer,
-        ],
-    )
-}
-
 #[test]
 fn headless_pixman_screenshot_matches_the_known_scene() {
-    let comp = headless_with("headless-scene", "pixman");
+    let comp = Compositor::start_headless("headless-scene", "pixman");
     let (state, _client) = known_scene(&comp);
     assert_eq!(state["renderer"]["name"], "pixman", "{state}");
     assert!(comp.stop().success());
@@ -80,7 +65,7 @@ fn headless_pixman_screenshot_matches_the_known_scene() {
 /// llvmpipe, which scripts/install-deps installs.
 #[test]
 fn headless_gles_screenshot_matches_the_known_scene() {
-    let comp = headless_with("headless-gles", "gles");
+    let comp = Compositor::start_headless("headless-gles", "gles");
     let (state, _client) = known_scene(&comp);
     assert_eq!(state["renderer"]["name"], "gles", "{state}");
     let detail = state["renderer"]["detail"].as_str().unwrap_or_default();

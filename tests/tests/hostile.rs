@@ -12,17 +12,7 @@ use wayheap_tests::wire::{Arg, Global, Outcome, RawConnection};
 
 /// compositor-demo, headless, pixman: the backend every host test can run.
 fn compositor(tag: &str) -> Compositor {
-    Compositor::start(
-        tag,
-        &[
-            "--backend",
-            "headless",
-            "--size",
-            "320x240",
-            "--renderer",
-            "pixman",
-        ],
-    )
+    Compositor::start_headless(tag, "pixman")
 }
 
 /// A raw connection with the registry's globals.
