@@ -17,7 +17,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let mut client = Client::connect()?;
     let output = client.output_size(args.size);
     let overlay_surface = client.add_layer();
-    let memory = Memory::from_env()?;
+    let memory = Memory::from_env(args.shm)?;
     let mut video = Video::open(&args, &client, &memory)?;
     // Where the video goes, and the overlay on top of it at the same size.
     let dest = client.place_video(args.scale, video.size(), output);

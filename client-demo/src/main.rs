@@ -52,7 +52,8 @@ pub struct Args {
     #[arg(long, value_name = "WxH", default_value = "640x480", value_parser = parse_size)]
     pub size: (u32, u32),
     /// Camera pixel format: auto picks one the compositor's planes scan out (from its
-    /// linux-dmabuf feedback) and the detector reads.
+    /// linux-dmabuf feedback) and the detector reads. The picture source draws XR24 unless
+    /// given NV12 or YUYV (frames as a camera gives them).
     #[arg(long, value_name = "FOURCC", default_value = "auto")]
     pub format: String,
     /// Video buffers (camera capture buffers, or the picture's swapchain).
@@ -76,6 +77,11 @@ pub struct Args {
     /// Exit after this many seconds (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub seconds: u64,
+    /// Draw into wl_shm buffers (sealed memfds), as a toolkit drawing with the CPU does, even
+    /// where a dma-buf could be had: the compositor then scans them out through udmabuf, or
+    /// copies them.
+    #[arg(long)]
+    pub shm: bool,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {

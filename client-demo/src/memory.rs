@@ -19,14 +19,17 @@ pub struct Memory {
     pub alloc: Allocator,
     /// `/dev/udmabuf`, when it can be opened.
     pub udmabuf: Option<Udmabuf>,
+    /// wl_shm only (`--shm`), as a toolkit that draws with the CPU.
+    pub shm_only: bool,
 }
 
 impl Memory {
     /// The policy from the environment, and udmabuf if there is one.
-    pub fn from_env() -> Result<Memory, String> {
+    pub fn from_env(shm_only: bool) -> Result<Memory, String> {
         Ok(Memory {
             alloc: Allocator::from_env().map_err(|e| wayheap::error::chain(&e))?,
             udmabuf: Udmabuf::open().ok(),
+            shm_only,
         })
     }
 
@@ -47,7 +50,7 @@ impl Memory {
             + 'static,
     {
         let mut failures = Vec::new();
-        if decision.path.zero_copy() {
+        if decision.path.zero_copy() && !self.shm_only {
             if let Some(u) = &self.udmabuf {
                 match Swapchain::from_udmabuf(
                     u,
@@ -82,7 +85,10 @@ impl Memory {
         }
         let shm = Decision {
             path: BufferPath::Shm,
-            reason: if failures.is_empty() {
+            reason: if self.shm_only {
+                "--shm: wl_shm from sealed memfds; zero-copy only if the compositor exports them"
+                    .to_owned()
+            } else if failures.is_empty() {
                 decision.reason.clone()
             } else {
                 format!(

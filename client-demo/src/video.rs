@@ -40,6 +40,9 @@ pub struct PictureVideo {
     /// With `--still`: the buffers that already hold the picture (a still picture is drawn
     /// once per buffer, then only presented again).
     drawn: Vec<bool>,
+    /// YUV buffers (`--format NV12`/`YUYV`): the picture is drawn here in XRGB8888, then
+    /// written as YUV (what a camera would have given).
+    rgb: Option<Vec<u8>>,
 }
 
 impl Video {
@@ -144,7 +147,8 @@ impl Video {
 
 impl PictureVideo {
     /// Loads the picture (`--image`, or the built-in one) and allocates its swapchain as the
-    /// compositor's feedback decides for XRGB8888.
+    /// compositor's feedback decides for XRGB8888, or for `--format NV12`/`YUYV` (camera-like
+    /// YUV frames).
     fn open(args: &Args, client: &Client, memory: &Memory) -> Result<PictureVideo, String> {
         let picture = match args.image.as_deref() {
             None => Picture::builtin()?,
@@ -152,12 +156,23 @@ impl PictureVideo {
             Some(p) => Picture::load(p)?,
         };
         let (frame_w, frame_h) = args.size;
-        let layout = Layout::new(Fourcc::XRGB8888, frame_w, frame_h, LayoutOptions::default())
+        let format = match args.format.as_str() {
+            "auto" | "XR24" => Fourcc::XRGB8888,
+            "NV12" => Fourcc::NV12,
+            "YUYV" => Fourcc::YUYV,
+            other => {
+                return Err(format!(
+                    "--format {other}: the picture source draws XR24, NV12 or YUYV"
+                ));
+            }
+        };
+        let layout = Layout::new(format, frame_w, frame_h, LayoutOptions::default())
             .map_err(|e| e.to_string())?;
+        let rgb = (format != Fourcc::XRGB8888).then(|| vec![0u8; (frame_w * frame_h * 4) as usize]);
         // The picture is application memory: exported through udmabuf when it can be.
         let chain = memory
             .swapchain(
-                client.decide(Fourcc::XRGB8888),
+                client.decide(format),
                 layout,
                 args.buffers as usize,
                 &client.protocols(),
@@ -165,7 +180,7 @@ impl PictureVideo {
             )
             .map_err(|e| format!("video buffers: {e}"))?;
         println!(
-            "VIDEO source=picture format=XR24 size={frame_w}x{frame_h} buffers={} provider={} decision={}",
+            "VIDEO source=picture format={format} size={frame_w}x{frame_h} buffers={} provider={} decision={}",
             args.buffers,
             chain.provider(),
             chain.decision()
@@ -179,6 +194,7 @@ impl PictureVideo {
             interval: Duration::from_secs(1) / args.fps,
             seq: 0,
             drawn: vec![false; args.buffers as usize],
+            rgb,
         })
     }
 
@@ -202,11 +218,34 @@ impl PictureVideo {
         let (picture, moving) = (&self.picture, self.moving);
         let already = !moving && self.drawn.get(index).copied().unwrap_or(false);
         if !already {
-            self.chain
-                .write(index, |bytes| {
-                    picture.render(t, moving, bytes, stride, layout.width, layout.height)
-                })
-                .map_err(|e| format!("drawing the picture: {e}"))?;
+            let (w, h) = (layout.width, layout.height);
+            match self.rgb.as_mut() {
+                None => self
+                    .chain
+                    .write(index, |bytes| {
+                        picture.render(t, moving, bytes, stride, w, h)
+                    })
+                    .map_err(|e| format!("drawing the picture: {e}"))?,
+                Some(rgb) => {
+                    picture.render(t, moving, rgb, w as usize * 4, w, h);
+                    let rgb: &[u8] = rgb;
+                    let at = |x: u32, y: u32| {
+                        let i = (y * w + x) as usize * 4;
+                        u32::from_le_bytes([rgb[i], rgb[i + 1], rgb[i + 2], rgb[i + 3]])
+                    };
+                    self.chain
+                        .write(index, |bytes| {
+                            wayheap::yuv::write_rgb(
+                                bytes,
+                                &layout,
+                                wayheap::yuv::Colour::default(),
+                                at,
+                            )
+                        })
+                        .map_err(|e| format!("drawing the picture: {e}"))?
+                        .map_err(|e| format!("writing the picture as {}: {e}", layout.format))?;
+                }
+            }
             if let Some(d) = self.drawn.get_mut(index) {
                 *d = true;
             }

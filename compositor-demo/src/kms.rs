@@ -17,10 +17,9 @@ use smithay::backend::renderer::element::RenderElementStates;
 use smithay::backend::allocator::dmabuf::Dmabuf;
 use smithay::backend::renderer::gles::GlesRenderer;
 use smithay::backend::renderer::pixman::PixmanRenderer;
-use smithay::backend::renderer::{Bind, ImportAll, ImportDma, ImportMem, Renderer, Texture};
+use smithay::backend::renderer::{Bind, ImportDma, ImportMem, Texture};
 use smithay::backend::session::libseat::LibSeatSession;
 use smithay::backend::session::{Event as SessionEvent, Session};
-use smithay::desktop::space::space_render_elements;
 use smithay::desktop::utils::{
     OutputPresentationFeedback, surface_presentation_feedback_flags_from_states, surface_primary_scanout_output,
     update_surface_primary_scanout_output,
@@ -37,7 +36,8 @@ use wayheap::heap::HeapDir;
 use wayheap::kms::writeback::WritebackConnector;
 use wayheap::policy::{Allocator as PolicyAllocator, Constraints, Policy};
 use wayheap::smithay::{
-    HeapAllocator, PlaneCaps, PlacementTracker, PrimeExporter, window_surfaces,
+    HeapAllocator, PlaneCaps, PlaneColours, PlacementTracker, PrimeExporter, ShmScanout,
+    SurfaceElement, YuvColours, YuvComposition, space_elements, window_surfaces,
 };
 
 use crate::headless::CLEAR;
@@ -48,12 +48,10 @@ use wayheap::smithay::renderer::{self, GlesOutcome, RendererChoice};
 
 smithay::backend::renderer::element::render_elements! {
     /// What a KMS frame is made of: the client's cursor surface (a cursor-plane candidate) in
-    /// front of the windows.
-    /// (`E` is the windows' element type, a surface tree: generic only because the macro
-    /// needs it to name Smithay's space elements for any renderer.)
-    OutputElements<R, E> where R: ImportAll + ImportMem;
+    /// front of the windows (YUV dma-bufs included: wayheap's elements need no renderer import).
+    OutputElements<R> where R: YuvComposition + ImportMem;
     Cursor=WaylandSurfaceRenderElement<R>,
-    Space=smithay::desktop::space::SpaceRenderElements<R, E>,
+    Window=SurfaceElement<R>,
 }
 
 /// What composes the primary plane's buffer when not everything is on a plane.
@@ -102,6 +100,8 @@ pub(crate) struct Kms {
     writeback: Option<WritebackConnector>,
     pending_flip: bool,
     active: bool,
+    /// The planes' YCbCr colour, following the front-most YUV surface.
+    plane_colours: PlaneColours,
     /// (default, scan-out) dma-buf feedback: surfaces on a plane, or that could be, get the
     /// scan-out one.
     feedback: Option<(
@@ -122,6 +122,7 @@ impl Kms {
         contiguous_only: bool,
         want_mode: Option<(i32, i32)>,
         choice: RendererChoice,
+        shm: Option<ShmScanout>,
     ) -> Result<(Kms, Output), String> {
         let (mut session, notifier) = LibSeatSession::new().map_err(|e| {
             format!(
@@ -216,6 +217,17 @@ impl Kms {
             .map_err(|e| err("DRM surface")(&e))?;
 
         let planes = surface.planes().clone();
+        // YUV on a plane and YUV converted on the CPU must look the same: the planes convert
+        // with the colour the converter uses (their defaults are the driver's), following the
+        // front-most YUV surface's colour representation.
+        let plane_handles: Vec<_> = planes
+            .primary
+            .iter()
+            .chain(&planes.overlay)
+            .map(|p| p.handle)
+            .collect();
+        let plane_colours =
+            PlaneColours::new(fd.clone(), plane_handles, wayheap::yuv::Colour::default());
         tracing::info!(
             device = %path.display(),
             connector = ?conn.interface(),
@@ -276,7 +288,10 @@ impl Kms {
             HeapDir::default(),
         );
         let allocator = HeapAllocator::new(policy, "scanout", Constraints::default());
-        let exporter = PrimeExporter::new(fd.clone()).contiguous_only(contiguous_only);
+        let mut exporter = PrimeExporter::new(fd.clone()).contiguous_only(contiguous_only);
+        if let Some(shm) = shm {
+            exporter = exporter.with_shm_scanout(shm);
+        }
         // GBM for the cursor plane (Smithay copies cursor images into a GBM buffer) and, with
         // GLES, for the EGL display; the swapchain and client buffers never need it.
         let gbm = match gbm {
@@ -385,16 +400,25 @@ impl Kms {
             pending_flip: false,
             active: true,
             feedback: None,
+            plane_colours,
         };
         Ok((kms, output))
     }
 
     /// What clients may send: what the renderer can compose (it must be able to, when no plane
-    /// takes a buffer).
+    /// takes a buffer); with pixman, also the YUV formats wayheap's CPU converter reads (on a
+    /// plane where one lists them, converted otherwise).
     pub fn renderer_dmabuf_formats(&self) -> FormatSet {
         match &self.composer {
             Composer::Gles(r) => renderer::advertised_formats(&r.dmabuf_formats()),
-            Composer::Pixman(r) => r.dmabuf_formats(),
+            Composer::Pixman(r) => {
+                let yuv = wayheap::smithay::cpu_converted_formats();
+                r.dmabuf_formats()
+                    .iter()
+                    .chain(yuv.iter())
+                    .copied()
+                    .collect()
+            }
         }
     }
 
@@ -469,9 +493,14 @@ impl Kms {
         if self.pending_flip || !self.active {
             return FrameOutcome::NotRendered;
         }
+        // No flip is pending: the planes may change colour before this frame's commit.
+        self.plane_colours
+            .follow(app.space.elements().rev().flat_map(window_surfaces));
+        let colours = self.plane_colours.colours();
+        app.placements.set_yuv_colours(colours);
         let frame = match &mut self.composer {
-            Composer::Gles(r) => frame_with(&mut **r, &mut self.compositor, app, planes),
-            Composer::Pixman(r) => frame_with(r, &mut self.compositor, app, planes),
+            Composer::Gles(r) => frame_with(&mut **r, &mut self.compositor, app, planes, &colours),
+            Composer::Pixman(r) => frame_with(r, &mut self.compositor, app, planes, &colours),
         };
         let Some(Frame { states, is_empty }) = frame else {
             return FrameOutcome::NotRendered;
@@ -533,6 +562,11 @@ impl Kms {
     }
 
     /// Framebuffers the exporter holds (leak checks in tests).
+    /// The planes' YCbCr colour properties as the kernel has them (COLOR_ENCODING, COLOR_RANGE).
+    pub fn plane_colours(&self) -> Vec<(String, String)> {
+        self.plane_colours.kernel_values()
+    }
+
     pub fn live_framebuffers(&self) -> usize {
         self.exporter.live_framebuffers()
     }
@@ -585,27 +619,20 @@ fn frame_with<R>(
     compositor: &mut Compositor,
     app: &mut App,
     planes: bool,
+    colours: &YuvColours,
 ) -> Option<Frame>
 where
-    R: Renderer + ImportAll + ImportMem + Bind<Dmabuf>,
+    R: YuvComposition + ImportMem + Bind<Dmabuf>,
     R::TextureId: Texture + Clone + Send + 'static,
 {
     let cursor_surface = match &app.cursor {
         smithay::input::pointer::CursorImageStatus::Surface(s) if s.alive() => Some(s.clone()),
         _ => None,
     };
-    let space = crate::profile::section("elements", || {
-        space_render_elements(renderer, [&app.space], &app.output, 1.0)
+    let windows = crate::profile::section("elements", || {
+        space_elements(renderer, &app.space, &app.output, colours)
     });
-    let space = match space {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(?e, "collecting render elements");
-            return None;
-        }
-    };
-    let mut elements: Vec<OutputElements<R, WaylandSurfaceRenderElement<R>>> =
-        Vec::with_capacity(space.len() + 1);
+    let mut elements: Vec<OutputElements<R>> = Vec::with_capacity(windows.len() + 1);
     if let Some(s) = &cursor_surface {
         let hotspot = smithay::wayland::compositor::with_states(s, |st| {
             st.data_map
@@ -629,9 +656,12 @@ where
             .map(OutputElements::Cursor),
         );
     }
-    elements.extend(space.into_iter().map(OutputElements::Space));
+    elements.extend(windows.into_iter().map(OutputElements::Window));
     let flags = if planes {
-        FrameFlags::DEFAULT
+        // Any format on the primary plane: Smithay's default takes only the swapchain's (XR24),
+        // so a fullscreen NV12 camera frame would be composited for no reason. The TEST_ONLY
+        // commit still refuses what the plane cannot take.
+        FrameFlags::DEFAULT | FrameFlags::ALLOW_PRIMARY_PLANE_SCANOUT_ANY
     } else {
         FrameFlags::empty()
     };

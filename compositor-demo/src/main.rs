@@ -6,11 +6,13 @@
 //! GLES when EGL is available, and with pixman otherwise (`--renderer`).
 //! It explains every surface's placement (log, `--stats`, `--state-file`) and writes screenshots.
 
+mod desktop;
 mod headless;
 mod kms;
 mod nested;
 mod profile;
 mod report;
+mod run_command;
 mod state;
 
 use std::path::PathBuf;
@@ -24,7 +26,7 @@ use clap::{Parser, ValueEnum};
 use smithay::output::Output;
 use smithay::reexports::calloop::{EventLoop, Interest, Mode, PostAction, generic::Generic};
 use smithay::reexports::wayland_server::Display;
-use wayheap::smithay::ClientListener;
+use wayheap::smithay::{ClientListener, ShmScanout};
 
 use crate::kms::FrameOutcome;
 use crate::state::{App, ClientState};
@@ -69,6 +71,11 @@ struct Args {
     #[arg(long, value_name = "CMD")]
     run: Option<String>,
 
+    /// With --run: a kiosk. The application is started again a second after it exits, however
+    /// it exits, and the compositor never ends with it.
+    #[arg(long, requires = "run")]
+    kiosk: bool,
+
     /// Write a PNG of the composed output here: on SIGUSR1, and when the compositor exits.
     /// Headless: the render target. KMS: captured through the writeback connector. Nested: the
     /// window's buffer, read before it is shown.
@@ -91,6 +98,11 @@ struct Args {
     /// Compose everything: never put a client buffer on a plane (to compare).
     #[arg(long)]
     no_planes: bool,
+
+    /// Compose wl_shm buffers: never export their pools through /dev/udmabuf for scan-out (to
+    /// compare; by default a pool the client sealed against shrinking reaches planes too).
+    #[arg(long)]
+    no_shm_scanout: bool,
 
     /// The planes read only physically contiguous memory, as on a display engine without an
     /// IOMMU: client buffers of other memory (system heap, udmabuf) are composited, with that
@@ -188,7 +200,7 @@ pub(crate) struct Demo {
     pub app: App,
     pub backend: Backend,
     pub args: Arc<ArgsView>,
-    pub child: Option<std::process::Child>,
+    pub run: Option<run_command::RunCommand>,
     pub exit_code: u8,
     /// The last state written (frame count blanked) and when.
     pub last_state: Option<(serde_json::Value, Instant)>,
@@ -200,6 +212,8 @@ pub(crate) struct Demo {
     pub callbacks_armed: bool,
     /// Client requests were dispatched in this round of events.
     pub clients_dispatched: bool,
+    /// The first frame showing a client surface was reported.
+    pub first_client_frame: bool,
 }
 
 /// The parts of the arguments the loop needs.
@@ -257,6 +271,7 @@ fn open_backend(
     choice: BackendChoice,
     args: &Args,
     handle: &calloop::LoopHandle<'static, Demo>,
+    shm: Option<&ShmScanout>,
 ) -> Result<(Backend, Output), String> {
     match choice {
         BackendChoice::Kms => {
@@ -266,6 +281,7 @@ fn open_backend(
                 args.contiguous_scanout,
                 args.mode,
                 args.renderer.into(),
+                shm.cloned(),
             )?;
             Ok((Backend::Kms(Box::new(kms)), output))
         }
@@ -346,9 +362,11 @@ fn run(args: Args) -> Result<u8, String> {
         no_planes: args.no_planes,
     });
 
+    // wl_shm pools onto planes through udmabuf, unless everything is composited anyway.
+    let shm_scanout = (!args.no_shm_scanout && !args.no_planes).then(ShmScanout::new);
     let mut opened = None;
     for (i, &choice) in candidates.iter().enumerate() {
-        match open_backend(choice, &args, &event_loop.handle()) {
+        match open_backend(choice, &args, &event_loop.handle(), shm_scanout.as_ref()) {
             Ok((backend, output)) => {
                 opened = Some((choice, backend, output));
                 break;
@@ -386,10 +404,9 @@ fn run(args: Args) -> Result<u8, String> {
     };
     if let Backend::Kms(k) = &backend {
         app.placements = k.placement_tracker(!args.no_planes);
+        app.shm_scanout = shm_scanout;
     }
-    if matches!(backend, Backend::Nested(_)) {
-        app.add_keyboard();
-    }
+    app.add_keyboard();
     if args.no_heap_hints {
         dh.remove_global::<App>(app.heap_hints.global());
     }
@@ -417,14 +434,12 @@ fn run(args: Args) -> Result<u8, String> {
         socket_name.to_string_lossy()
     );
 
-    let child = match &args.run {
-        Some(cmd) => Some(
-            std::process::Command::new("sh")
-                .args(["-c", cmd])
-                .env("WAYLAND_DISPLAY", &socket_name)
-                .spawn()
-                .map_err(|e| format!("starting {cmd:?}: {e}"))?,
-        ),
+    let run = match &args.run {
+        Some(cmd) => Some(run_command::RunCommand::start(
+            cmd,
+            socket_name.clone(),
+            args.kiosk,
+        )?),
         None => None,
     };
 
@@ -499,13 +514,14 @@ fn run(args: Args) -> Result<u8, String> {
         app,
         backend,
         args: view,
-        child,
+        run,
         exit_code: 0,
         last_state: None,
         event_driven,
         handle: event_loop.handle(),
         callbacks_armed: false,
         clients_dispatched: true,
+        first_client_frame: false,
     };
     event_loop
         .run(None, &mut demo, |demo| {
@@ -530,9 +546,8 @@ fn run(args: Args) -> Result<u8, String> {
             demo.tick();
         }
     }
-    if let Some(mut child) = demo.child.take() {
-        let _ = child.kill();
-        let _ = child.wait();
+    if let Some(run) = demo.run.as_mut() {
+        run.stop();
     }
     Ok(demo.exit_code)
 }
@@ -584,13 +599,28 @@ impl Demo {
         profile::section("flush", || {
             let _ = self.app.display.flush_clients();
         });
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
+        if let Some(run) = self.run.as_mut()
+            && let Some(status) = run.exited()
         {
-            tracing::info!(%status, "--run command exited");
-            self.exit_code = status.code().map_or(1, |c| c.clamp(0, 255) as u8);
-            self.child = None;
-            self.app.loop_signal.stop();
+            if run.kiosk() {
+                tracing::warn!(%status, restarts = run.restarts, "--kiosk: the application exited; starting it again in 1 s");
+                let again = calloop::timer::Timer::from_duration(Duration::from_secs(1));
+                let inserted = self.handle.insert_source(again, |_, _, demo| {
+                    if let Some(run) = demo.run.as_mut()
+                        && let Err(e) = run.restart()
+                    {
+                        tracing::error!(%e, "--kiosk: starting the application again failed");
+                    }
+                    calloop::timer::TimeoutAction::Drop
+                });
+                if let Err(e) = inserted {
+                    tracing::error!(%e, "--kiosk: no timer to start the application again");
+                }
+            } else {
+                tracing::info!(%status, "--run command exited");
+                self.exit_code = status.code().map_or(1, |c| c.clamp(0, 255) as u8);
+                self.app.loop_signal.stop();
+            }
         }
     }
 
@@ -635,6 +665,10 @@ impl Demo {
         }
         self.app.dirty = false;
         self.app.frames += 1;
+        if !self.first_client_frame && self.app.placements.iter().next().is_some() {
+            self.first_client_frame = true;
+            println!("{}", report::first_client_frame(self.app.start.elapsed()));
+        }
         // The state file after a frame only when a placement changed or it is due: not the
         // whole JSON on every frame.
         let due = self
@@ -693,8 +727,25 @@ impl Demo {
         if let Some(cpu) = profile::json() {
             json["cpu_us"] = cpu;
         }
+        if let Some(run) = &self.run {
+            json["run_restarts"] = run.restarts.into();
+        }
         match &self.backend {
-            Backend::Kms(k) => json["live_framebuffers"] = k.live_framebuffers().into(),
+            Backend::Kms(k) => {
+                json["live_framebuffers"] = k.live_framebuffers().into();
+                json["plane_colours"] = k
+                    .plane_colours()
+                    .into_iter()
+                    .map(|(e, r)| format!("{e}, {r}"))
+                    .collect::<Vec<_>>()
+                    .into();
+                json["live_shm_exports"] = self
+                    .app
+                    .shm_scanout
+                    .as_ref()
+                    .map_or(0, ShmScanout::live_exports)
+                    .into();
+            }
             Backend::Nested(n) => json["window_system"] = n.host.into(),
             Backend::Headless(_) => {}
         }

@@ -133,3 +133,28 @@ pub fn stats_line(app: &App, fps: f64) -> String {
     }
     line
 }
+
+/// The environment variable through which `scripts/demo` gives the time its command started
+/// (seconds since the epoch), so the first frame can say how long a newcomer waited for it.
+pub const DEMO_STARTED_ENV: &str = "WAYHEAP_DEMO_STARTED";
+
+/// The line printed at the first frame that shows a client window: how long after the
+/// compositor started and, under `scripts/demo`, after the command was typed (build included).
+pub fn first_client_frame(since_compositor: std::time::Duration) -> String {
+    let compositor = since_compositor.as_secs_f64();
+    let since_command = std::env::var(DEMO_STARTED_ENV)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .and_then(|t0| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            Some(now.as_secs_f64() - t0)
+        });
+    match since_command {
+        Some(command) => format!(
+            "compositor-demo: first client frame {command:.1} s after the demo command ({compositor:.1} s after the compositor started)"
+        ),
+        None => format!("compositor-demo: first client frame {compositor:.1} s after start"),
+    }
+}

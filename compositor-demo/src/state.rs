@@ -33,6 +33,7 @@ use smithay::{
     delegate_output, delegate_presentation, delegate_seat, delegate_single_pixel_buffer,
     delegate_viewporter,
 };
+use wayheap::smithay::colour_representation::ColourRepresentationState;
 use wayheap::smithay::guards::DmabufQuota;
 use wayheap::smithay::heap_hints::{
     ClientUsage, HeapHint, HeapHintsHandler, HeapHintsState, HintTarget,
@@ -158,6 +159,10 @@ pub(crate) struct App {
     /// Where each surface was shown in the last frame, why, and its feedback (the backend
     /// sets the tracker for its planes).
     pub placements: PlacementTracker,
+    /// Clipboard, primary selection, decorations, activation, fractional scale.
+    pub desktop: crate::desktop::Desktop,
+    /// wl_shm buffers exported for scan-out (KMS, unless off), released with their buffers.
+    pub shm_scanout: Option<wayheap::smithay::ShmScanout>,
     /// Client dma-bufs refused, and why.
     pub rejections: Rejections,
     /// Live client dma-bufs per client, bounded.
@@ -170,6 +175,9 @@ pub(crate) struct App {
     pub pointer_location: smithay::utils::Point<f64, smithay::utils::Logical>,
     /// The `wayheap_heap_hints_v1` server: which heap reaches a plane, delegated allocation.
     pub heap_hints: HeapHintsState,
+    /// The `wp_color_representation_v1` server: each surface's YUV matrix and range.
+    #[allow(dead_code)] // held for its global
+    pub colour_representation: ColourRepresentationState,
     /// What the hints say (set by `main` from the backend and the flags).
     pub hint_config: HintConfig,
     /// Delegated memory per client, as of the last state write.
@@ -255,6 +263,7 @@ impl HeapHintsHandler for App {
     }
 }
 wayheap::delegate_heap_hints!(App);
+wayheap::delegate_colour_representation!(App);
 
 impl App {
     /// The output's size changed (the nested window was resized): the fullscreen toplevels
@@ -301,11 +310,13 @@ impl App {
         }
     }
 
-    /// Gives the seat a keyboard (the nested window's; KMS and headless have no input devices).
+    /// Gives the seat a keyboard: the nested window's keys, or none yet on KMS and headless, but
+    /// clients get a wl_keyboard and its focus (what clipboard serials come from). The keymap
+    /// is libxkbcommon's from the environment (XKB_DEFAULT_LAYOUT, XKB_DEFAULT_VARIANT, ...).
     /// Without the XKB data (Debian: xkb-data) there is no keyboard, which is logged.
     pub fn add_keyboard(&mut self) {
         match self.seat.add_keyboard(Default::default(), 200, 25) {
-            Ok(_) => tracing::info!("the seat has the nested window's keyboard"),
+            Ok(_) => tracing::info!("the seat has a keyboard"),
             Err(e) => tracing::warn!(%e, "no keyboard for the seat (XKB keymap)"),
         }
     }
@@ -327,7 +338,7 @@ impl App {
     }
 
     /// Moves keyboard focus to `surface` (when the seat has a keyboard).
-    fn focus_keyboard(&mut self, surface: Option<WlSurface>) {
+    pub fn focus_keyboard(&mut self, surface: Option<WlSurface>) {
         if let Some(keyboard) = self.seat.get_keyboard() {
             let serial = smithay::utils::SERIAL_COUNTER.next_serial();
             keyboard.set_focus(self, surface, serial);
@@ -413,6 +424,9 @@ impl CompositorHandler for App {
 
     fn commit(&mut self, surface: &WlSurface) {
         on_commit_buffer_handler::<Self>(surface);
+        if let Some(shm) = &self.shm_scanout {
+            shm.surface_committed(surface);
+        }
         if !is_sync_subsurface(surface) {
             let mut root = surface.clone();
             while let Some(parent) = get_parent(&root) {
@@ -432,7 +446,11 @@ impl CompositorHandler for App {
 }
 
 impl BufferHandler for App {
-    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
+    fn buffer_destroyed(&mut self, buffer: &wl_buffer::WlBuffer) {
+        if let Some(shm) = &self.shm_scanout {
+            shm.buffer_destroyed(buffer);
+        }
+    }
 }
 
 impl ShmHandler for App {
@@ -500,6 +518,9 @@ impl SeatHandler for App {
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
         self.cursor = image;
         self.dirty = true;
+    }
+    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+        crate::desktop::selection_focus(&self.display, seat, focused);
     }
 }
 
@@ -580,8 +601,10 @@ pub fn new_app(
     seat.add_pointer();
     let viewporter_state = ViewporterState::new::<App>(&display);
     let heap_hints = HeapHintsState::new::<App>(&display, hints);
+    let colour_representation = ColourRepresentationState::new::<App>(&display);
     let presentation_state = PresentationState::new::<App>(&display, clock.id() as u32);
     let single_pixel_state = SinglePixelBufferState::new::<App>(&display);
+    let desktop = crate::desktop::Desktop::new(&display);
     let _global = output.create_global::<App>(&display);
     let pointer_location = output
         .current_mode()
@@ -615,12 +638,15 @@ pub fn new_app(
         flush_frames: 0,
         frames: 0,
         placements: PlacementTracker::without_planes(),
+        shm_scanout: None,
+        desktop,
         rejections: Rejections::default(),
         dmabuf_quota: DmabufQuota::default(),
         screenshot_requested: false,
         cursor: CursorImageStatus::default_named(),
         pointer_location,
         heap_hints,
+        colour_representation,
         hint_config: HintConfig::default(),
         delegated: Vec::new(),
     }

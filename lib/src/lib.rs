@@ -30,6 +30,8 @@
 //!
 //! ## Modules
 //! - [`heap`]: DMA-BUF heaps — list and classify them, allocate from one.
+//! - [`ion`]: ION (`/dev/ion`), the allocator of 4.12-5.10 and vendor BSP kernels, behind the
+//!   same heap classes.
 //! - [`export`]: application memory (memfd-backed) as dma-bufs through `/dev/udmabuf`.
 //! - [`dmabuf`]: the owned dma-buf handle, its mapping and CPU-access guards, naming, sync_file
 //!   fences, and import of foreign dma-buf fds.
@@ -49,6 +51,8 @@
 //! - `protocols` (features `client`, `smithay`): bindings of the protocols wayheap defines
 //!   (`wayheap_heap_hints_v1`).
 //! - `v4l2` (feature `v4l2`): V4L2 capture straight into dma-bufs.
+//! - [`yuv`]: YUV formats, colour matrices (BT.601/709/2020, limited/full) and a row converter to
+//!   XRGB8888, for the buffers no plane takes.
 
 #![warn(missing_docs)]
 
@@ -60,6 +64,7 @@ pub mod error;
 pub mod export;
 pub mod fdinfo;
 pub mod heap;
+pub mod ion;
 #[cfg(feature = "kms")]
 pub mod kms;
 pub mod layout;
@@ -74,3 +79,4 @@ pub mod smithay;
 mod sys;
 #[cfg(feature = "v4l2")]
 pub mod v4l2;
+pub mod yuv;

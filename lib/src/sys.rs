@@ -1,5 +1,6 @@
 //! Kernel ABI, and the one layer that makes ioctls: the structures and ioctl numbers of
-//! `<linux/dma-heap.h>`, `<linux/dma-buf.h>` and `<linux/udmabuf.h>`, one safe function per ioctl,
+//! `<linux/dma-heap.h>`, `<linux/dma-buf.h>`, `<linux/udmabuf.h>` and ION's `<linux/ion.h>`
+//! (staging, 4.12 to 5.10), one safe function per ioctl,
 //! and the EINTR retry every call shares ([`retry_on_intr`], [`retry_on_intr_or_again`]).
 //!
 //! Every `unsafe` `rustix::ioctl::ioctl` of the crate is in this file or in `v4l2::sys` (the
@@ -9,7 +10,8 @@
 //! Why the functions can be safe for any fd: every opcode here encodes its argument's direction
 //! and size (`_IOR`/`_IOW`/`_IOWR`), the argument is a value or a `#[repr(C)]` mirror of exactly
 //! that size owned by the function for the duration of the call, and none of the structures
-//! carries a pointer the kernel follows (the exception, `DMA_BUF_SET_NAME`, gets a `&CStr`). A
+//! carries a pointer the kernel follows (the exceptions: `DMA_BUF_SET_NAME` gets a `&CStr`,
+//! `ION_IOC_HEAP_QUERY` a buffer the function owns). A
 //! driver that does not know the number answers ENOTTY.
 //!
 //! The opcodes and structure sizes are checked at compile time against linux-raw-sys (the
@@ -158,6 +160,110 @@ pub(crate) const UDMABUF_CREATE: Opcode = opcode::write::<UdmabufCreate>(b'u', 0
 
 /// `UDMABUF_CREATE_LIST`: `_IOW('u', 0x43, struct udmabuf_create_list)` (head only in the size).
 pub(crate) const UDMABUF_CREATE_LIST: Opcode = opcode::write::<UdmabufCreateListHead>(b'u', 0x43);
+
+/// `struct ion_allocation_data` (`drivers/staging/android/uapi/ion.h`, the ABI of Linux 4.12 to
+/// 5.10; ION left the kernel in 5.11).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct IonAllocationData {
+    pub len: u64,
+    pub heap_id_mask: u32,
+    pub flags: u32,
+    pub fd: u32,
+    pub unused: u32,
+}
+
+/// `ION_FLAG_CACHED`: the CPU maps the buffer cached (else write-combined).
+pub(crate) const ION_FLAG_CACHED: u32 = 1;
+
+/// `MAX_HEAP_NAME`.
+pub(crate) const ION_MAX_HEAP_NAME: usize = 32;
+
+/// `struct ion_heap_data`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IonHeapData {
+    pub name: [u8; ION_MAX_HEAP_NAME],
+    pub heap_type: u32,
+    pub heap_id: u32,
+    pub reserved0: u32,
+    pub reserved1: u32,
+    pub reserved2: u32,
+}
+
+/// `struct ion_heap_query`.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct IonHeapQuery {
+    pub cnt: u32,
+    pub reserved0: u32,
+    pub heaps: u64,
+    pub reserved1: u32,
+    pub reserved2: u32,
+}
+
+/// `ION_IOC_ALLOC`: `_IOWR('I', 0, struct ion_allocation_data)`. Before 4.12 the structure (and
+/// so the number) differed: such a kernel answers ENOTTY.
+pub(crate) const ION_IOC_ALLOC: Opcode = opcode::read_write::<IonAllocationData>(b'I', 0);
+
+/// `ION_IOC_HEAP_QUERY`: `_IOWR('I', 8, struct ion_heap_query)` (4.12 and later).
+pub(crate) const ION_IOC_HEAP_QUERY: Opcode = opcode::read_write::<IonHeapQuery>(b'I', 8);
+
+/// `ION_IOC_ALLOC` on `/dev/ion`: a dma-buf of `len` bytes from the first heap of
+/// `heap_id_mask` that can serve it, with `flags` (`ION_FLAG_CACHED`). Retried on EINTR and EAGAIN.
+pub(crate) fn ion_alloc(
+    ion: BorrowedFd<'_>,
+    len: u64,
+    heap_id_mask: u32,
+    flags: u32,
+) -> Result<OwnedFd> {
+    let mut data = IonAllocationData {
+        len,
+        heap_id_mask,
+        flags,
+        ..Default::default()
+    };
+    retry_on_intr_or_again(|| {
+        // SAFETY: ION_IOC_ALLOC reads and writes exactly one `ion_allocation_data`, which
+        // `IonAllocationData` mirrors with #[repr(C)] (size checked below); `data` outlives the
+        // call.
+        unsafe { ioctl(ion, Updater::<{ ION_IOC_ALLOC }, _>::new(&mut data)) }
+    })?;
+    // SAFETY: on success the kernel installed a new dma-buf fd (O_CLOEXEC) in `data.fd` that
+    // nothing else owns; ownership is taken exactly once, here.
+    Ok(unsafe { OwnedFd::from_raw_fd(data.fd as i32) })
+}
+
+/// `ION_IOC_HEAP_QUERY` on `/dev/ion`, twice: the number of heaps, then their descriptions.
+/// Retried on EINTR.
+pub(crate) fn ion_heap_query(ion: BorrowedFd<'_>) -> Result<Vec<IonHeapData>> {
+    let mut count = IonHeapQuery::default();
+    retry_on_intr(|| {
+        // SAFETY: ION_IOC_HEAP_QUERY reads and writes one `ion_heap_query` (mirrored by
+        // #[repr(C)] `IonHeapQuery`); with `heaps` 0 the kernel follows no pointer and only
+        // writes the count. `count` outlives the call.
+        unsafe { ioctl(ion, Updater::<{ ION_IOC_HEAP_QUERY }, _>::new(&mut count)) }
+    })?;
+    if count.cnt == 0 {
+        return Ok(Vec::new());
+    }
+    // A mutable buffer of `cnt` descriptions, which the kernel fills through the pointer.
+    let mut heaps = vec![IonHeapData::default(); count.cnt as usize];
+    let mut query = IonHeapQuery {
+        cnt: count.cnt,
+        heaps: heaps.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    retry_on_intr(|| {
+        // SAFETY: the kernel writes at most `query.cnt` `ion_heap_data` (mirrored by #[repr(C)]
+        // `IonHeapData`, size checked below) through `query.heaps`, which points at the start
+        // of `heaps`: a mutable Vec of exactly `cnt` elements that is neither moved nor touched
+        // until the call returns. `query` itself is read and written as in the first call.
+        unsafe { ioctl(ion, Updater::<{ ION_IOC_HEAP_QUERY }, _>::new(&mut query)) }
+    })?;
+    heaps.truncate(query.cnt.min(count.cnt) as usize);
+    Ok(heaps)
+}
 
 /// `DMA_HEAP_IOCTL_ALLOC` on the heap node `heap`: a new dma-buf of `len` bytes (the kernel
 /// rounds up to pages), its fd opened with `fd_flags` (`O_RDWR`, `O_CLOEXEC`; nothing else is
@@ -412,7 +518,16 @@ mod abi_checks {
     const _: () = assert!(iowr::<DmaHeapAllocationData>(b'H', 0) == k::DMA_HEAP_IOCTL_ALLOC);
     const _: () = assert!(iow::<DmaBufSync>(b'b', 0) == k::DMA_BUF_IOCTL_SYNC);
     const _: () = assert!(iow::<UdmabufCreate>(b'u', 0x42) == k::UDMABUF_CREATE);
-    // ... and checks the two numbers it does not have.
+    // ... and checks the numbers it does not have: ION (staging, never in linux-raw-sys) ...
+    const _: () = assert!(op(ION_IOC_ALLOC) == iowr::<IonAllocationData>(b'I', 0) as u64);
+    const _: () = assert!(op(ION_IOC_HEAP_QUERY) == iowr::<IonHeapQuery>(b'I', 8) as u64);
+    const _: () = assert!(size_of::<IonAllocationData>() == 24);
+    const _: () = assert!(offset_of!(IonAllocationData, fd) == 16);
+    const _: () = assert!(size_of::<IonHeapData>() == 52);
+    const _: () = assert!(offset_of!(IonHeapData, heap_id) == 36);
+    const _: () = assert!(size_of::<IonHeapQuery>() == 24);
+    const _: () = assert!(offset_of!(IonHeapQuery, heaps) == 8);
+    // ... and the two sync_file ones (Linux 6.0).
     const _: () =
         assert!(op(DMA_BUF_IOCTL_EXPORT_SYNC_FILE) == iowr::<DmaBufExportSyncFile>(b'b', 2) as u64);
     const _: () =

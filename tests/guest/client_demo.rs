@@ -17,6 +17,15 @@ const W: u32 = 640;
 const H: u32 = 480;
 
 fn kms(tag: &str) -> Compositor {
+    kms_with(tag, &[])
+}
+
+/// The same output, everything composited.
+fn kms_no_planes(tag: &str) -> Compositor {
+    kms_with(tag, &["--no-planes"])
+}
+
+fn kms_with(tag: &str, extra: &[&str]) -> Compositor {
     // Debian 12's seatd-launch uses a fixed socket; one left by a killed run blocks the next.
     let _ = std::fs::remove_file("/run/seatd.sock");
     // The mode is the frame's size: the opaque video fills the output and can be scanned out
@@ -24,18 +33,16 @@ fn kms(tag: &str) -> Compositor {
     // zpos, so two overlapping surfaces can not both be on overlay planes: their order would be
     // unknown.)
     let mode = format!("{W}x{H}");
-    Compositor::start_with(
-        tag,
-        &[
-            "--backend",
-            "kms",
-            "--device",
-            "/dev/dri/card0",
-            "--mode",
-            &mode,
-        ],
-        SEATD,
-    )
+    let mut args = vec![
+        "--backend",
+        "kms",
+        "--device",
+        "/dev/dri/card0",
+        "--mode",
+        &mode,
+    ];
+    args.extend_from_slice(extra);
+    Compositor::start_with(tag, &args, SEATD)
 }
 
 /// A policy that puts ordinary pages first for the camera (the default puts CMA first): a
@@ -125,10 +132,10 @@ fn vivid_frames_and_the_overlay_are_each_on_their_own_plane() {
     let comp = kms("client-demo-vivid");
     let node = video_node("vivid-000-vid-cap");
     let (client, video) = start(&comp, &["--camera", &node]);
-    // vivid offers NV12, YUYV and XR24; compositor-demo composes (and its planes scan out) the
-    // RGB formats only, so the feedback makes it XR24.
-    assert_eq!(field(&video, "format"), "XR24", "{video}");
-    assert!(field(&video, "format_reason").contains("XR24"), "{video}");
+    // vivid offers NV12, YUYV and XR24; compositor-demo takes NV12 (on a plane, or converted
+    // when composited), so the camera's own format wins: no conversion anywhere.
+    assert_eq!(field(&video, "format"), "NV12", "{video}");
+    assert!(field(&video, "format_reason").contains("NV12"), "{video}");
     assert_eq!(field(&video, "provider"), "system", "{video}");
     assert!(video.contains("memory=imported"), "{video}");
     let placements = two_planes(&comp);
@@ -152,7 +159,7 @@ fn vivid_frames_and_the_overlay_are_each_on_their_own_plane() {
     record_fact(
         "client-demo vivid",
         format!(
-            "XR24 {W}x{H} in system-heap buffers; video and overlay on planes {placements:?}; {bars} bar colours by writeback; {stats}"
+            "NV12 {W}x{H} in system-heap buffers; video and overlay on planes {placements:?}; {bars} bar colours by writeback; {stats}"
         ),
     );
     let zero_copy = wait_zero_copy(&client);
@@ -207,6 +214,30 @@ fn a_contiguous_camera_gets_cma_buffers_after_refusing_system_pages() {
     );
 }
 
+/// The face box of a `FACES` line, checked against the astronaut's face (about (179,81)-(272,174)
+/// in the 512x512 picture; in the 640x480 frame the picture's middle 512x384, scaled by 1.25),
+/// within 20 px on every side.
+fn face_box(faces: &str) -> [f32; 4] {
+    let b: Vec<f32> = field(faces, "box")
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let expect = [
+        179.0 * 1.25,
+        (81.0 - 64.0) * 1.25,
+        272.0 * 1.25,
+        (174.0 - 64.0) * 1.25,
+    ];
+    assert!(
+        b.len() == 4
+            && b.iter()
+                .zip(expect)
+                .all(|(got, want)| (got - want).abs() < 20.0),
+        "face box {b:?} far from the reference {expect:?}"
+    );
+    [b[0], b[1], b[2], b[3]]
+}
+
 #[test]
 fn faces_found_in_the_picture_are_drawn_on_the_overlay_plane_over_the_video() {
     require_guest();
@@ -216,30 +247,8 @@ fn faces_found_in_the_picture_are_drawn_on_the_overlay_plane_over_the_video() {
     let faces = client
         .wait_line("FACES", Duration::from_secs(300))
         .unwrap_or_else(|e| panic!("{e}\nstderr: {}\nlog:\n{}", client.stderr(), comp.log()));
-    let b: Vec<f32> = field(&faces, "box")
-        .split(',')
-        .map(|v| v.parse().unwrap())
-        .collect();
+    let b = face_box(&faces);
     let (x0, y0, x1, y1) = (b[0], b[1], b[2], b[3]);
-    // The astronaut's face (about (179,81)-(272,174) in the 512x512 picture) in the 640x480
-    // frame: the picture's middle 512x384, scaled by 1.25.
-    let expect = (
-        (179.0 - 0.0) * 1.25,
-        (81.0 - 64.0) * 1.25,
-        272.0 * 1.25,
-        (174.0 - 64.0) * 1.25,
-    );
-    for (got, want) in [
-        (x0, expect.0),
-        (y0, expect.1),
-        (x1, expect.2),
-        (y1, expect.3),
-    ] {
-        assert!(
-            (got - want).abs() < 20.0,
-            "face box {b:?} far from the reference {expect:?}"
-        );
-    }
     let placements = two_planes(&comp);
     // The overlay must have been committed with the face: wait for it to show.
     let (w, h, rgba) = {
@@ -306,5 +315,118 @@ fn faces_found_in_the_picture_are_drawn_on_the_overlay_plane_over_the_video() {
         format!(
             "{faces}; planes {placements:?}; {outline}/{outline_total} outline pixels green; {compared} video pixels exact"
         ),
+    );
+}
+
+/// The picture source in NV12, as a camera gives frames: the detector reads the NV12 frame
+/// directly and finds the face; the video goes fullscreen on the primary plane in NV12 (the
+/// compositor converts nothing) and the rectangles on an overlay.
+#[test]
+fn faces_are_found_in_nv12_frames_and_the_nv12_video_is_on_the_primary_plane() {
+    require_guest();
+    let comp = kms("client-demo-faces-nv12");
+    let (client, video) = start(
+        &comp,
+        &["--image", "builtin", "--still", "--format", "NV12"],
+    );
+    assert_eq!(field(&video, "format"), "NV12", "{video}");
+    let faces = client
+        .wait_line("FACES", Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("{e}\nstderr: {}\nlog:\n{}", client.stderr(), comp.log()));
+    // The same face as in the XR24 picture.
+    let b = face_box(&faces);
+    let placements = two_planes(&comp);
+    record_fact(
+        "client-demo NV12 picture",
+        format!("{video}; face {b:?}; planes {placements:?}"),
+    );
+}
+
+/// One 640x480 NV12 frame of vivid's colour bars, captured here and converted by wayheap's
+/// converter (BT.601 limited range, what vivid writes for SD): the reference for what the
+/// compositor shows. vivid's bars do not move; only its text at the top does.
+fn vivid_nv12_reference(node: &str) -> Vec<u32> {
+    use wayheap::v4l2::{Camera, Capture, PixelFormat};
+    use wayheap::yuv::{Colour, PlaneView, YuvFormat, YuvImage};
+    let camera = Camera::open(node).unwrap();
+    let format = camera.set_format(PixelFormat::NV12, W, H).unwrap();
+    let mut capture = Capture::exported(&camera, 2).unwrap();
+    let frame = capture.dequeue(Duration::from_secs(20)).unwrap();
+    let buf = capture.buffer(frame.index);
+    let map = buf.map_read_only().unwrap();
+    let bytes = map.read().unwrap();
+    let stride = format.bytesperline as usize;
+    let luma_len = stride * H as usize;
+    let planes = [
+        PlaneView::new(&bytes[..luma_len], stride),
+        PlaneView::new(&bytes[luma_len..], stride),
+    ];
+    let nv12 = YuvFormat::of(wayheap::layout::Fourcc::NV12).unwrap();
+    let image = YuvImage::new(nv12, W, H, &planes).unwrap();
+    let mut out = vec![0u32; (W * H) as usize];
+    image.convert_rows(Colour::default(), 0..H, &mut out, W as usize);
+    out
+}
+
+/// The rows of vivid's bars (the lower quarter, below its text) compared with the reference:
+/// the pixels more than 2 off per channel, and the largest difference.
+fn against_reference(comp: &Compositor, reference: &[u32]) -> (usize, u8) {
+    let (w, h, rgba) = comp.screenshot();
+    assert_eq!((w, h), (W, H));
+    let (mut wrong, mut worst) = (0, 0u8);
+    for y in H * 3 / 4..H - 8 {
+        for x in 0..W {
+            let [_, r, g, b] = reference[(y * W + x) as usize].to_be_bytes();
+            let got = rgb(&rgba, w, x, y);
+            let d = got
+                .iter()
+                .zip([r, g, b])
+                .map(|(a, b)| a.abs_diff(b))
+                .max()
+                .unwrap_or(0);
+            worst = worst.max(d);
+            if d > 2 {
+                wrong += 1;
+            }
+        }
+    }
+    (wrong, worst)
+}
+
+/// vivid's NV12 frames on a plane and, with `--no-planes`, converted by wayheap: both match a
+/// reference conversion of a frame captured from the same device, within 2 per channel.
+#[test]
+fn vivid_nv12_on_a_plane_and_converted_match_a_reference_conversion() {
+    require_guest();
+    let node = video_node("vivid-000-vid-cap");
+    let reference = vivid_nv12_reference(&node);
+    let mut facts = Vec::new();
+    for (tag, planes) in [
+        ("client-demo-nv12-plane", true),
+        ("client-demo-nv12-composited", false),
+    ] {
+        let comp = if planes { kms(tag) } else { kms_no_planes(tag) };
+        let (client, video) = start(&comp, &["--camera", &node, "--no-detector"]);
+        assert_eq!(field(&video, "format"), "NV12", "{video}");
+        let placement = if planes {
+            two_planes(&comp)[0].0.clone()
+        } else {
+            comp.wait_surfaces(2, Duration::from_secs(180), |p| p == "composited")[0]
+                .0
+                .clone()
+        };
+        let (wrong, worst) = against_reference(&comp, &reference);
+        assert_eq!(
+            wrong,
+            0,
+            "{tag}: {wrong} bar pixels more than 2 off the reference (largest {worst})\nlog:\n{}",
+            comp.log()
+        );
+        facts.push(format!("{placement}: max diff {worst}"));
+        drop(client);
+    }
+    record_fact(
+        "vivid NV12 against a reference conversion",
+        facts.join("; "),
     );
 }

@@ -9,6 +9,9 @@ use wayheap_tests::pattern::{compare_rgba, gradient, quadrants};
 
 const SEATD: &[&str] = &["seatd-launch", "--"];
 
+/// Client YUV buffers: the same helpers, a module of its own.
+mod yuv;
+
 fn kms(tag: &str, extra: &[&str]) -> Compositor {
     // Debian 12's seatd-launch uses a fixed socket; one left by a killed run blocks the next.
     let _ = std::fs::remove_file("/run/seatd.sock");
@@ -79,8 +82,9 @@ fn overlay_from(source: &str) {
     let sub = format!("{source}:256x192@100,80");
     let _client = shown(&comp, &["--seconds", "120", "--sub", &sub]);
     let p = placements(&comp, 2);
+    // An ARGB8888 window under an overlay: the primary plane takes only opaque content, and
+    // no overlay order keeps it below the subsurface's plane.
     assert_eq!(p[0].1, "composited", "main (shm) surface: {p:?}");
-    assert_eq!(p[0].2.as_deref(), Some("not a dma-buf"));
     assert_eq!(
         p[1].1,
         "overlay",
@@ -226,6 +230,7 @@ fn hostile_dmabuf_params_get_protocol_errors_and_the_compositor_goes_on() {
         "memfd",
         "socket",
         "plane-count",
+        "chroma-out-of-bounds",
         "unknown-format",
     ] {
         let client = comp.client(&test_client_bin(), &["--bogus", kind]);
@@ -421,73 +426,302 @@ fn a_surface_behind_one_on_an_overlay_plane_is_composited_with_the_reason_and_ri
 #[test]
 fn presentation_feedback_says_zero_copy_exactly_when_scanned_out() {
     require_guest();
-    for (planes, want) in [(true, "zero-copy=true"), (false, "zero-copy=false")] {
+    // A CMA dma-buf, and a wl_shm buffer (its pool exported through udmabuf).
+    for (planes, sub, want) in [
+        (true, "cma:128x128@200,200", "zero-copy=true"),
+        (true, "shm:128x128@200,200", "zero-copy=true"),
+        (false, "cma:128x128@200,200", "zero-copy=false"),
+    ] {
         let comp = kms(
-            if planes { "zc-on" } else { "zc-off" },
+            &format!("zc-{planes}-{}", &sub[..3]),
             if planes { &[] } else { &["--no-planes"] },
         );
+        let client = comp.client(
+            &test_client_bin(),
+            &["--seconds", "120", "--presentation", "--sub", sub],
+        );
+        let line = client
+            .wait_line("PRESENTED", Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+        assert!(line.ends_with(want), "planes={planes} {sub}: {line}");
+    }
+}
+
+/// The surfaces' (plane, reason), in creation order, once there are `n` and each plane is the
+/// one in `want`.
+fn placed_as(comp: &Compositor, want: &[&str]) -> Vec<(String, Option<String>)> {
+    comp.wait_surfaces(want.len(), Duration::from_secs(120), |_| true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = comp.wait_surfaces(want.len(), Duration::from_secs(60), |_| true);
+        if p.iter()
+            .map(|(plane, _)| plane.as_str())
+            .eq(want.iter().copied())
+        {
+            return p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "surfaces never placed as {want:?}: {p:?}\nlog:\n{}",
+            comp.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn weston_simple_shm_is_composited_because_its_pool_ends_mid_page_and_drawn_right() {
+    require_guest();
+    let comp = kms("weston-simple-shm", &[]);
+    let client = comp.client("/usr/bin/weston-simple-shm".as_ref(), &[]);
+    // Its 250x250 window at the top-left. Weston seals its memfd pools against shrinking, but
+    // sizes each to its buffer, 250000 bytes: the last page is partial, and udmabuf pins whole
+    // pages of the file only, so it is composited, with that reason.
+    let p = placed_as(&comp, &["composited"]);
+    let reason = p[0].1.clone().unwrap_or_default();
+    assert!(
+        reason.contains("partial page of its 250000-byte pool"),
+        "{reason}"
+    );
+    let (w, _, rgba) = comp.screenshot();
+    let rgb = |x: u32, y: u32| {
+        let at = ((y * w + x) * 4) as usize;
+        u32::from(rgba[at]) << 16 | u32::from(rgba[at + 1]) << 8 | u32::from(rgba[at + 2])
+    };
+    // simple-shm (Weston 10) fills its buffers with 0xff and paints inside a 20-pixel border
+    // (paint_pixels), so the border is white; outside its rings it paints
+    // v = (x + t) * 0x080401 per column: equal down a column, 0x080401 apart across, opaque but
+    // on its diagonal cross (|x - y| <= 6). A wrong offset or stride shifts or shears both.
+    let border: Vec<_> = (0..250)
+        .flat_map(|i| [(i, 5), (5, i), (i, 245), (245, i)])
+        .filter(|&(x, y)| rgb(x, y) != 0xff_ffff)
+        .collect();
+    assert!(
+        border.is_empty(),
+        "border pixels not white: {:?}",
+        &border[..border.len().min(8)]
+    );
+    let mut bad = Vec::new();
+    for y in 22..38u32 {
+        for x in (22..38u32).filter(|&x| x.abs_diff(y) > 7) {
+            if rgb(x, y + 1) != rgb(x, y) {
+                bad.push(("column", x, y));
+            }
+            if rgb(x + 1, y).wrapping_sub(rgb(x, y)) & 0xff_ffff != 0x08_0401 {
+                bad.push(("row", x, y));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} corner pixels off the pattern: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(8)]
+    );
+    record_fact(
+        "weston-simple-shm",
+        format!("composited ({reason}); border and pattern exact in writeback"),
+    );
+    drop(client);
+}
+
+#[test]
+fn weston_terminal_fullscreen_is_scanned_out_and_shows_its_prompt() {
+    require_guest();
+    let comp = kms("weston-terminal", &[]);
+    let client = comp.client("/usr/bin/weston-terminal".as_ref(), &["--fullscreen"]);
+    // Fullscreen on the 1024x768 output its shm pool is 1024 * 768 * 4 bytes, whole pages:
+    // exported through udmabuf and scanned out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let p = loop {
+        let p = comp.wait_surfaces(1, Duration::from_secs(120), |_| true);
+        if p[0].0 != "composited" || std::time::Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        p[0].0 == "primary" || p[0].0 == "overlay",
+        "{p:?}\nclient: {}\nlog:\n{}",
+        client.stderr(),
+        comp.log()
+    );
+    // Its prompt: glyph pixels (other than the background) in the first text line, and
+    // background everywhere below the first lines.
+    let (w, h, rgba) = comp.screenshot();
+    let px = |x: u32, y: u32| {
+        let at = ((y * w + x) * 4) as usize;
+        [rgba[at], rgba[at + 1], rgba[at + 2]]
+    };
+    let background = px(w / 2, h - 10);
+    let glyphs = (0..40)
+        .flat_map(|y| (0..200).map(move |x| (x, y)))
+        .filter(|&(x, y)| px(x, y) != background)
+        .count();
+    let below = (200..h - 1)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| px(x, y) != background)
+        .count();
+    assert!(
+        glyphs > 20,
+        "no prompt drawn: {glyphs} pixels differ from {background:?}"
+    );
+    assert_eq!(
+        below, 0,
+        "the rest of the screen is not the terminal's background"
+    );
+    record_fact(
+        "weston-terminal --fullscreen",
+        format!(
+            "{} plane (shm exported through udmabuf); {glyphs} prompt pixels",
+            p[0].0
+        ),
+    );
+}
+
+#[test]
+fn shm_surfaces_are_scanned_out_with_their_pixels_right_and_zero_copy() {
+    require_guest();
+    let comp = kms("shm-scanout", &[]);
+    let client = comp.client(
+        &test_client_bin(),
+        &[
+            "--seconds",
+            "120",
+            "--opaque",
+            "--presentation",
+            "--sub",
+            "shm:256x192@100,80",
+        ],
+    );
+    let p = placed_as(&comp, &["primary", "overlay"]);
+    check_pixels(&comp, Some((100, 80, 256, 192)));
+    let line = client
+        .wait_line("PRESENTED", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    assert!(line.ends_with("zero-copy=true"), "{line}");
+    let exports = comp.state()["live_shm_exports"].as_u64();
+    assert_eq!(exports, Some(2), "one udmabuf per shown shm buffer");
+    record_fact(
+        "shm scan-out",
+        format!(
+            "main {} and subsurface {} from wl_shm, writeback pixels exact, ZERO_COPY",
+            p[0].0, p[1].0
+        ),
+    );
+}
+
+/// The test client with its main surface from `source` is composited with a reason containing
+/// `because`, and drawn right.
+fn shm_composited(source: &str, because: &str) {
+    let comp = kms(&format!("shm-{source}"), &[]);
+    let _client = shown(&comp, &["--seconds", "120", "--opaque", "--main", source]);
+    let p = placed_as(&comp, &["composited"]);
+    let reason = p[0].1.clone().unwrap_or_default();
+    assert!(reason.contains(because), "{source}: {reason}");
+    check_pixels(&comp, None);
+    assert_eq!(comp.state()["live_shm_exports"].as_u64(), Some(0));
+    record_fact(
+        &format!("shm pool: {source}"),
+        format!("composited: {reason}"),
+    );
+}
+
+#[test]
+fn an_unsealed_shm_pool_is_composited_with_the_reason() {
+    require_guest();
+    shm_composited("shm-unsealed", "not sealed against shrinking");
+}
+
+#[test]
+fn a_shm_pool_that_is_a_plain_file_is_composited_with_the_reason() {
+    require_guest();
+    shm_composited("shm-file", "not a memfd");
+}
+
+#[test]
+fn a_shm_pool_grown_while_scanned_out_shows_the_buffer_past_its_old_end() {
+    require_guest();
+    let comp = kms("shm-grow", &[]);
+    let client = comp.client(
+        &test_client_bin(),
+        &["--seconds", "120", "--shm-grow-after", "20"],
+    );
+    placed_as(&comp, &["primary"]);
+    assert!(
+        !client.drain_lines().iter().any(|l| l == "GROWN"),
+        "the pool grew before its first buffer was seen on the plane"
+    );
+    client
+        .wait_line("GROWN", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
+    // The grey first buffer is replaced by the quadrants from past the pool's first end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (w, h, rgba) = comp.screenshot();
+        let (wrong, examples) = compare_rgba(&rgba, w, h, 0, |x, y| quadrants(x, y, w, h));
+        if wrong == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{wrong} pixels differ after the growth: {examples:?}\nlog:\n{}",
+            comp.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    placed_as(&comp, &["primary"]);
+    record_fact(
+        "shm pool grown while scanned out",
+        "the buffer past the old end (page-aligned offset) on the primary plane, pixels exact",
+    );
+}
+
+#[test]
+fn a_client_killed_while_its_shm_buffers_are_on_planes_leaves_nothing_behind() {
+    require_guest();
+    let comp = kms("shm-kill", &[]);
+    let pid = comp.pid();
+    // Shown and SIGKILLed while its two shm buffers are on planes; gone from the report.
+    let shown_and_killed = || {
         let client = comp.client(
             &test_client_bin(),
             &[
                 "--seconds",
                 "120",
-                "--presentation",
+                "--opaque",
                 "--sub",
-                "cma:128x128@200,200",
+                "shm:256x192@100,80",
             ],
         );
-        let line = client
-            .wait_line("PRESENTED", Duration::from_secs(120))
-            .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", comp.log()));
-        assert!(line.ends_with(want), "planes={planes}: {line}");
-    }
-}
-
-#[test]
-fn weston_simple_shm_shows_its_content() {
-    require_guest();
-    let comp = kms("weston-simple-shm", &[]);
-    let client = comp.client("/usr/bin/weston-simple-shm".as_ref(), &[]);
-    let state = comp.wait_state(Duration::from_secs(120), |s| {
-        s["surfaces"].as_object().is_some_and(|m| !m.is_empty())
-            && s["frames"].as_u64().is_some_and(|f| f > 10)
-    });
-    let (_, p) = state["surfaces"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .next()
-        .unwrap();
-    assert_eq!(p["plane"], "composited");
-    assert_eq!(p["reason"], "not a dma-buf");
-    let (w, h, rgba) = comp.screenshot();
-    // Its 250x250 window at the top-left is drawn (not background); the rest is background.
-    let px = |x: u32, y: u32| {
-        let at = ((y * w + x) * 4) as usize;
-        [rgba[at], rgba[at + 1], rgba[at + 2]]
+        placed_as(&comp, &["primary", "overlay"]);
+        let held = wayheap_tests::guest::holdings(pid);
+        drop(client);
+        comp.wait_state(Duration::from_secs(60), |s| {
+            s["surfaces"].as_object().is_some_and(|m| m.is_empty())
+                && s["live_shm_exports"].as_u64() == Some(0)
+        });
+        held
     };
-    let background = px(w - 1, h - 1);
-    let drawn = (0..250)
-        .flat_map(|y| (0..250).map(move |x| (x, y)))
-        .filter(|&(x, y)| px(x, y) != background)
-        .count();
+    // A first client opens what stays open (/dev/udmabuf, the swapchain): the baseline is after.
+    shown_and_killed();
+    let baseline = wayheap_tests::guest::settle(pid, wayheap_tests::guest::holdings(pid));
+    let held = shown_and_killed();
     assert!(
-        drawn > 250 * 250 / 2,
-        "only {drawn} of 62500 window pixels differ from the background"
+        held.dmabufs >= baseline.dmabufs + 2,
+        "{held:?} vs {baseline:?}"
     );
-    let outside = (300..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .filter(|&(x, y)| px(x, y) != background)
-        .count();
+    let after = wayheap_tests::guest::settle(pid, baseline);
     assert_eq!(
-        outside, 0,
-        "pixels outside the window differ from the background"
+        after,
+        baseline,
+        "while on planes: {held:?}\nlog:\n{}",
+        comp.log()
     );
     record_fact(
-        "weston-simple-shm",
-        format!("{drawn} of 62500 window pixels drawn, composited (shm)"),
+        "shm scan-out, client killed",
+        format!("held {held:?} while on planes; back to {after:?}"),
     );
-    drop(client);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use wayheap::dmabuf::Origin;
 use wayheap::export::{
     ExportError, MemfdAlloc, MemfdBuffer, MemfdRange, Udmabuf, copy_into_export, export_app_memory,
 };
-use wayheap_tests::guest::{record_fact, require_guest};
+use wayheap_tests::guest::{is_bsp_kernel, record_fact, require_guest};
 
 // Every Vec of 1 MiB or more in this test binary is memfd memory.
 #[global_allocator]
@@ -69,6 +69,31 @@ fn a_memfd_buffer_and_its_dmabuf_share_pages() {
     // F_SEAL_SHRINK was added (udmabuf needs it); writes stay allowed.
     let seals = rustix::fs::fcntl_get_seals(mem.memfd()).unwrap();
     assert!(seals.contains(SealFlags::SHRINK) && !seals.contains(SealFlags::WRITE));
+}
+
+#[test]
+fn cpu_writes_through_the_memfd_are_flushed_for_devices() {
+    require_guest();
+    let udmabuf = Udmabuf::open().unwrap();
+    let mut mem = MemfdBuffer::new(64 * PAGE).unwrap();
+    let buf = mem.export_range(&udmabuf, 0..mem.len()).unwrap().dmabuf;
+    // A frame written through the application's own mapping (as a wl_shm client does), then
+    // flushed as a compositor does after the commit: both ioctls succeed on udmabuf (its
+    // begin/end_cpu_access are the cache maintenance a non-coherent display engine needs), and
+    // the dma-buf reads the frame.
+    mem.iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = pattern(i + 7));
+    buf.flush_cpu_writes()
+        .expect("DMA_BUF_IOCTL_SYNC write start/end on a udmabuf");
+    let map = buf.map().unwrap();
+    assert!(
+        map.read()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == pattern(i + 7))
+    );
 }
 
 #[test]
@@ -221,6 +246,10 @@ fn scattered_ranges_of_two_memfds_become_one_dmabuf() {
 fn size_limit_counts_the_whole_list_and_says_so() {
     require_guest();
     let udmabuf = Udmabuf::open().unwrap();
+    if is_bsp_kernel() {
+        fixed_limits_of_a_udmabuf_without_parameters(&udmabuf);
+        return;
+    }
     let _limit = Param::set("size_limit_mb", "1");
     let a = MemfdBuffer::new(768 << 10).unwrap();
     let b = MemfdBuffer::new(768 << 10).unwrap();
@@ -256,6 +285,53 @@ fn size_limit_counts_the_whole_list_and_says_so() {
     ));
 }
 
+/// 5.10's udmabuf has no parameters: 64 MiB per dma-buf and 1024 ranges, constants the kernel
+/// answers with a bare EINVAL. The library names them.
+fn fixed_limits_of_a_udmabuf_without_parameters(udmabuf: &Udmabuf) {
+    assert!(
+        !std::path::Path::new("/sys/module/udmabuf/parameters/size_limit_mb").exists(),
+        "5.10's udmabuf has no size_limit_mb parameter"
+    );
+    assert_eq!(Udmabuf::size_limit(), None);
+    let mem = MemfdBuffer::new(65 << 20).unwrap();
+    let whole = MemfdRange {
+        memfd: mem.memfd(),
+        offset: 0,
+        size: 65 << 20,
+    };
+    let err = udmabuf.export(whole).unwrap_err();
+    assert!(
+        matches!(err, ExportError::FixedSizeLimit { total } if total == 65 << 20),
+        "{err}"
+    );
+    assert!(err.to_string().contains("64 MiB"), "{err}");
+    record_fact("udmabuf limit on 5.10", &err);
+    // 64 MiB exactly is allowed.
+    udmabuf
+        .export(MemfdRange {
+            size: 64 << 20,
+            ..whole
+        })
+        .unwrap();
+    // 1025 one-page ranges (of one memfd, repeated): over the fixed list limit of 1024.
+    let page = MemfdRange {
+        size: PAGE as u64,
+        ..whole
+    };
+    let err = udmabuf.export_list(&vec![page; 1025], "").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ExportError::ListLimit {
+                count: 1025,
+                limit: 1024
+            }
+        ),
+        "{err}"
+    );
+    udmabuf.export_list(&vec![page; 1024], "").unwrap();
+}
+
 #[test]
 fn hugetlb_memfds_export() {
     require_guest();
@@ -264,6 +340,13 @@ fn hugetlb_memfds_export() {
     let mut mem = MemfdBuffer::new_hugetlb(3 << 20).unwrap();
     assert_eq!(mem.mapped_len(), 4 << 20);
     mem.fill(0x42);
+    if is_bsp_kernel() {
+        // 5.10's udmabuf takes shmem memfds only (hugetlbfs arrived in 5.16).
+        let err = mem.export_range(&udmabuf, 0..mem.len()).unwrap_err();
+        assert!(matches!(err, ExportError::HugetlbUnsupported), "{err}");
+        record_fact("hugetlb udmabuf on 5.10", &err);
+        return;
+    }
     let exported = mem.export_range(&udmabuf, 0..mem.len()).unwrap();
     assert_eq!(exported.dmabuf.size(), 3 << 20);
     assert!(

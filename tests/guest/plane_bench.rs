@@ -12,11 +12,16 @@
 //! stime of the compositor process (from /proc, as the floor reads its own) over a fixed number
 //! of frames. Subject and baselines are interleaved and repeated; the median and the spread are
 //! reported. Nothing here asserts a time: the guest CPU is emulated and noisy.
+//!
+//! The same scene drawn into wl_shm (`client-demo --shm`, as a CPU-drawing toolkit) is measured
+//! on planes (its sealed memfd pools exported through udmabuf) against composited
+//! (`--no-shm-scanout`: pixman copies every full-damage frame).
 
 use std::time::{Duration, Instant};
 
 use wayheap_tests::compositor::{
     Client, Compositor, client_demo_bin, compositor_demo_release_bin, flip_floor_bin,
+    test_client_bin,
 };
 use wayheap_tests::guest::{record_fact, require_guest};
 
@@ -41,7 +46,16 @@ enum Run {
     Profiled,
 }
 
-fn compositor_ms_per_frame(w: u32, h: u32, run: Run, frames: u64) -> f64 {
+/// What the client draws into.
+#[derive(Clone, Copy, PartialEq)]
+enum Memory {
+    /// dma-bufs (udmabuf or heaps), client-demo's default.
+    Dmabuf,
+    /// wl_shm (`--shm`); composited means `--no-shm-scanout`.
+    Shm,
+}
+
+fn compositor_ms_per_frame(w: u32, h: u32, run: Run, memory: Memory, frames: u64) -> f64 {
     let planes = run != Run::Composited;
     let _ = std::fs::remove_file("/run/seatd.sock");
     let size = format!("{w}x{h}");
@@ -53,33 +67,43 @@ fn compositor_ms_per_frame(w: u32, h: u32, run: Run, frames: u64) -> f64 {
         "--mode",
         &size,
     ];
-    if !planes {
-        args.push("--no-planes");
+    match (planes, memory) {
+        (true, _) => {}
+        (false, Memory::Dmabuf) => args.push("--no-planes"),
+        (false, Memory::Shm) => args.push("--no-shm-scanout"),
     }
     if run == Run::Profiled {
         args.push("--cpu-profile");
     }
-    let tag = format!("bench-{w}-{}", if planes { "planes" } else { "composited" });
+    let tag = format!(
+        "bench-{w}-{}{}",
+        if planes { "planes" } else { "composited" },
+        if memory == Memory::Shm { "-shm" } else { "" }
+    );
     let comp = Compositor::start_binary(&compositor_demo_release_bin(), &tag, &args, SEATD, &[]);
+    let mut client_args = vec![
+        "--image",
+        "builtin",
+        "--no-detector",
+        // Each frame a new buffer, but no drawing: the client's own CPU would otherwise
+        // crowd the emulated CPUs (more at 1080p) and inflate what the compositor is
+        // charged, which the floor program, running alone, is not.
+        "--still",
+        "--scale",
+        "native",
+        "--size",
+        &size,
+        "--fps",
+        "60",
+    ];
+    if memory == Memory::Shm {
+        client_args.push("--shm");
+    }
     let client = Client::spawn(
         &comp.runtime,
         &comp.socket,
         &client_demo_bin(),
-        &[
-            "--image",
-            "builtin",
-            "--no-detector",
-            // Each frame a new buffer, but no drawing: the client's own CPU would otherwise
-            // crowd the emulated CPUs (more at 1080p) and inflate what the compositor is
-            // charged, which the floor program, running alone, is not.
-            "--still",
-            "--scale",
-            "native",
-            "--size",
-            &size,
-            "--fps",
-            "60",
-        ],
+        &client_args,
     );
     // The scene as intended: video on the primary plane and the overlay on an overlay plane,
     // or both composited.
@@ -163,8 +187,20 @@ fn median_spread(v: &mut [f64]) -> (f64, f64, f64) {
 fn bench_mode(w: u32, h: u32, frames: u64) {
     let (mut planes, mut composited, mut floor) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        planes.push(compositor_ms_per_frame(w, h, Run::Planes, frames));
-        composited.push(compositor_ms_per_frame(w, h, Run::Composited, frames));
+        planes.push(compositor_ms_per_frame(
+            w,
+            h,
+            Run::Planes,
+            Memory::Dmabuf,
+            frames,
+        ));
+        composited.push(compositor_ms_per_frame(
+            w,
+            h,
+            Run::Composited,
+            Memory::Dmabuf,
+            frames,
+        ));
         // The floor is cheap: more frames, so its handful of clock ticks is not its resolution.
         floor.push(floor_ms_per_frame(w, h, frames * FLOOR_FRAMES_FACTOR));
     }
@@ -191,7 +227,43 @@ fn bench_mode(w: u32, h: u32, frames: u64) {
             "{p:.2} ms vs floor {f:.2} ms ({f_lo:.2}-{f_hi:.2}): ratio {rf:.2} ({rf_lo:.2}-{rf_hi:.2})"
         ),
     );
-    compositor_ms_per_frame(w, h, Run::Profiled, frames);
+    compositor_ms_per_frame(w, h, Run::Profiled, Memory::Dmabuf, frames);
+}
+
+/// Runs `subject` and `baseline` (each returns ms per frame) in [`ROUNDS`] interleaved rounds
+/// and records their medians, spreads and ratio as the fact `name`.
+fn interleaved(
+    name: &str,
+    frames: u64,
+    mut subject: impl FnMut() -> f64,
+    mut baseline: impl FnMut() -> f64,
+) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        a.push(subject());
+        b.push(baseline());
+    }
+    let mut ratio: Vec<f64> = a.iter().zip(&b).map(|(a, b)| a / b).collect();
+    let (p, p_lo, p_hi) = median_spread(&mut a);
+    let (c, c_lo, c_hi) = median_spread(&mut b);
+    let (r, r_lo, r_hi) = median_spread(&mut ratio);
+    record_fact(
+        name,
+        format!(
+            "{p:.2} ms ({p_lo:.2}-{p_hi:.2}) vs {c:.2} ms ({c_lo:.2}-{c_hi:.2}): ratio {r:.3} \
+             ({r_lo:.3}-{r_hi:.3}), {ROUNDS} interleaved rounds of {frames} frames"
+        ),
+    );
+}
+
+/// The wl_shm scene: on planes (udmabuf exports of its pools) vs composited, interleaved.
+fn bench_shm(w: u32, h: u32, frames: u64) {
+    interleaved(
+        &format!("bench compositor CPU per frame {w}x{h} wl_shm, planes vs --no-shm-scanout"),
+        frames,
+        || compositor_ms_per_frame(w, h, Run::Planes, Memory::Shm, frames),
+        || compositor_ms_per_frame(w, h, Run::Composited, Memory::Shm, frames),
+    );
 }
 
 #[test]
@@ -199,4 +271,92 @@ fn compositor_cpu_per_frame_on_planes_vs_composited_vs_the_flip_floor() {
     require_guest();
     bench_mode(640, 480, 60);
     bench_mode(1920, 1080, 60);
+}
+
+/// CPU milliseconds per frame of compositor-demo (release) at 1920x1080 showing a `w`x`h` NV12
+/// subsurface that the test client attaches again, all damaged, at every frame callback: on a
+/// plane, or composited through wayheap's CPU conversion (`--no-planes`).
+fn nv12_ms_per_frame(w: u32, h: u32, planes: bool, frames: u64) -> f64 {
+    let _ = std::fs::remove_file("/run/seatd.sock");
+    let mut args = vec![
+        "--backend",
+        "kms",
+        "--device",
+        "/dev/dri/card0",
+        "--mode",
+        "1920x1080",
+    ];
+    if !planes {
+        args.push("--no-planes");
+    }
+    let tag = format!(
+        "bench-nv12-{w}-{}",
+        if planes { "planes" } else { "composited" }
+    );
+    let comp = Compositor::start_binary(&compositor_demo_release_bin(), &tag, &args, SEATD, &[]);
+    let sub = format!("system:{w}x{h}@0,0");
+    let client = Client::spawn(
+        &comp.runtime,
+        &comp.socket,
+        &test_client_bin(),
+        &[
+            "--seconds",
+            "900",
+            "--sub",
+            &sub,
+            "--sub-format",
+            "NV12",
+            "--recommit",
+        ],
+    );
+    // At the output's size the subsurface hides the main surface: wait for the subsurface.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let p = loop {
+        let p = comp.wait_surfaces(2, Duration::from_secs(240), |_| true);
+        if p[1].0 != "hidden" || Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let on_plane = p[1].0 == "overlay" || p[1].0 == "primary";
+    assert_eq!(
+        on_plane,
+        planes,
+        "NV12 subsurface placement {p:?}\nclient: {}\nlog:\n{}",
+        client.stderr(),
+        comp.log()
+    );
+    let (cpu0, f0) = comp.cpu_and_frames();
+    let (cpu1, f1) = loop {
+        let (cpu, f) = comp.cpu_and_frames();
+        if f >= f0 + frames {
+            break (cpu, f);
+        }
+    };
+    drop(client);
+    drop(comp);
+    ticks_ms(cpu1 - cpu0) / (f1 - f0) as f64
+}
+
+/// NV12 on a plane vs converted and composited, interleaved.
+fn bench_nv12(w: u32, h: u32, frames: u64) {
+    interleaved(
+        &format!("bench compositor CPU per frame NV12 {w}x{h}, plane vs CPU conversion"),
+        frames,
+        || nv12_ms_per_frame(w, h, true, frames),
+        || nv12_ms_per_frame(w, h, false, frames),
+    );
+}
+
+#[test]
+fn nv12_cpu_per_frame_on_a_plane_vs_converted_and_composited() {
+    require_guest();
+    bench_nv12(640, 480, 60);
+    bench_nv12(1920, 1080, 30);
+}
+
+#[test]
+fn shm_client_cpu_per_frame_on_planes_vs_composited() {
+    require_guest();
+    bench_shm(1024, 768, 60);
 }

@@ -9,44 +9,10 @@
 //! facts for RELIABILITY.md.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wayheap_tests::compositor::{Client, Compositor, client_demo_bin, test_client_bin};
-use wayheap_tests::guest::{record_fact, require_guest};
-
-/// What the compositor holds that a client's death must give back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Holdings {
-    fds: usize,
-    dmabufs: usize,
-    framebuffers: usize,
-}
-
-/// The compositor's holdings now.
-fn holdings(pid: u32) -> Holdings {
-    Holdings {
-        fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()),
-        dmabufs: wayheap::accounting::process_dmabufs(Some(pid)).map_or(0, |v| v.len()),
-        framebuffers: framebuffers(),
-    }
-}
-
-/// DRM framebuffers alive on the card (debugfs lists every one, whoever owns it).
-fn framebuffers() -> usize {
-    let list = Path::new("/sys/kernel/debug/dri/0/framebuffer");
-    if !list.exists() {
-        let status = std::process::Command::new("mount")
-            .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
-            .status()
-            .expect("running mount");
-        assert!(status.success(), "mounting debugfs: {status}");
-    }
-    let text = std::fs::read_to_string(list).expect("reading the DRM framebuffer list");
-    text.lines()
-        .filter(|l| l.starts_with("framebuffer["))
-        .count()
-}
+use wayheap_tests::guest::{holdings, record_fact, require_guest, settle};
 
 /// Resident memory of `pid`, KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -134,18 +100,6 @@ fn frame_times(bystander: &Client) -> Vec<u64> {
 fn median(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or(0)
-}
-
-/// Waits until `pid` holds `baseline` again; returns what it holds at the end.
-fn settle(pid: u32, baseline: Holdings) -> Holdings {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = holdings(pid);
-        if now == baseline || Instant::now() > deadline {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

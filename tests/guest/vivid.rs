@@ -201,7 +201,7 @@ fn a_contiguous_camera_captures_into_cma_buffers_chosen_by_policy() {
     assert!(
         allocations
             .iter()
-            .all(|a| a.provider == "default_cma_region")
+            .all(|a| a.provider == wayheap_tests::guest::cma_heap_name())
     );
     let bufs: Vec<DmaBuf> = allocations.into_iter().map(|a| a.buffer).collect();
 

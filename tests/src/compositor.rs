@@ -268,6 +268,16 @@ impl Compositor {
         Client::spawn(&self.runtime, &self.socket, bin, args)
     }
 
+    /// Starts a client of this compositor with `env` added to its environment.
+    pub fn client_with_env(
+        &self,
+        bin: &Path,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Client {
+        Client::spawn_with_env(&self.runtime, &self.socket, bin, args, env)
+    }
+
     /// Stops the compositor (SIGTERM) and returns its exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         // The compositor itself first: a wrapper (seatd-launch) that gets SIGTERM may exit
@@ -489,6 +499,24 @@ impl Client {
                 Ok(line) if line.starts_with(prefix) => return Ok(line),
                 Ok(line) => seen.push(line),
                 Err(_) => return Err(format!("no {prefix:?} line; saw {seen:?}")),
+            }
+        }
+    }
+
+    /// Waits for a stdout line for which `wanted` holds.
+    pub fn wait_line_where(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return Ok(line),
+                Ok(line) => seen.push(line),
+                Err(_) => return Err(format!("no such line; saw {seen:?}")),
             }
         }
     }

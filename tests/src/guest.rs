@@ -20,6 +20,36 @@ pub fn require_guest() {
     );
 }
 
+/// The running kernel's (major, minor), from `uname -r`.
+pub fn kernel_version() -> (u32, u32) {
+    let uname = rustix::system::uname();
+    let release = uname.release().to_string_lossy();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => (major, minor),
+        _ => panic!("cannot read a version from the kernel release {release:?}"),
+    }
+}
+
+/// True on the matrix's BSP-era kernel (5.10: ION, no sync_file export, vkms without overlay
+/// planes, udmabuf limited to 64 MiB); false on the current one. Tests assert each kernel's
+/// behaviour explicitly on this, never skip on it.
+pub fn is_bsp_kernel() -> bool {
+    kernel_version() < (5, 11)
+}
+
+/// The DMA-BUF CMA heap's name on this kernel with `cma=128M`: `default_cma_region` since 6.16,
+/// `reserved` (the default area's name) before.
+pub fn cma_heap_name() -> &'static str {
+    if kernel_version() >= (6, 16) {
+        "default_cma_region"
+    } else {
+        "reserved"
+    }
+}
+
 /// Where the VM tier collects results; set by the guest's run script.
 pub const RESULTS_ENV: &str = "WAYHEAP_RESULTS";
 
@@ -149,4 +179,52 @@ pub fn video_node(name: &str) -> String {
         }
     }
     panic!("no V4L2 node named {name}");
+}
+
+/// What the compositor holds that a client's death must give back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holdings {
+    /// Open fds.
+    pub fds: usize,
+    /// dma-bufs among them (fdinfo).
+    pub dmabufs: usize,
+    /// DRM framebuffers on the card.
+    pub framebuffers: usize,
+}
+
+/// The compositor's holdings now.
+pub fn holdings(pid: u32) -> Holdings {
+    Holdings {
+        fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()),
+        dmabufs: wayheap::accounting::process_dmabufs(Some(pid)).map_or(0, |v| v.len()),
+        framebuffers: framebuffers(),
+    }
+}
+
+/// DRM framebuffers alive on the card (debugfs lists every one, whoever owns it).
+pub fn framebuffers() -> usize {
+    let list = std::path::Path::new("/sys/kernel/debug/dri/0/framebuffer");
+    if !list.exists() {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
+            .status()
+            .expect("running mount");
+        assert!(status.success(), "mounting debugfs: {status}");
+    }
+    let text = std::fs::read_to_string(list).expect("reading the DRM framebuffer list");
+    text.lines()
+        .filter(|l| l.starts_with("framebuffer["))
+        .count()
+}
+
+/// Waits until `pid` holds `baseline` again; returns what it holds at the end.
+pub fn settle(pid: u32, baseline: Holdings) -> Holdings {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = holdings(pid);
+        if now == baseline || std::time::Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

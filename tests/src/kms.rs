@@ -209,6 +209,31 @@ impl drm::buffer::PlanarBuffer for ImportedBuffer {
     }
 }
 
+/// An [`ImportedBuffer`] described without a modifier, for drivers without ADDFB2 modifiers
+/// (LINEAR is then implied).
+struct WithoutModifier(ImportedBuffer);
+
+impl drm::buffer::PlanarBuffer for WithoutModifier {
+    fn size(&self) -> (u32, u32) {
+        self.0.size
+    }
+    fn format(&self) -> drm::buffer::DrmFourcc {
+        self.0.format
+    }
+    fn modifier(&self) -> Option<drm::buffer::DrmModifier> {
+        None
+    }
+    fn pitches(&self) -> [u32; 4] {
+        self.0.pitches()
+    }
+    fn handles(&self) -> [Option<drm::buffer::Handle>; 4] {
+        self.0.handles()
+    }
+    fn offsets(&self) -> [u32; 4] {
+        self.0.offsets()
+    }
+}
+
 /// Adds to `req`: `mode` on `crtc`, active, driving `connector`.
 pub fn set_mode(
     req: &mut control::atomic::AtomicModeReq,
@@ -259,4 +284,197 @@ pub fn put_plane(
     set(req, &p, plane, "CRTC_Y", Value::SignedRange(i64::from(y)));
     set(req, &p, plane, "CRTC_W", Value::UnsignedRange(u64::from(w)));
     set(req, &p, plane, "CRTC_H", Value::UnsignedRange(u64::from(h)));
+}
+
+/// The plane a [`writeback_round_trip`] puts the buffer under test on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestPlane {
+    /// An overlay plane at `(x, y, w, h)`, over a primary plane of [`ROUND_TRIP_BACKGROUND`].
+    Overlay((u32, u32, u32, u32)),
+    /// The primary plane, full screen (vkms before 5.15 has no overlay planes).
+    Primary,
+}
+
+/// The primary plane's colour (XRGB8888) under an overlay in [`writeback_round_trip`].
+pub const ROUND_TRIP_BACKGROUND: u32 = 0x0020_3040;
+
+/// A different colour for every pixel, so a shifted or scaled image cannot pass.
+pub fn round_trip_pattern(x: u32, y: u32) -> u32 {
+    0xff00_0000 | ((x & 0xff) << 16) | ((y & 0xff) << 8) | ((x * 7 + y * 13) & 0xff)
+}
+
+/// What a [`writeback_round_trip`] saw.
+#[derive(Debug)]
+pub struct RoundTrip {
+    /// The mode's size.
+    pub screen: (u32, u32),
+    /// Pixels that differ from the expected picture.
+    pub wrong: usize,
+    /// The first few of them, described.
+    pub first_wrong: Vec<String>,
+    /// From the commit to the writeback fence signalling.
+    pub fence_ms: u128,
+}
+
+/// The size `plane` needs the buffer under test to be on this card's preferred mode.
+pub fn round_trip_size(card: &Card, plane: TestPlane) -> (u32, u32) {
+    match plane {
+        TestPlane::Overlay((_, _, w, h)) => (w, h),
+        TestPlane::Primary => {
+            let output = card
+                .connectors(connector::Interface::Virtual)
+                .unwrap()
+                .remove(0);
+            let mode = preferred_mode(&output).expect("the Virtual connector has a mode");
+            (u32::from(mode.size().0), u32::from(mode.size().1))
+        }
+    }
+}
+
+/// Fills `buf` (ARGB8888, `size`, LINEAR, pitch `4 * width`) with [`round_trip_pattern`] through
+/// the CPU-access guard, scans it out on `plane` of vkms's CRTC with the writeback connector on
+/// the same atomic commit, and compares the capture with the expected picture pixel by pixel.
+pub fn writeback_round_trip(
+    card: &Card,
+    buf: &wayheap::dmabuf::DmaBuf,
+    plane: TestPlane,
+) -> RoundTrip {
+    use drm::buffer::{Buffer, DrmFourcc};
+    use drm::control::{AtomicCommitFlags, FbCmd2Flags, atomic::AtomicModeReq};
+    use wayheap::kms::writeback::WritebackConnector;
+
+    let output = card
+        .connectors(connector::Interface::Virtual)
+        .unwrap()
+        .remove(0);
+    let writeback = card
+        .connectors(connector::Interface::Writeback)
+        .unwrap()
+        .remove(0);
+    let crtc = card.first_crtc().unwrap();
+    let mode = preferred_mode(&output).expect("the Virtual connector has a mode");
+    let (w, h) = (u32::from(mode.size().0), u32::from(mode.size().1));
+    let (bw, bh) = round_trip_size(card, plane);
+    let pitch = bw * 4;
+    {
+        let mut map = buf.map().unwrap();
+        let mut bytes = map.write().unwrap();
+        for y in 0..bh {
+            for x in 0..bw {
+                let at = (y * pitch + x * 4) as usize;
+                bytes[at..at + 4].copy_from_slice(&round_trip_pattern(x, y).to_le_bytes());
+            }
+        }
+    }
+    let gem = card.prime_fd_to_buffer(buf.fd()).unwrap();
+    let imported = ImportedBuffer {
+        handle: gem,
+        size: (bw, bh),
+        pitch,
+        format: match plane {
+            TestPlane::Overlay(_) => DrmFourcc::Argb8888,
+            TestPlane::Primary => DrmFourcc::Xrgb8888,
+        },
+    };
+    // LINEAR through ADDFB2 with modifiers where the driver takes them (5.10's vkms does not).
+    let flags = if card
+        .get_driver_capability(drm::DriverCapability::AddFB2Modifiers)
+        .is_ok_and(|v| v != 0)
+    {
+        FbCmd2Flags::MODIFIERS
+    } else {
+        FbCmd2Flags::empty()
+    };
+    let test_fb = if flags.is_empty() {
+        card.add_planar_framebuffer(&WithoutModifier(imported), flags)
+    } else {
+        card.add_planar_framebuffer(&imported, flags)
+    }
+    .unwrap();
+
+    let mut req = AtomicModeReq::new();
+    set_mode(&mut req, card, crtc, output.handle(), &mode);
+    let primary = card.first_plane(PlaneType::Primary).unwrap();
+    // The primary plane's buffer under an overlay (freed with the card).
+    let mut background = None;
+    match plane {
+        TestPlane::Overlay(rect) => {
+            let mut bo = card
+                .create_dumb_buffer((w, h), DrmFourcc::Xrgb8888, 32)
+                .unwrap();
+            {
+                let mut map = card.map_dumb_buffer(&mut bo).unwrap();
+                for px in map.as_mut().chunks_exact_mut(4) {
+                    px.copy_from_slice(&ROUND_TRIP_BACKGROUND.to_le_bytes());
+                }
+            }
+            let fb = card.add_framebuffer(&bo, 24, 32).unwrap();
+            put_plane(&mut req, card, primary, crtc, fb, (0, 0, w, h));
+            let overlay = card.first_plane(PlaneType::Overlay).unwrap();
+            put_plane(&mut req, card, overlay, crtc, test_fb, rect);
+            background = Some((bo, fb));
+        }
+        TestPlane::Primary => put_plane(&mut req, card, primary, crtc, test_fb, (0, 0, w, h)),
+    }
+
+    // Writeback target, pre-filled with a sentinel so an untouched buffer cannot pass.
+    let mut wb_bo = card
+        .create_dumb_buffer((w, h), DrmFourcc::Xrgb8888, 32)
+        .unwrap();
+    card.map_dumb_buffer(&mut wb_bo)
+        .unwrap()
+        .as_mut()
+        .fill(0xa5);
+    let wb_fb = card.add_framebuffer(&wb_bo, 24, 32).unwrap();
+    let writeback = WritebackConnector::new(card, writeback.handle()).expect("writeback connector");
+    writeback.attach(&mut req, crtc, wb_fb);
+
+    let committed = std::time::Instant::now();
+    let fence = writeback
+        .commit_with_out_fence(card, AtomicCommitFlags::ALLOW_MODESET, req)
+        .expect("atomic commit of Virtual + Writeback on one CRTC (vkms possible_clones)");
+    let state = fence
+        .wait(std::time::Duration::from_secs(20))
+        .expect("writeback fence");
+    assert_eq!(state, wayheap::dmabuf::FenceState::Signalled);
+    let fence_ms = committed.elapsed().as_millis();
+    // Leave vkms as a compositor expects to find it: a writeback connector still bound to the
+    // CRTC makes Smithay's reset of the device fail (it does not see writeback connectors).
+    writeback.detach(card).expect("detaching writeback");
+
+    // Compare every pixel (RGB; the X byte is undefined in XRGB8888).
+    let wb_pitch = wb_bo.pitch();
+    let map = card.map_dumb_buffer(&mut wb_bo).unwrap();
+    let bytes = map.as_ref();
+    let (ox, oy, ow, oh) = match plane {
+        TestPlane::Overlay(rect) => rect,
+        TestPlane::Primary => (0, 0, w, h),
+    };
+    let mut first_wrong = Vec::new();
+    let mut wrong = 0usize;
+    for y in 0..h {
+        for x in 0..w {
+            let at = (y * wb_pitch + x * 4) as usize;
+            let got = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) & 0x00ff_ffff;
+            let inside = (ox..ox + ow).contains(&x) && (oy..oy + oh).contains(&y);
+            let want = if inside {
+                round_trip_pattern(x - ox, y - oy)
+            } else {
+                ROUND_TRIP_BACKGROUND
+            } & 0x00ff_ffff;
+            if got != want {
+                wrong += 1;
+                if first_wrong.len() < 8 {
+                    first_wrong.push(format!("({x},{y}) got {got:06x} want {want:06x}"));
+                }
+            }
+        }
+    }
+    let _ = background;
+    RoundTrip {
+        screen: (w, h),
+        wrong,
+        first_wrong,
+        fence_ms,
+    }
 }

@@ -30,6 +30,15 @@ pub fn fill(bytes: &mut [u8], stride: usize, w: u32, h: u32, f: impl Fn(u32, u32
     }
 }
 
+/// Counts the pixels of an RGBA8 image within `tolerance` (per channel) of `colour` (ARGB): how
+/// much of a solid-colour frame made it to the screen.
+pub fn count_colour(rgba: &[u8], colour: Argb, tolerance: u8) -> usize {
+    let want = [(colour >> 16) as u8, (colour >> 8) as u8, colour as u8];
+    rgba.chunks_exact(4)
+        .filter(|px| px.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= tolerance))
+        .count()
+}
+
 /// Counts pixels of an RGBA8 image (`width` x `height`) farther than `tolerance` (per channel)
 /// from `expected(x, y)` (ARGB), and returns the count with up to 5 examples.
 pub fn compare_rgba(
@@ -99,4 +108,43 @@ pub fn check_swapchain_picture(w: u32, rgba: &[u8]) {
     );
     assert_eq!(px(100 + 180, 80 + 96), [0x20; 3], "right of the square");
     assert_eq!(px(100 + 10, 80 + 10), [0x20; 3], "background");
+}
+
+/// Eight colours in a 4x2 grid over a `w` x `h` image (saturated primaries and secondaries,
+/// grey and an orange): cells change only on even columns and rows when `w` is a multiple of 8
+/// and `h` of 4, so every 2x2 chroma block of a subsampled YUV format is one colour.
+pub fn colour_grid(x: u32, y: u32, w: u32, h: u32) -> Argb {
+    const COLOURS: [Argb; 8] = [
+        0xffff_0000,
+        0xff00_ff00,
+        0xff00_00ff,
+        0xffff_ff00,
+        0xff00_ffff,
+        0xffff_00ff,
+        0xff80_8080,
+        0xfff0_a030,
+    ];
+    let col = (x * 4 / w.max(1)).min(3);
+    let row = (y * 2 / h.max(1)).min(1);
+    COLOURS[(row * 4 + col) as usize]
+}
+
+/// What a YUV rendering of `argb` must look like: the colour through `colour`'s forward matrix
+/// (8-bit codes) and back in floating point. Quantisation in limited range moves a channel by
+/// up to 2; a converter is then judged against this, not against `argb`.
+pub fn through_yuv(colour: wayheap::yuv::Colour, argb: Argb) -> Argb {
+    let (y, cb, cr) = colour.from_rgb([(argb >> 16) as u8, (argb >> 8) as u8, argb as u8]);
+    let [r, g, b] = colour.to_rgb_reference(y, cb, cr);
+    0xff00_0000 | u32::from(r) << 16 | u32::from(g) << 8 | u32::from(b)
+}
+
+/// Writes `f(x, y)` (ARGB) as YUV of `layout.format` into `bytes` (one buffer holding every
+/// plane at the layout's offsets): [`wayheap::yuv::write_rgb`].
+pub fn fill_yuv(
+    bytes: &mut [u8],
+    layout: &wayheap::layout::Layout,
+    colour: wayheap::yuv::Colour,
+    f: impl Fn(u32, u32) -> Argb,
+) {
+    wayheap::yuv::write_rgb(bytes, layout, colour, f).expect("a YUV layout that fits the buffer");
 }

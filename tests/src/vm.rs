@@ -22,6 +22,34 @@ use crate::libtest::{self, TestResult};
 pub const SKIP_ENV: &str = "WAYHEAP_SKIP_VM";
 /// A bzImage to use instead of building one with `scripts/vm-kernel`.
 pub const KERNEL_ENV: &str = "WAYHEAP_KERNEL";
+/// The same for the matrix's 5.10 kernel (`scripts/vm-kernel --series 5.10`).
+pub const KERNEL_510_ENV: &str = "WAYHEAP_KERNEL_5_10";
+
+/// The kernels of the test matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelSeries {
+    /// Debian's current linux-source (7.3 today): heaps, udmabuf, vkms with overlays, vivid.
+    Current,
+    /// Debian bullseye's 5.10, the BSP era: ION, no sync_file export, vkms without overlays.
+    Bsp510,
+}
+
+impl KernelSeries {
+    /// The name `scripts/vm-kernel --series` takes, and the tier prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelSeries::Current => "current",
+            KernelSeries::Bsp510 => "5.10",
+        }
+    }
+
+    fn override_env(self) -> &'static str {
+        match self {
+            KernelSeries::Current => KERNEL_ENV,
+            KernelSeries::Bsp510 => KERNEL_510_ENV,
+        }
+    }
+}
 /// Seconds before a guest that has not powered off is killed (default 1200).
 pub const TIMEOUT_ENV: &str = "WAYHEAP_VM_TIMEOUT";
 /// Set to `1` to echo the guest's console while it runs.
@@ -41,18 +69,21 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The test kernel: `$WAYHEAP_KERNEL`, else built or found in the cache by `scripts/vm-kernel`.
-pub fn kernel() -> Result<PathBuf, String> {
-    if let Some(k) = std::env::var_os(KERNEL_ENV) {
+/// A test kernel of the matrix: `$WAYHEAP_KERNEL` (`$WAYHEAP_KERNEL_5_10`), else built or found
+/// in the cache by `scripts/vm-kernel --series`.
+pub fn kernel(series: KernelSeries) -> Result<PathBuf, String> {
+    let env = series.override_env();
+    if let Some(k) = std::env::var_os(env) {
         let k = PathBuf::from(k);
         return if k.is_file() {
             Ok(k)
         } else {
-            Err(format!("{KERNEL_ENV}={} is not a file", k.display()))
+            Err(format!("{env}={} is not a file", k.display()))
         };
     }
     let script = workspace_root().join("scripts/vm-kernel");
     let out = Command::new(&script)
+        .args(["--series", series.name()])
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
@@ -156,7 +187,24 @@ pub fn build_guest_programs() -> Result<Vec<(String, PathBuf)>, String> {
         "WAYHEAP_COMPOSITOR_DEMO_RELEASE".to_owned(),
         build_release_compositor()?,
     ));
+    env.push((GST_PLUGIN_DIR_ENV.to_owned(), build_gst_plugin()?));
     Ok(env)
+}
+
+/// Where the guest tests find `libgstwayheap.so` (for `GST_PLUGIN_PATH`).
+pub const GST_PLUGIN_DIR_ENV: &str = "WAYHEAP_GST_PLUGIN_DIR";
+
+/// Builds the GStreamer plugin (crate `gst-wayheap`, a cdylib) and returns the directory of
+/// `libgstwayheap.so`.
+pub fn build_gst_plugin() -> Result<PathBuf, String> {
+    cargo_artifacts(&["build", "-p", "gst-wayheap", "--lib"])?
+        .iter()
+        .filter(|m| m["target"]["name"] == "gstwayheap")
+        .flat_map(|m| m["filenames"].as_array().into_iter().flatten())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .find(|f| f.extension().is_some_and(|e| e == "so"))
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+        .ok_or_else(|| "cargo reported no libgstwayheap.so".to_owned())
 }
 
 /// Builds compositor-demo with the release profile (for the benchmarks) and returns its path.
@@ -169,29 +217,37 @@ pub fn build_release_compositor() -> Result<PathBuf, String> {
 
 /// `cargo build --bins ARGS`: the (target name, executable) of every binary it built.
 fn cargo_build_bins(args: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut all = vec!["build", "--bins"];
+    all.extend_from_slice(args);
+    Ok(cargo_artifacts(&all)?
+        .iter()
+        .filter_map(|m| {
+            let name = m["target"]["name"].as_str()?.to_owned();
+            let exe = m["executable"].as_str()?;
+            Some((name, PathBuf::from(exe)))
+        })
+        .collect())
+}
+
+/// Runs `cargo ARGS` in the workspace and returns its `compiler-artifact` messages (the outer
+/// `cargo test` has released its build lock by the time tests run; the same profile and target
+/// directory keep the build incremental).
+fn cargo_artifacts(args: &[&str]) -> Result<Vec<serde_json::Value>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(workspace_root())
-        .args(["build", "--bins"])
         .args(args)
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "cargo build --bins {args:?} failed ({})",
-            out.status
-        ));
+        return Err(format!("cargo {} failed ({})", args.join(" "), out.status));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|m| {
-            let name = m["target"]["name"].as_str()?.to_owned();
-            let exe = m["executable"].as_str()?;
-            Some((name, PathBuf::from(exe)))
-        })
+        .filter(|m| m["reason"] == "compiler-artifact")
         .collect())
 }
 
@@ -236,6 +292,8 @@ pub struct Vm {
     pub cpus: u32,
     /// Kill the guest after this long.
     pub timeout: Duration,
+    /// Names the run directory (`target/vm-tier/run-<pid>-<label>`): one per kernel of a run.
+    pub label: String,
 }
 
 impl Vm {
@@ -250,6 +308,7 @@ impl Vm {
             memory_mib: 2048,
             cpus: 2,
             timeout: Duration::from_secs(timeout),
+            label: "current".to_owned(),
         }
     }
 
@@ -279,9 +338,11 @@ impl Vm {
             }
         }
 
-        let run_dir = workspace_root()
-            .join("target/vm-tier")
-            .join(format!("run-{}", std::process::id()));
+        let run_dir = workspace_root().join("target/vm-tier").join(format!(
+            "run-{}-{}",
+            std::process::id(),
+            self.label
+        ));
         let _ = std::fs::remove_dir_all(&run_dir);
         std::fs::create_dir_all(&run_dir)
             .map_err(|e| format!("creating {}: {e}", run_dir.display()))?;

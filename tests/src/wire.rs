@@ -12,13 +12,15 @@
 //! println!("{:?}", conn.outcome());
 //! ```
 
-use std::io::{IoSlice, IoSliceMut, Read};
+use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::fuzz::catalog;
+use crate::fuzz::wire::{self, Value};
 use rustix::net::{
     RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
 };
@@ -120,27 +122,25 @@ impl RawConnection {
         self.stream.as_fd()
     }
 
-    /// Encodes a request's body (without header).
+    /// Encodes a request's body (without header), in the fuzzer's wire format.
     pub fn encode(args: &[Arg]) -> Vec<u8> {
-        let mut body = Vec::new();
-        for arg in args {
-            match arg {
-                Arg::Int(v) => body.extend_from_slice(&v.to_ne_bytes()),
-                Arg::Uint(v) | Arg::NewId(v) => body.extend_from_slice(&v.to_ne_bytes()),
-                Arg::Str(None) => body.extend_from_slice(&0u32.to_ne_bytes()),
-                Arg::Str(Some(s)) => {
-                    let len = s.len() as u32 + 1;
-                    body.extend_from_slice(&len.to_ne_bytes());
-                    body.extend_from_slice(s.as_bytes());
-                    body.push(0);
-                    while body.len() % 4 != 0 {
-                        body.push(0);
-                    }
-                }
-                Arg::Fd => {}
-            }
-        }
-        body
+        let args = args
+            .iter()
+            .filter_map(|arg| match arg {
+                Arg::Int(v) => Some(wire::Arg::Int(*v)),
+                Arg::Uint(v) => Some(wire::Arg::Uint(*v)),
+                Arg::NewId(v) => Some(wire::Arg::NewId(*v)),
+                Arg::Str(s) => Some(wire::Arg::Str(s.map(|s| s.as_bytes().to_vec()))),
+                // Fds travel beside the bytes.
+                Arg::Fd => None,
+            })
+            .collect();
+        let request = wire::Request {
+            object: 0,
+            opcode: 0,
+            args,
+        };
+        wire::encode(&request).bytes.split_off(wire::HEADER)
     }
 
     /// Sends `object.opcode(args)` with `fds`. Errors (the compositor hung up) are ignored: the
@@ -263,20 +263,15 @@ impl RawConnection {
     }
 
     fn take_event(&mut self) -> Option<Event> {
-        if self.input.len() < 8 {
+        let header = wire::header(&self.input)?;
+        if header.size < wire::HEADER || self.input.len() < header.size {
             return None;
         }
-        let sender = u32::from_ne_bytes(self.input[0..4].try_into().unwrap());
-        let word = u32::from_ne_bytes(self.input[4..8].try_into().unwrap());
-        let size = (word >> 16) as usize;
-        if size < 8 || self.input.len() < size {
-            return None;
-        }
-        let body = self.input[8..size].to_vec();
-        self.input.drain(..size);
+        let body = self.input[wire::HEADER..header.size].to_vec();
+        self.input.drain(..header.size);
         Some(Event {
-            sender,
-            opcode: (word & 0xffff) as u16,
+            sender: header.object,
+            opcode: header.opcode,
             body,
         })
     }
@@ -309,44 +304,43 @@ impl RawConnection {
     pub fn outcome(&mut self) -> Outcome {
         self.outcome_within(Duration::from_secs(5))
     }
-
-    /// Reads what is left until the compositor closes the connection (true) or `timeout` passes.
-    pub fn closed_within(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut sink = [0u8; 4096];
-        while Instant::now() < deadline {
-            match self.stream.read(&mut sink) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(_) => return true,
-            }
-        }
-        false
-    }
 }
 
+/// `wl_registry.global(name, interface, version)`.
 fn parse_global(body: &[u8]) -> Global {
-    let name = u32::from_ne_bytes(body[0..4].try_into().unwrap());
-    let (interface, rest) = parse_string(&body[4..]);
-    let version = u32::from_ne_bytes(rest[0..4].try_into().unwrap());
-    Global {
-        name,
-        interface,
-        version,
+    match wire::decode(catalog::REGISTRY.events[0].signature, body).as_deref() {
+        Some(
+            [
+                Value::Uint(name),
+                Value::Str(Some(interface)),
+                Value::Uint(version),
+            ],
+        ) => Global {
+            name: *name,
+            interface: String::from_utf8_lossy(interface).into_owned(),
+            version: *version,
+        },
+        _ => panic!("a malformed wl_registry.global: {body:?}"),
     }
 }
 
+/// `wl_display.error(object, code, message)`.
 fn parse_error(body: &[u8]) -> (u32, u32, String) {
-    let object = u32::from_ne_bytes(body[0..4].try_into().unwrap());
-    let code = u32::from_ne_bytes(body[4..8].try_into().unwrap());
-    (object, code, parse_string(&body[8..]).0)
-}
-
-fn parse_string(body: &[u8]) -> (String, &[u8]) {
-    let len = u32::from_ne_bytes(body[0..4].try_into().unwrap()) as usize;
-    let padded = len.div_ceil(4) * 4;
-    let text = String::from_utf8_lossy(&body[4..4 + len.saturating_sub(1)]).into_owned();
-    (text, &body[4 + padded..])
+    match wire::decode(catalog::DISPLAY.events[0].signature, body).as_deref() {
+        Some(
+            [
+                Value::Object(object),
+                Value::Uint(code),
+                Value::Str(message),
+            ],
+        ) => {
+            let message = message.as_deref().unwrap_or_default();
+            (
+                *object,
+                *code,
+                String::from_utf8_lossy(message).into_owned(),
+            )
+        }
+        _ => panic!("a malformed wl_display.error: {body:?}"),
+    }
 }

@@ -518,3 +518,33 @@ fn client_demo_help_and_bad_arguments() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no Wayland compositor"), "{err}");
 }
+
+#[test]
+fn a_kiosk_starts_its_application_again_whenever_it_exits() {
+    // The application shows itself for 2 s and exits; the kiosk brings it back each time.
+    let run = format!("{CLIENT} --seconds 2");
+    let mut comp = Compositor::start(
+        "kiosk",
+        &[
+            "--backend",
+            "headless",
+            "--size",
+            "320x240",
+            "--renderer",
+            "pixman",
+            "--kiosk",
+            "--run",
+            &run,
+        ],
+    );
+    let state = comp.wait_state(Duration::from_secs(120), |s| {
+        s["run_restarts"].as_u64().is_some_and(|n| n >= 2)
+            && s["surfaces"].as_object().is_some_and(|m| !m.is_empty())
+    });
+    assert!(comp.alive(), "the kiosk ended with its application");
+    let connections = comp.log().matches("client connected").count() as u64;
+    assert!(
+        connections > state["run_restarts"].as_u64().unwrap(),
+        "each start connects ({connections} connections)"
+    );
+}

@@ -3,6 +3,7 @@
 //! 4 linux-dmabuf imports, not one per frame.
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use wayland_client::protocol::wl_buffer::WlBuffer;
 use wayland_client::{Dispatch, Proxy, QueueHandle};
@@ -21,7 +22,25 @@ pub struct ImportCache {
     imports: u64,
 }
 
+/// The dma-buf file's inode: every fd of one buffer has it (fstat always gives it, where fdinfo's
+/// `ino:` line may be missing on older kernels).
+fn key(fd: BorrowedFd<'_>) -> Result<u64, DmaBufError> {
+    rustix::fs::fstat(fd)
+        .map(|st| st.st_ino)
+        .map_err(|errno| DmaBufError::Inspect {
+            fd: fd.as_raw_fd(),
+            errno,
+        })
+}
+
 impl ImportCache {
+    /// The live wl_buffer already made for the dma-buf behind `fd`, if any: one fstat, so a
+    /// per-frame caller checks this before building a [`DmaBuf`] and a [`BufferSpec`].
+    pub fn cached(&self, fd: BorrowedFd<'_>) -> Option<WlBuffer> {
+        let key = key(fd).ok()?;
+        self.buffers.get(&key).filter(|b| b.is_alive()).cloned()
+    }
+
     /// The wl_buffer for `dmabuf` laid out as `spec` (whose plane fds belong to `dmabuf`), made
     /// with `create_immed` the first time and reused after; buffers the compositor destroyed
     /// are made again.
@@ -39,14 +58,7 @@ impl ImportCache {
             + 'static,
         U: Send + Sync + 'static,
     {
-        // The dma-buf file's inode: every fd of one buffer has it (fstat always gives it, where
-        // fdinfo's `ino:` line may be missing on older kernels).
-        let key = rustix::fs::fstat(dmabuf.fd())
-            .map_err(|errno| DmaBufError::Inspect {
-                fd: std::os::fd::AsRawFd::as_raw_fd(&dmabuf.fd()),
-                errno,
-            })?
-            .st_ino;
+        let key = key(dmabuf.fd())?;
         if let Some(b) = self.buffers.get(&key).filter(|b| b.is_alive()) {
             return Ok(b.clone());
         }

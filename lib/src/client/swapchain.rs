@@ -9,6 +9,13 @@
 //! `wp_presentation_feedback.presented` with the `zero_copy` flag says the compositor showed
 //! the buffer itself (scan-out) rather than a copy: the swapchain counts it per frame.
 //!
+//! wl_shm buffers are made plane-ready: each in its own memfd sealed against shrinking, at
+//! offset 0 of a pool of whole pages, with the layout's strides (256-byte aligned by default;
+//! [`LayoutOptions::aligned_to`](crate::layout::LayoutOptions::aligned_to) adds a plane's
+//! alignments from the compositor's heap hints). A compositor that exports shm pools through
+//! udmabuf (wayheap's [`ShmScanout`](crate::smithay::ShmScanout)) can then scan them out
+//! without a copy, and the presentation feedback says so.
+//!
 //! The buffers carry [`SlotData`], frame callbacks [`FrameData`] and presentation feedback
 //! [`PresentData`]; [`delegate_swapchain!`](crate::delegate_swapchain) routes all three to
 //! [`SwapchainDispatch`].

@@ -53,6 +53,8 @@ pub enum Origin {
     Heap(String),
     /// Exported from memfd memory through `/dev/udmabuf`.
     Udmabuf,
+    /// Allocated from the named ION heap ([`crate::ion`]).
+    Ion(String),
     /// Imported from a fd another component exported; the exporter as the kernel names it.
     Foreign(String),
 }
@@ -121,8 +123,19 @@ pub enum DmaBufError {
         /// The kernel's error (EBUSY on kernels before 5.19 once the buffer was attached).
         errno: Errno,
     },
+    /// This kernel does not have the operation (it answered ENOTTY): it arrived in a later
+    /// Linux.
+    #[error("{what} is not in this kernel (ENOTTY): it needs Linux {since} or later{also}")]
+    Unsupported {
+        /// The operation.
+        what: &'static str,
+        /// The first Linux release with it.
+        since: &'static str,
+        /// What else it needs (a config option), with a leading separator, or empty.
+        also: &'static str,
+    },
     /// Exporting or importing a sync_file failed.
-    #[error("{what} failed: {errno} (the kernel needs CONFIG_SYNC_FILE and 5.20 or later)")]
+    #[error("{what} failed: {errno}")]
     SyncFile {
         /// Which ioctl.
         what: &'static str,
@@ -152,6 +165,29 @@ impl DmaBuf {
             origin,
             ticket,
         }
+    }
+
+    /// A buffer this library just allocated or exported: counted under `provider` and `usage`
+    /// in [`crate::accounting`] and named `provider:usage` (or `provider`) for fdinfo. A naming
+    /// failure is logged, not returned: the buffer is good either way.
+    pub(crate) fn allocated(
+        fd: OwnedFd,
+        size: u64,
+        origin: Origin,
+        provider: &str,
+        usage: &str,
+    ) -> Self {
+        let ticket = Ticket::open(provider, usage, size);
+        let buf = Self::from_parts(fd, size as usize, origin, Some(ticket));
+        let label = if usage.is_empty() {
+            provider.to_owned()
+        } else {
+            format!("{provider}:{usage}")
+        };
+        if let Err(err) = buf.set_name(&label) {
+            tracing::warn!(provider, %err, "could not name the dma-buf");
+        }
+        buf
     }
 
     /// Takes a dma-buf fd exported elsewhere (a V4L2 EXPBUF, a DRM PRIME export, another process).
@@ -193,8 +229,14 @@ impl DmaBuf {
     /// The name shows in fdinfo and `/sys/kernel/debug/dma_buf/bufinfo`: which heap and usage a
     /// leaked buffer came from is then one `cat` away.
     pub fn set_name(&self, name: &str) -> Result<(), DmaBufError> {
-        sys::dma_buf_set_name(self.fd.as_fd(), &kernel_name(name))
-            .map_err(|errno| DmaBufError::SetName { errno })
+        sys::dma_buf_set_name(self.fd.as_fd(), &kernel_name(name)).map_err(|errno| match errno {
+            Errno::NOTTY => DmaBufError::Unsupported {
+                what: "DMA_BUF_SET_NAME",
+                since: "5.3",
+                also: "",
+            },
+            errno => DmaBufError::SetName { errno },
+        })
     }
 
     /// Snapshots the buffer's implicit fences for `access` as a sync_file
@@ -202,10 +244,7 @@ impl DmaBuf {
     pub fn export_sync_file(&self, access: FenceAccess) -> Result<SyncFile, DmaBufError> {
         sys::dma_buf_export_sync_file(self.fd.as_fd(), access.flags())
             .map(SyncFile::from_fd)
-            .map_err(|errno| DmaBufError::SyncFile {
-                what: "DMA_BUF_IOCTL_EXPORT_SYNC_FILE",
-                errno,
-            })
+            .map_err(|errno| sync_file_error("DMA_BUF_IOCTL_EXPORT_SYNC_FILE", errno))
     }
 
     /// Attaches `fence` to the buffer's implicit fences (`DMA_BUF_IOCTL_IMPORT_SYNC_FILE`):
@@ -215,12 +254,8 @@ impl DmaBuf {
         fence: &SyncFile,
         access: FenceAccess,
     ) -> Result<(), DmaBufError> {
-        sys::dma_buf_import_sync_file(self.fd.as_fd(), access.flags(), fence.as_fd()).map_err(
-            |errno| DmaBufError::SyncFile {
-                what: "DMA_BUF_IOCTL_IMPORT_SYNC_FILE",
-                errno,
-            },
-        )
+        sys::dma_buf_import_sync_file(self.fd.as_fd(), access.flags(), fence.as_fd())
+            .map_err(|errno| sync_file_error("DMA_BUF_IOCTL_IMPORT_SYNC_FILE", errno))
     }
 
     /// The dma-buf's file descriptor, to hand to DRM, V4L2 or linux-dmabuf.
@@ -240,13 +275,25 @@ impl DmaBuf {
 
     /// Maps the whole buffer shared, readable and writable.
     pub fn map(&self) -> Result<Mapping<'_>, DmaBufError> {
+        let ptr = self.mmap(ProtFlags::READ | ProtFlags::WRITE)?;
+        Ok(Mapping { buf: self, ptr })
+    }
+
+    /// Maps the whole buffer shared and read-only: for a buffer someone else sent (a client's,
+    /// a V4L2 export), whose fd may not allow writing.
+    pub fn map_read_only(&self) -> Result<ReadMapping<'_>, DmaBufError> {
+        let ptr = self.mmap(ProtFlags::READ)?;
+        Ok(ReadMapping { buf: self, ptr })
+    }
+
+    fn mmap(&self, prot: ProtFlags) -> Result<NonNull<u8>, DmaBufError> {
         // SAFETY: a fresh shared mapping of a file we hold open: no existing Rust memory is
-        // aliased, and the mapping is unmapped exactly once in `Mapping::drop`.
+        // aliased, and the mapping is unmapped exactly once, when its owner drops.
         let ptr = unsafe {
             rustix::mm::mmap(
                 std::ptr::null_mut(),
                 self.size,
-                ProtFlags::READ | ProtFlags::WRITE,
+                prot,
                 MapFlags::SHARED,
                 &self.fd,
                 0,
@@ -256,15 +303,26 @@ impl DmaBuf {
             size: self.size,
             errno,
         })?;
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(DmaBufError::Map {
+        NonNull::new(ptr.cast::<u8>()).ok_or(DmaBufError::Map {
             size: self.size,
             errno: Errno::FAULT,
-        })?;
-        Ok(Mapping { buf: self, ptr })
+        })
     }
 }
 
 /// The kernel keeps `DMA_BUF_NAME_LEN - 1` bytes; cut on a character boundary, drop NULs.
+/// A sync_file ioctl's failure; ENOTTY is a kernel before 6.0, which has neither.
+fn sync_file_error(what: &'static str, errno: Errno) -> DmaBufError {
+    match errno {
+        Errno::NOTTY => DmaBufError::Unsupported {
+            what,
+            since: "6.0",
+            also: " (built with CONFIG_SYNC_FILE)",
+        },
+        errno => DmaBufError::SyncFile { what, errno },
+    }
+}
+
 pub(crate) fn kernel_name(name: &str) -> CString {
     let mut end = name.len().min(sys::DMA_BUF_NAME_LEN - 1);
     while !name.is_char_boundary(end) {
@@ -300,15 +358,7 @@ pub struct Mapping<'a> {
 impl Mapping<'_> {
     /// Starts a CPU read: the returned guard derefs to the bytes and ends the access when dropped.
     pub fn read(&self) -> Result<CpuRead<'_>, DmaBufError> {
-        sync(
-            self.buf,
-            sys::DMA_BUF_SYNC_START | sys::DMA_BUF_SYNC_READ,
-            "start read",
-        )?;
-        Ok(CpuRead {
-            buf: self.buf,
-            bytes: self.bytes(),
-        })
+        CpuRead::begin(self.buf, self.bytes())
     }
 
     /// Starts a CPU write (the device's view is made coherent when the guard drops).
@@ -344,11 +394,40 @@ impl Mapping<'_> {
 
 impl Drop for Mapping<'_> {
     fn drop(&mut self) {
-        let (ptr, len) = (self.ptr.as_ptr().cast::<c_void>(), self.buf.size);
-        // SAFETY: `ptr`/`len` are exactly what `mmap` returned; no slice over them outlives `self`.
-        if let Err(errno) = unsafe { rustix::mm::munmap(ptr, len) } {
-            tracing::warn!(%errno, "munmap of a dma-buf mapping failed");
-        }
+        unmap(self.ptr, self.buf.size);
+    }
+}
+
+fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: called once per mapping, from its owner's `drop`, with exactly what `mmap`
+    // returned; no slice over it outlives the owner.
+    if let Err(errno) = unsafe { rustix::mm::munmap(ptr.as_ptr().cast::<c_void>(), len) } {
+        tracing::warn!(%errno, "munmap of a dma-buf mapping failed");
+    }
+}
+
+/// A read-only CPU mapping of a [`DmaBuf`] ([`DmaBuf::map_read_only`]); its bytes are
+/// reachable only through [`read`](Self::read), which brackets the access with
+/// `DMA_BUF_IOCTL_SYNC`.
+#[derive(Debug)]
+pub struct ReadMapping<'a> {
+    buf: &'a DmaBuf,
+    ptr: NonNull<u8>,
+}
+
+impl ReadMapping<'_> {
+    /// Starts a CPU read: the returned guard derefs to the bytes and ends the access when dropped.
+    pub fn read(&self) -> Result<CpuRead<'_>, DmaBufError> {
+        // SAFETY: `ptr` maps `size` readable bytes for as long as `self` lives; the mapping is
+        // never written through from this process.
+        let bytes = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.buf.size) };
+        CpuRead::begin(self.buf, bytes)
+    }
+}
+
+impl Drop for ReadMapping<'_> {
+    fn drop(&mut self) {
+        unmap(self.ptr, self.buf.size);
     }
 }
 
@@ -357,6 +436,18 @@ impl Drop for Mapping<'_> {
 pub struct CpuRead<'m> {
     buf: &'m DmaBuf,
     bytes: &'m [u8],
+}
+
+impl<'m> CpuRead<'m> {
+    /// Starts the read (`SYNC_START | READ`) of `bytes`, a mapping of `buf`.
+    fn begin(buf: &'m DmaBuf, bytes: &'m [u8]) -> Result<Self, DmaBufError> {
+        sync(
+            buf,
+            sys::DMA_BUF_SYNC_START | sys::DMA_BUF_SYNC_READ,
+            "start read",
+        )?;
+        Ok(CpuRead { buf, bytes })
+    }
 }
 
 impl Deref for CpuRead<'_> {
@@ -403,6 +494,22 @@ fn end(buf: &DmaBuf, flags: u64) {
     // Drop cannot return the error; the access is over either way, so say it loudly.
     if let Err(err) = sync(buf, sys::DMA_BUF_SYNC_END | flags, "end") {
         tracing::warn!(%err, "ending CPU access to a dma-buf failed");
+    }
+}
+
+impl DmaBuf {
+    /// Makes CPU writes made through another mapping of the same pages (the memfd a udmabuf was
+    /// exported from, a client's wl_shm pool) visible to devices: `DMA_BUF_IOCTL_SYNC` with
+    /// START then END for writing. On a cache-coherent machine it costs two ioctls; on a SoC
+    /// whose display engine does not snoop the CPU caches it cleans them, which a plane reading
+    /// the buffer needs after every CPU frame.
+    pub fn flush_cpu_writes(&self) -> Result<(), DmaBufError> {
+        sync(
+            self,
+            sys::DMA_BUF_SYNC_START | sys::DMA_BUF_SYNC_WRITE,
+            "start",
+        )?;
+        sync(self, sys::DMA_BUF_SYNC_END | sys::DMA_BUF_SYNC_WRITE, "end")
     }
 }
 

@@ -48,7 +48,6 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{Mode, OFlags, SealFlags};
 use rustix::io::Errno;
 
-use crate::accounting::Ticket;
 use crate::dmabuf::{DmaBuf, Origin};
 use crate::sys;
 pub use alloc::{MemfdAlloc, export_app_memory, export_app_memory_for};
@@ -135,6 +134,22 @@ pub enum ExportError {
         /// The module parameter.
         limit_mb: u64,
     },
+    /// More than the fixed 64 MiB of a udmabuf without the `size_limit_mb` parameter (5.10).
+    #[error(
+        "{total} bytes exceed this kernel's fixed udmabuf limit of {FIXED_SIZE_LIMIT_MB} MiB per \
+         dma-buf (its udmabuf has no size_limit_mb parameter to raise, as in Linux 5.10): export one \
+         dma-buf per plane, or allocate from a DMA-BUF heap"
+    )]
+    FixedSizeLimit {
+        /// Bytes asked for.
+        total: u64,
+    },
+    /// A hugetlbfs memfd on a kernel whose udmabuf takes shmem memfds only.
+    #[error(
+        "this kernel's udmabuf takes shmem memfds only (UDMABUF_CREATE answered EBADFD): \
+         hugetlbfs memfds (MFD_HUGETLB) need Linux 5.16 or later; use MemfdBuffer::new"
+    )]
+    HugetlbUnsupported,
     /// More ranges than `list_limit`.
     #[error(
         "{count} ranges exceed udmabuf's list_limit={limit} (/sys/module/udmabuf/parameters/list_limit)"
@@ -261,10 +276,7 @@ impl Udmabuf {
             range.size,
             sys::UDMABUF_FLAGS_CLOEXEC,
         )
-        .map_err(|errno| ExportError::Io {
-            op: "UDMABUF_CREATE",
-            errno,
-        })?;
+        .map_err(|errno| kernel_error("UDMABUF_CREATE", errno, &[range]))?;
         Ok(self.wrap(fd, range.size, usage))
     }
 
@@ -278,27 +290,50 @@ impl Udmabuf {
         check_ranges(ranges)?;
         let items: Vec<_> = ranges.iter().map(|r| (r.memfd, r.offset, r.size)).collect();
         let fd = sys::udmabuf_create_list(self.fd.as_fd(), sys::UDMABUF_FLAGS_CLOEXEC, &items)
-            .map_err(|errno| ExportError::Io {
-                op: "UDMABUF_CREATE_LIST",
-                errno,
-            })?;
+            .map_err(|errno| kernel_error("UDMABUF_CREATE_LIST", errno, ranges))?;
         let total = ranges.iter().fold(0u64, |t, r| t.saturating_add(r.size));
         Ok(self.wrap(fd, total, usage))
     }
 
     fn wrap(&self, fd: OwnedFd, size: u64, usage: &str) -> DmaBuf {
-        let ticket = Ticket::open(UDMABUF_PROVIDER, usage, size);
-        let buf = DmaBuf::from_parts(fd, size as usize, Origin::Udmabuf, Some(ticket));
-        let label = if usage.is_empty() {
-            UDMABUF_PROVIDER.to_owned()
-        } else {
-            format!("{UDMABUF_PROVIDER}:{usage}")
-        };
-        if let Err(err) = buf.set_name(&label) {
-            tracing::warn!(%err, "could not name the udmabuf");
-        }
-        buf
+        DmaBuf::allocated(fd, size, Origin::Udmabuf, UDMABUF_PROVIDER, usage)
     }
+}
+
+/// The limits of a udmabuf without module parameters (Linux 5.10: constants in udmabuf.c).
+pub const FIXED_SIZE_LIMIT_MB: u64 = 64;
+const FIXED_LIST_LIMIT: u64 = 1024;
+
+/// The kernel's refusal, named where [`check_ranges`] could not know the rule in advance: the
+/// fixed limits of a udmabuf without parameters, and hugetlbfs memfds before 5.16.
+fn kernel_error(op: &'static str, errno: Errno, ranges: &[MemfdRange<'_>]) -> ExportError {
+    let total = ranges.iter().fold(0u64, |t, r| t.saturating_add(r.size));
+    match errno {
+        Errno::INVAL if Udmabuf::size_limit().is_none() && total > FIXED_SIZE_LIMIT_MB << 20 => {
+            ExportError::FixedSizeLimit { total }
+        }
+        Errno::INVAL
+            if Udmabuf::list_limit().is_none() && ranges.len() as u64 > FIXED_LIST_LIMIT =>
+        {
+            ExportError::ListLimit {
+                count: ranges.len(),
+                limit: FIXED_LIST_LIMIT,
+            }
+        }
+        Errno::BADFD if ranges.iter().any(|r| on_hugetlbfs(r.memfd)) => {
+            ExportError::HugetlbUnsupported
+        }
+        errno => ExportError::Io { op, errno },
+    }
+}
+
+/// `HUGETLBFS_MAGIC` (`<linux/magic.h>`).
+const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+
+// `f_type` is i64 here, i32 or u32 elsewhere: the cast is needed on some architectures.
+#[allow(clippy::unnecessary_cast)]
+fn on_hugetlbfs(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstatfs(fd).is_ok_and(|s| s.f_type as i64 == HUGETLBFS_MAGIC)
 }
 
 /// The kernel's checks, done first so the error names the rule (the kernel says only EINVAL).

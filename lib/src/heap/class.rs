@@ -19,6 +19,10 @@ pub enum HeapKind {
     SystemUncached,
     /// The Contiguous Memory Allocator: physically contiguous.
     Cma,
+    /// Physically contiguous pages from the page allocator (ION's `system_contig` heap).
+    Contiguous,
+    /// A region reserved at boot (ION's carveout and chunk heaps).
+    Carveout,
     /// A vendor heap, `vendor,name`.
     Vendor {
         /// The part before the comma.
@@ -34,6 +38,8 @@ impl fmt::Display for HeapKind {
             HeapKind::System => f.write_str("system"),
             HeapKind::SystemUncached => f.write_str("system-uncached"),
             HeapKind::Cma => f.write_str("cma"),
+            HeapKind::Contiguous => f.write_str("contiguous"),
+            HeapKind::Carveout => f.write_str("carveout"),
             HeapKind::Vendor { vendor } => write!(f, "vendor ({vendor})"),
             HeapKind::Unknown => f.write_str("unknown"),
         }
@@ -221,6 +227,8 @@ mod proptests {
             }
             match kind {
                 HeapKind::Cma => prop_assert!(p.contiguous),
+                // ION's types only, never from a name.
+                HeapKind::Contiguous | HeapKind::Carveout => prop_assert!(false, "{name}"),
                 HeapKind::System | HeapKind::SystemUncached | HeapKind::Unknown => prop_assert!(!p.contiguous),
                 HeapKind::Vendor { .. } => prop_assert!(name.contains(',')),
             }

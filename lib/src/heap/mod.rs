@@ -36,7 +36,6 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::accounting::Ticket;
 use crate::dmabuf::{DmaBuf, Origin};
 use crate::sys;
 pub use class::{CMA_HEAP_NAMES, HeapKind, HeapProperties, classify};
@@ -281,22 +280,13 @@ impl Heap {
                     errno,
                 },
             })?;
-        let ticket = Ticket::open(&self.name, usage, len);
-        let buf = DmaBuf::from_parts(
+        Ok(DmaBuf::allocated(
             fd,
-            len as usize,
+            len,
             Origin::Heap(self.name.clone()),
-            Some(ticket),
-        );
-        let label = if usage.is_empty() {
-            self.name.clone()
-        } else {
-            format!("{}:{usage}", self.name)
-        };
-        if let Err(err) = buf.set_name(&label) {
-            tracing::warn!(heap = %self.name, %err, "could not name the dma-buf");
-        }
-        Ok(buf)
+            &self.name,
+            usage,
+        ))
     }
 }
 

@@ -62,16 +62,39 @@ impl Fourcc {
     pub const NV21: Fourcc = fourcc(b"NV21");
     /// `NV16`: Y, then CbCr at half width, full height.
     pub const NV16: Fourcc = fourcc(b"NV16");
-    /// `P010`: 16-bit Y, then 16-bit CbCr at half width and height.
+    /// `NV61`: as NV16 with CrCb.
+    pub const NV61: Fourcc = fourcc(b"NV61");
+    /// `NV24`: Y, then CbCr at full resolution.
+    pub const NV24: Fourcc = fourcc(b"NV24");
+    /// `NV42`: as NV24 with CrCb.
+    pub const NV42: Fourcc = fourcc(b"NV42");
+    /// `P010`: 16-bit Y, then 16-bit CbCr at half width and height (10 significant bits, MSB
+    /// aligned).
     pub const P010: Fourcc = fourcc(b"P010");
+    /// `P012`: as P010 with 12 significant bits.
+    pub const P012: Fourcc = fourcc(b"P012");
+    /// `P016`: as P010 with 16 significant bits.
+    pub const P016: Fourcc = fourcc(b"P016");
     /// `YU12`: Y, Cb, Cr planes, chroma at half width and height.
     pub const YUV420: Fourcc = fourcc(b"YU12");
     /// `YV12`: Y, Cr, Cb planes.
     pub const YVU420: Fourcc = fourcc(b"YV12");
+    /// `YU16`: Y, Cb, Cr planes, chroma at half width.
+    pub const YUV422: Fourcc = fourcc(b"YU16");
+    /// `YV16`: Y, Cr, Cb planes, chroma at half width.
+    pub const YVU422: Fourcc = fourcc(b"YV16");
+    /// `YU24`: Y, Cb, Cr planes at full resolution.
+    pub const YUV444: Fourcc = fourcc(b"YU24");
+    /// `YV24`: Y, Cr, Cb planes at full resolution.
+    pub const YVU444: Fourcc = fourcc(b"YV24");
     /// `YUYV`: packed 4:2:2.
     pub const YUYV: Fourcc = fourcc(b"YUYV");
     /// `UYVY`: packed 4:2:2.
     pub const UYVY: Fourcc = fourcc(b"UYVY");
+    /// `YVYU`: packed 4:2:2.
+    pub const YVYU: Fourcc = fourcc(b"YVYU");
+    /// `VYUY`: packed 4:2:2.
+    pub const VYUY: Fourcc = fourcc(b"VYUY");
 
     /// Parses a four-character code such as `"NV12"`.
     pub fn from_code(code: &str) -> Option<Fourcc> {
@@ -124,7 +147,10 @@ pub fn planes_of(format: Fourcc) -> Option<&'static [PlaneFormat]> {
     const NV420: &[PlaneFormat] = &[plane(1, 1, 1), plane(2, 2, 2)];
     const NV422: &[PlaneFormat] = &[plane(1, 1, 1), plane(2, 2, 1)];
     const P010: &[PlaneFormat] = &[plane(2, 1, 1), plane(4, 2, 2)];
+    const NV444: &[PlaneFormat] = &[plane(1, 1, 1), plane(2, 1, 1)];
     const YUV420: &[PlaneFormat] = &[plane(1, 1, 1), plane(1, 2, 2), plane(1, 2, 2)];
+    const YUV422: &[PlaneFormat] = &[plane(1, 1, 1), plane(1, 2, 1), plane(1, 2, 1)];
+    const YUV444: &[PlaneFormat] = &[plane(1, 1, 1), plane(1, 1, 1), plane(1, 1, 1)];
     const PACKED422: &[PlaneFormat] = &[plane(4, 2, 1)];
     Some(match format {
         Fourcc::RGB565 | Fourcc::BGR565 => RGB16,
@@ -136,10 +162,13 @@ pub fn planes_of(format: Fourcc) -> Option<&'static [PlaneFormat]> {
         | Fourcc::XRGB2101010
         | Fourcc::ARGB2101010 => RGB32,
         Fourcc::NV12 | Fourcc::NV21 => NV420,
-        Fourcc::NV16 => NV422,
-        Fourcc::P010 => P010,
+        Fourcc::NV16 | Fourcc::NV61 => NV422,
+        Fourcc::NV24 | Fourcc::NV42 => NV444,
+        Fourcc::P010 | Fourcc::P012 | Fourcc::P016 => P010,
         Fourcc::YUV420 | Fourcc::YVU420 => YUV420,
-        Fourcc::YUYV | Fourcc::UYVY => PACKED422,
+        Fourcc::YUV422 | Fourcc::YVU422 => YUV422,
+        Fourcc::YUV444 | Fourcc::YVU444 => YUV444,
+        Fourcc::YUYV | Fourcc::UYVY | Fourcc::YVYU | Fourcc::VYUY => PACKED422,
         _ => return None,
     })
 }
@@ -161,6 +190,22 @@ impl Default for LayoutOptions {
             stride_align: 256,
             offset_align: 256,
             buffer_per_plane: false,
+        }
+    }
+}
+
+impl LayoutOptions {
+    /// These options, with strides and plane offsets also multiples of `pitch` and `offset`
+    /// (a plane's alignments, as a compositor's heap hints give them: powers of two, so the
+    /// larger of two satisfies both; zero or another value is no constraint). A wl_shm buffer
+    /// meant for scan-out needs them as much as a dma-buf: the display engine reads its pitch and
+    /// offset whatever memory it is.
+    pub fn aligned_to(self, pitch: u32, offset: u32) -> Self {
+        let larger = |a: u32, b: u32| if b.is_power_of_two() { a.max(b) } else { a };
+        Self {
+            stride_align: larger(self.stride_align, pitch),
+            offset_align: larger(self.offset_align, offset),
+            ..self
         }
     }
 }
@@ -198,7 +243,7 @@ pub struct Layout {
 pub enum LayoutError {
     /// The format has no layout here.
     #[error(
-        "format {0} is not supported (RGB 16/24/32-bit, XR30/AR30, NV12/NV21/NV16/P010, YUV420/YVU420, YUYV/UYVY are)"
+        "format {0} is not supported (RGB 16/24/32-bit, XR30/AR30, NV12/21/16/61/24/42, P010/P012/P016, YU12/YV12/YU16/YV16/YU24/YV24, YUYV/UYVY/YVYU/VYUY are)"
     )]
     UnsupportedFormat(Fourcc),
     /// Zero width or height.
@@ -450,6 +495,19 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn hint_alignments_raise_the_defaults_and_bad_ones_are_ignored() {
+        let o = LayoutOptions::default().aligned_to(1024, 4096);
+        assert_eq!((o.stride_align, o.offset_align), (1024, 4096));
+        let o = LayoutOptions::default().aligned_to(64, 0);
+        assert_eq!((o.stride_align, o.offset_align), (256, 256));
+        let o = LayoutOptions::default().aligned_to(768, 3);
+        assert_eq!((o.stride_align, o.offset_align), (256, 256));
+        let options = LayoutOptions::default().aligned_to(2048, 1);
+        let l = Layout::new(Fourcc::XRGB8888, 300, 10, options).unwrap();
+        assert_eq!(l.planes[0].stride, 2048);
+    }
+
     fn layout(f: Fourcc, w: u32, h: u32) -> Layout {
         Layout::new(f, w, h, LayoutOptions::default()).unwrap()
     }
@@ -623,11 +681,22 @@ pub(crate) mod proptests {
         Fourcc::NV12,
         Fourcc::NV21,
         Fourcc::NV16,
+        Fourcc::NV61,
+        Fourcc::NV24,
+        Fourcc::NV42,
         Fourcc::P010,
+        Fourcc::P012,
+        Fourcc::P016,
         Fourcc::YUV420,
         Fourcc::YVU420,
+        Fourcc::YUV422,
+        Fourcc::YVU422,
+        Fourcc::YUV444,
+        Fourcc::YVU444,
         Fourcc::YUYV,
         Fourcc::UYVY,
+        Fourcc::YVYU,
+        Fourcc::VYUY,
     ];
 
     /// A supported format most of the time, any code otherwise.

@@ -22,8 +22,10 @@
 //! ```
 //!
 //! Providers: a heap's name (`system`; in double quotes when it has a comma: `"linux,cma"`,
-//! `"mtk,secure"`), a class (`@system`, `@system-uncached`,
-//! `@cma`, `@vendor`, `@contiguous`) or `udmabuf`. Options: `contiguous`, `uncached` (prefer),
+//! `"mtk,secure"`), an ION heap's name after `ion:` (`ion:ion_system_heap`, `ion:reserved`; see
+//! [`crate::ion`]), a class (`@system`, `@system-uncached`, `@cma`, `@vendor`, `@contiguous`,
+//! `@carveout`) or `udmabuf`. A class takes the DMA-BUF heaps of the class, then the ION heaps of
+//! it, so one policy serves a 5.10 BSP kernel with ION and a mainline one without. Options: `contiguous`, `uncached` (prefer),
 //! `dma32`, `align=N` (stride), `offset-align=N`. The file comes from `$WAYHEAP_POLICY`, or the
 //! API ([`Policy::load`]); without one, [`DEFAULT_POLICY`] applies.
 //!
@@ -46,6 +48,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::heap::{HeapInfo, HeapKind, HeapProperties};
+use crate::ion::{ION_PREFIX, IonHeapInfo};
 pub use walk::{AllocError, Allocation, Allocator, Skip, SkipReason};
 
 /// The environment variable naming a policy file.
@@ -75,6 +78,8 @@ pub enum Provider {
     Class(HeapClass),
     /// memfd memory exported through `/dev/udmabuf`.
     Udmabuf,
+    /// An ION heap by name (`ion:NAME` in the file; the name without the prefix here).
+    Ion(String),
 }
 
 /// Classes of heaps a policy can name.
@@ -90,6 +95,8 @@ pub enum HeapClass {
     Vendor,
     /// `@contiguous`: any heap whose memory is physically contiguous.
     Contiguous,
+    /// `@carveout`: a region reserved at boot (ION's carveout and chunk heaps).
+    Carveout,
 }
 
 impl HeapClass {
@@ -100,6 +107,7 @@ impl HeapClass {
             HeapClass::Cma => *kind == HeapKind::Cma,
             HeapClass::Vendor => matches!(kind, HeapKind::Vendor { .. }),
             HeapClass::Contiguous => props.contiguous,
+            HeapClass::Carveout => *kind == HeapKind::Carveout,
         }
     }
 }
@@ -200,6 +208,24 @@ pub(crate) enum Candidate {
         properties: HeapProperties,
     },
     Udmabuf,
+    /// An ION heap; `provider` is its `ion:NAME`, `properties.cached` the flag to allocate with.
+    Ion {
+        provider: String,
+        heap: IonHeapInfo,
+        properties: HeapProperties,
+    },
+}
+
+/// What ION offers on this system, for [`Policy::candidates`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum IonInventory {
+    /// No `/dev/ion` (every mainline kernel since 5.11).
+    #[default]
+    Absent,
+    /// `/dev/ion` is there but cannot be used; why.
+    Unusable(SkipReason),
+    /// Its heaps.
+    Heaps(Vec<IonHeapInfo>),
 }
 
 impl Candidate {
@@ -207,12 +233,13 @@ impl Candidate {
         match self {
             Candidate::Heap { name, .. } => name,
             Candidate::Udmabuf => "udmabuf",
+            Candidate::Ion { provider, .. } => provider,
         }
     }
 
     fn properties(&self) -> HeapProperties {
         match self {
-            Candidate::Heap { properties, .. } => *properties,
+            Candidate::Heap { properties, .. } | Candidate::Ion { properties, .. } => *properties,
             // memfd pages: scattered, cached, anywhere in memory.
             Candidate::Udmabuf => HeapProperties {
                 contiguous: false,
@@ -327,13 +354,33 @@ impl Policy {
             .unwrap_or_else(|| crate::heap::classify(name))
     }
 
-    /// Resolves `usage` against the heaps present: the candidates to try in order, and the
-    /// providers left out before trying (absent, or failing a constraint).
+    /// What an ION heap is: the policy's `heap ion:NAME` line if it has one, else its type's.
+    pub fn classify_ion(&self, heap: &IonHeapInfo) -> (HeapKind, HeapProperties) {
+        self.heaps
+            .get(&heap.provider_name())
+            .cloned()
+            .unwrap_or_else(|| (heap.kind.clone(), heap.properties))
+    }
+
+    /// Resolves `usage` against the DMA-BUF heaps present (no ION): see [`Self::candidates_with_ion`].
+    #[cfg(test)]
     pub(crate) fn candidates(
         &self,
         usage: &str,
         caller: &Constraints,
         heaps: &[HeapInfo],
+    ) -> (Vec<Candidate>, Vec<Skip>, Constraints) {
+        self.candidates_with_ion(usage, caller, heaps, &IonInventory::Absent)
+    }
+
+    /// Resolves `usage` against the heaps present, DMA-BUF heaps and ION's: the candidates to try
+    /// in order, and the providers left out before trying (absent, or failing a constraint).
+    pub(crate) fn candidates_with_ion(
+        &self,
+        usage: &str,
+        caller: &Constraints,
+        heaps: &[HeapInfo],
+        ion: &IonInventory,
     ) -> (Vec<Candidate>, Vec<Skip>, Constraints) {
         let rule = self.rule(usage);
         let constraints = caller.merged(&rule.constraints);
@@ -344,6 +391,23 @@ impl Policy {
             let mut found: Vec<Candidate> = Vec::new();
             match provider {
                 Provider::Udmabuf => found.push(Candidate::Udmabuf),
+                Provider::Ion(name) => match ion {
+                    IonInventory::Heaps(list) => match list.iter().find(|h| &h.name == name) {
+                        Some(h) => found.push(self.ion_candidate(h, &constraints)),
+                        None => skipped.push(Skip {
+                            provider: format!("{ION_PREFIX}{name}"),
+                            reason: SkipReason::Absent,
+                        }),
+                    },
+                    IonInventory::Absent => skipped.push(Skip {
+                        provider: format!("{ION_PREFIX}{name}"),
+                        reason: SkipReason::Absent,
+                    }),
+                    IonInventory::Unusable(reason) => skipped.push(Skip {
+                        provider: format!("{ION_PREFIX}{name}"),
+                        reason: reason.clone(),
+                    }),
+                },
                 Provider::Heap(name) => match heaps.iter().find(|h| &h.name == name) {
                     Some(h) => found.push(Candidate::Heap {
                         name: h.name.clone(),
@@ -380,6 +444,15 @@ impl Policy {
                             properties: self.classify(&h.name).1,
                         });
                     }
+                    // Then ION's heaps of the class, in ION's priority order.
+                    if let IonInventory::Heaps(list) = ion {
+                        for h in list {
+                            let (kind, props) = self.classify_ion(h);
+                            if class.matches(&kind, &props) {
+                                found.push(self.ion_candidate(h, &constraints));
+                            }
+                        }
+                    }
                     if found.is_empty() {
                         skipped.push(Skip {
                             provider: class_name(*class).to_owned(),
@@ -407,6 +480,18 @@ impl Policy {
         }
         (out, skipped, constraints)
     }
+
+    /// An ION heap as a candidate: ION caches per allocation, so it serves `prefer_uncached`
+    /// with an uncached (write-combined) buffer.
+    fn ion_candidate(&self, heap: &IonHeapInfo, constraints: &Constraints) -> Candidate {
+        let (_, mut properties) = self.classify_ion(heap);
+        properties.cached = !constraints.prefer_uncached;
+        Candidate::Ion {
+            provider: heap.provider_name(),
+            heap: heap.clone(),
+            properties,
+        }
+    }
 }
 
 fn class_name(c: HeapClass) -> &'static str {
@@ -416,6 +501,7 @@ fn class_name(c: HeapClass) -> &'static str {
         HeapClass::Cma => "@cma",
         HeapClass::Vendor => "@vendor",
         HeapClass::Contiguous => "@contiguous",
+        HeapClass::Carveout => "@carveout",
     }
 }
 
@@ -475,11 +561,16 @@ fn parse_provider(token: &str) -> Result<Provider, String> {
         "@cma" => Provider::Class(HeapClass::Cma),
         "@vendor" => Provider::Class(HeapClass::Vendor),
         "@contiguous" => Provider::Class(HeapClass::Contiguous),
+        "@carveout" => Provider::Class(HeapClass::Carveout),
         t if t.starts_with('@') => {
             return Err(format!(
-                "unknown heap class {t} (classes: @system, @system-uncached, @cma, @vendor, @contiguous)"
+                "unknown heap class {t} (classes: @system, @system-uncached, @cma, @vendor, @contiguous, @carveout)"
             ));
         }
+        t if t.starts_with(ION_PREFIX) => match &t[ION_PREFIX.len()..] {
+            "" => return Err("ion: needs a heap name (ion:ion_system_heap, ion:reserved)".into()),
+            name => Provider::Ion(name.to_owned()),
+        },
         t => Provider::Heap(t.to_owned()),
     })
 }

@@ -305,10 +305,15 @@ mod proptests {
                     HeapClass::Cma,
                     HeapClass::Vendor,
                     HeapClass::Contiguous,
+                    HeapClass::Carveout,
                 ][..]
             )
             .prop_map(Provider::Class),
-            heap_name().prop_map(Provider::Heap),
+            // `ion:` starts an ION heap's name, never a DMA-BUF heap's.
+            heap_name()
+                .prop_filter("ion: names an ION heap", |n| !n.starts_with("ion:"))
+                .prop_map(Provider::Heap),
+            heap_name().prop_map(Provider::Ion),
         ]
     }
 
@@ -318,6 +323,8 @@ mod proptests {
             Provider::Class(c) => class_name(*c).to_owned(),
             Provider::Heap(n) if n.contains(',') => format!("\"{n}\""),
             Provider::Heap(n) => n.clone(),
+            Provider::Ion(n) if n.contains(',') => format!("\"ion:{n}\""),
+            Provider::Ion(n) => format!("ion:{n}"),
         }
     }
 
@@ -515,4 +522,131 @@ mod proptests {
             }
         }
     }
+}
+
+fn ion_heaps() -> IonInventory {
+    use crate::ion::IonHeapType;
+    let heap = |name: &str, id, raw| {
+        let heap_type = IonHeapType::from_raw(raw);
+        let (kind, properties) = heap_type.classify();
+        IonHeapInfo {
+            name: name.to_owned(),
+            id,
+            heap_type,
+            kind,
+            properties,
+        }
+    };
+    // 5.10's three: the system heap, the contiguous one, and the default CMA area's.
+    IonInventory::Heaps(vec![
+        heap("ion_system_heap", 0, 0),
+        heap("ion_system_contig_heap", 1, 1),
+        heap("reserved", 2, 4),
+    ])
+}
+
+#[test]
+fn classes_take_dma_buf_heaps_then_ion_heaps() {
+    let p = Policy::default();
+    // 5.10 with both: the DMA-BUF CMA heap first, ION's after it.
+    let (c, skipped, _) = p.candidates_with_ion(
+        "scanout",
+        &Constraints::default(),
+        &heaps(&["reserved", "system"]),
+        &ion_heaps(),
+    );
+    assert_eq!(
+        names(&c),
+        [
+            "reserved",
+            "ion:reserved",
+            "system",
+            "ion:ion_system_heap",
+            "udmabuf"
+        ]
+    );
+    assert!(skipped.is_empty());
+    // A BSP kernel with ION only still finds CMA and system memory.
+    let (c, _, _) = p.candidates_with_ion("camera", &Constraints::default(), &[], &ion_heaps());
+    assert_eq!(
+        names(&c),
+        ["ion:reserved", "ion:ion_system_heap", "udmabuf"]
+    );
+    // @contiguous takes ION's contiguous heaps too; contiguous rules out the system ones.
+    let p = Policy::parse("x @contiguous,@system,ion:ion_system_heap contiguous\n").unwrap();
+    let (c, skipped, _) = p.candidates_with_ion("x", &Constraints::default(), &[], &ion_heaps());
+    assert_eq!(names(&c), ["ion:ion_system_contig_heap", "ion:reserved"]);
+    assert!(
+        skipped
+            .iter()
+            .all(|s| s.reason == SkipReason::Constraint("contiguous")),
+        "{skipped:?}"
+    );
+}
+
+#[test]
+fn ion_providers_by_name_are_found_or_say_why_not() {
+    let p = Policy::parse("scanout ion:reserved,ion:nope,system\n").unwrap();
+    assert_eq!(
+        p.rule("scanout").providers[..2],
+        [
+            Provider::Ion("reserved".into()),
+            Provider::Ion("nope".into())
+        ]
+    );
+    let (c, skipped, _) = p.candidates_with_ion(
+        "scanout",
+        &Constraints::default(),
+        &heaps(&["system"]),
+        &ion_heaps(),
+    );
+    assert_eq!(names(&c), ["ion:reserved", "system"]);
+    assert_eq!(
+        skipped,
+        vec![Skip {
+            provider: "ion:nope".into(),
+            reason: SkipReason::Absent
+        }]
+    );
+    // No /dev/ion (a mainline kernel): absent; an unusable one: its reason.
+    let (c, skipped, _) = p.candidates_with_ion(
+        "scanout",
+        &Constraints::default(),
+        &heaps(&["system"]),
+        &IonInventory::Absent,
+    );
+    assert_eq!(names(&c), ["system"]);
+    assert_eq!(skipped.len(), 2);
+    let denied = SkipReason::PermissionDenied("permission denied opening /dev/ion".into());
+    let (_, skipped, _) = p.candidates_with_ion(
+        "scanout",
+        &Constraints::default(),
+        &heaps(&["system"]),
+        &IonInventory::Unusable(denied.clone()),
+    );
+    assert_eq!(skipped[0].reason, denied);
+    assert!(Policy::parse("x ion:\n").is_err());
+}
+
+#[test]
+fn ion_serves_uncached_requests_uncached_and_first() {
+    // ION caches per allocation: with `uncached` its heaps allocate write-combined buffers and
+    // move before the cached DMA-BUF heaps.
+    let p = Policy::parse("x @system,@system-uncached uncached\n").unwrap();
+    let (c, _, merged) = p.candidates_with_ion(
+        "x",
+        &Constraints::default(),
+        &heaps(&["system"]),
+        &ion_heaps(),
+    );
+    assert!(merged.prefer_uncached);
+    assert_eq!(names(&c), ["ion:ion_system_heap", "system"]);
+    assert!(!c[0].properties().cached);
+    // A `heap ion:NAME` line classifies an ION heap as for DMA-BUF heaps.
+    let p = Policy::parse("x @carveout\nheap ion:ion_system_heap contiguous\n").unwrap();
+    let inv = ion_heaps();
+    let IonInventory::Heaps(list) = &inv else {
+        unreachable!()
+    };
+    assert!(p.classify_ion(&list[0]).1.contiguous);
 }

@@ -4,10 +4,11 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{Candidate, Constraints, Policy, PolicyError};
+use super::{Candidate, Constraints, IonInventory, Policy, PolicyError};
 use crate::dmabuf::DmaBuf;
 use crate::export::{DEFAULT_UDMABUF, ExportError, MemfdBuffer, MemfdRange, Udmabuf};
 use crate::heap::{HeapDir, HeapError};
+use crate::ion::{DEFAULT_ION_DEVICE, IonDevice, IonError};
 use crate::layout::{Fourcc, Layout, LayoutError, LayoutOptions, MODIFIER_LINEAR};
 
 /// Why a provider did not serve.
@@ -21,13 +22,17 @@ pub enum SkipReason {
     OutOfMemory(String),
     /// Its memory cannot satisfy the named constraint.
     Constraint(&'static str),
+    /// Present, but this kernel's interface is one wayheap does not speak (ION before 4.12).
+    Unsupported(String),
 }
 
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::Absent => f.write_str("absent"),
-            SkipReason::PermissionDenied(m) | SkipReason::OutOfMemory(m) => f.write_str(m),
+            SkipReason::PermissionDenied(m)
+            | SkipReason::OutOfMemory(m)
+            | SkipReason::Unsupported(m) => f.write_str(m),
             SkipReason::Constraint(c) => write!(f, "does not satisfy {c}"),
         }
     }
@@ -108,6 +113,18 @@ pub enum AllocError {
         /// The export error.
         source: ExportError,
     },
+    /// An ION heap refused the request itself (EINVAL, ...). The ION error is the
+    /// [`source`](std::error::Error::source).
+    #[error(
+        "usage {usage}: stopped at an ION error that no other provider would fix (the request is \
+         wrong for ION)"
+    )]
+    Ion {
+        /// The usage.
+        usage: String,
+        /// The ION error.
+        source: IonError,
+    },
     /// The layout is impossible.
     #[error(transparent)]
     Layout(#[from] LayoutError),
@@ -130,6 +147,7 @@ pub struct Allocator {
     policy: Policy,
     heaps: HeapDir,
     udmabuf: PathBuf,
+    ion: PathBuf,
 }
 
 /// What one candidate's attempt says about the walk.
@@ -146,6 +164,7 @@ impl Allocator {
             policy,
             heaps,
             udmabuf: PathBuf::from(DEFAULT_UDMABUF),
+            ion: PathBuf::from(DEFAULT_ION_DEVICE),
         }
     }
 
@@ -158,6 +177,31 @@ impl Allocator {
     pub fn with_udmabuf(mut self, path: impl Into<PathBuf>) -> Self {
         self.udmabuf = path.into();
         self
+    }
+
+    /// Uses another ION node (tests, containers); [`DEFAULT_ION_DEVICE`] otherwise.
+    pub fn with_ion(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ion = path.into();
+        self
+    }
+
+    /// What ION offers here, and the open node the walk allocates through: nothing without
+    /// `/dev/ion`; a reason when it cannot be used (the walk records it for `ion:` providers,
+    /// never fails on it).
+    fn ion_inventory(&self) -> (IonInventory, Option<IonDevice>) {
+        let listed = IonDevice::open_at(&self.ion).and_then(|d| Ok((d.heaps()?, d)));
+        match listed {
+            Ok((heaps, device)) => (IonInventory::Heaps(heaps), Some(device)),
+            Err(IonError::NotFound { .. }) => (IonInventory::Absent, None),
+            Err(e @ IonError::PermissionDenied { .. }) => (
+                IonInventory::Unusable(SkipReason::PermissionDenied(e.to_string())),
+                None,
+            ),
+            Err(e) => (
+                IonInventory::Unusable(SkipReason::Unsupported(e.to_string())),
+                None,
+            ),
+        }
     }
 
     /// The policy.
@@ -181,7 +225,10 @@ impl Allocator {
             usage: usage.to_owned(),
             source,
         })?;
-        let (candidates, mut skipped, merged) = self.policy.candidates(usage, constraints, &heaps);
+        let (ion, ion_device) = self.ion_inventory();
+        let (candidates, mut skipped, merged) =
+            self.policy
+                .candidates_with_ion(usage, constraints, &heaps, &ion);
         if let Some(mods) = &merged.modifiers
             && !mods.contains(&MODIFIER_LINEAR)
         {
@@ -206,7 +253,7 @@ impl Allocator {
             });
         }
         for c in candidates {
-            match self.try_one(&c, usage, size) {
+            match self.try_one(&c, usage, size, ion_device.as_ref()) {
                 Attempt::Served(buffer) => {
                     if !skipped.is_empty() {
                         tracing::info!(usage, provider = c.name(), skipped = %list(&skipped), "allocation fell back");
@@ -263,7 +310,9 @@ impl Allocator {
         Ok((layout, buffers))
     }
 
-    fn try_one(&self, c: &Candidate, usage: &str, size: usize) -> Attempt {
+    /// Tries candidate `c`; an ION candidate allocates through `ion`, the node the inventory
+    /// listed it from (there is none without an inventory of heaps).
+    fn try_one(&self, c: &Candidate, usage: &str, size: usize, ion: Option<&IonDevice>) -> Attempt {
         match c {
             Candidate::Heap { name, .. } => match self
                 .heaps
@@ -279,6 +328,32 @@ impl Allocator {
                     Attempt::FallBack(SkipReason::OutOfMemory(e.to_string()))
                 }
                 Err(source) => Attempt::Stop(AllocError::Heap {
+                    usage: usage.to_owned(),
+                    source,
+                }),
+            },
+            Candidate::Ion {
+                heap, properties, ..
+            } => match ion
+                .ok_or(IonError::NotFound {
+                    path: self.ion.clone(),
+                })
+                .and_then(|d| d.allocate_for(heap, size, properties.cached, usage))
+            {
+                Ok(buf) => Attempt::Served(buf),
+                Err(IonError::NotFound { .. } | IonError::NoSuchHeap { .. }) => {
+                    Attempt::FallBack(SkipReason::Absent)
+                }
+                Err(e @ IonError::PermissionDenied { .. }) => {
+                    Attempt::FallBack(SkipReason::PermissionDenied(e.to_string()))
+                }
+                Err(e @ IonError::OutOfMemory { .. }) => {
+                    Attempt::FallBack(SkipReason::OutOfMemory(e.to_string()))
+                }
+                Err(e @ IonError::LegacyAbi { .. }) => {
+                    Attempt::FallBack(SkipReason::Unsupported(e.to_string()))
+                }
+                Err(source) => Attempt::Stop(AllocError::Ion {
                     usage: usage.to_owned(),
                     source,
                 }),
@@ -302,9 +377,11 @@ impl Allocator {
                     Err(e @ ExportError::PermissionDenied { .. }) => {
                         Attempt::FallBack(SkipReason::PermissionDenied(e.to_string()))
                     }
-                    Err(e @ (ExportError::SizeLimit { .. } | ExportError::Memfd { .. })) => {
-                        Attempt::FallBack(SkipReason::OutOfMemory(e.to_string()))
-                    }
+                    Err(
+                        e @ (ExportError::SizeLimit { .. }
+                        | ExportError::FixedSizeLimit { .. }
+                        | ExportError::Memfd { .. }),
+                    ) => Attempt::FallBack(SkipReason::OutOfMemory(e.to_string())),
                     Err(source) => Attempt::Stop(AllocError::Export {
                         usage: usage.to_owned(),
                         source,

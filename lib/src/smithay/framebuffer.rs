@@ -19,6 +19,7 @@ use smithay::backend::allocator::format::get_opaque;
 use smithay::backend::allocator::{Buffer, Format, Fourcc, Modifier};
 use smithay::backend::drm::exporter::{ExportBuffer, ExportFramebuffer};
 use smithay::backend::drm::{DrmDeviceFd, Framebuffer};
+use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 
 /// Why a dma-buf could not become a framebuffer.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +137,8 @@ pub struct PrimeExporter {
     memory: Arc<Mutex<HashMap<WeakDmabuf, Option<BufferMemory>>>>,
     /// Why a buffer could not become a framebuffer, by buffer (weak): the placement reason.
     failures: Arc<Mutex<HashMap<WeakDmabuf, String>>>,
+    /// wl_shm buffers as udmabufs, when shm scan-out is on.
+    shm: Option<super::ShmScanout>,
 }
 
 /// Where a dma-buf's memory comes from, as far as the kernel tells (fdinfo's exporter).
@@ -224,6 +227,28 @@ impl PrimeExporter {
             contiguous_only: false,
             memory: Arc::default(),
             failures: Arc::default(),
+            shm: None,
+        }
+    }
+
+    /// Scans out wl_shm buffers too: their pools exported through `/dev/udmabuf`
+    /// ([`ShmScanout`](super::ShmScanout)), when the client sealed them against shrinking.
+    pub fn with_shm_scanout(mut self, shm: super::ShmScanout) -> Self {
+        self.shm = Some(shm);
+        self
+    }
+
+    /// The shm scan-out this exporter uses, if on.
+    pub fn shm_scanout(&self) -> Option<&super::ShmScanout> {
+        self.shm.as_ref()
+    }
+
+    /// The dma-buf a client buffer is scanned out from: its own (linux-dmabuf), or its shm
+    /// pool's udmabuf export when shm scan-out is on and the pool allows it; `None` otherwise.
+    pub fn client_dmabuf(&self, buffer: &WlBuffer) -> Option<Dmabuf> {
+        match smithay::wayland::dmabuf::get_dmabuf(buffer) {
+            Ok(dmabuf) => Some(dmabuf.clone()),
+            Err(_) => self.shm.as_ref()?.dmabuf(buffer).ok(),
         }
     }
 
@@ -396,11 +421,12 @@ where
         use_opaque: bool,
     ) -> Result<Option<PrimeFramebuffer>, PrimeError> {
         match buffer {
-            ExportBuffer::Wayland(wl) => match smithay::wayland::dmabuf::get_dmabuf(wl) {
-                Ok(dmabuf) if Self::eligible(dmabuf) && self.memory_fits(dmabuf) => {
-                    self.framebuffer_for(dmabuf, use_opaque).map(Some)
+            ExportBuffer::Wayland(wl) => match self.client_dmabuf(wl) {
+                Some(dmabuf) if Self::eligible(&dmabuf) && self.memory_fits(&dmabuf) => {
+                    self.framebuffer_for(&dmabuf, use_opaque).map(Some)
                 }
-                // shm, single-pixel and implicit-modifier buffers are composited.
+                // Single-pixel and implicit-modifier buffers are composited, and shm buffers
+                // whose pool cannot be exported.
                 _ => Ok(None),
             },
             ExportBuffer::Allocator(b) => {
@@ -412,8 +438,9 @@ where
 
     fn can_add_framebuffer(&self, buffer: &ExportBuffer<'_, B>) -> bool {
         match buffer {
-            ExportBuffer::Wayland(wl) => smithay::wayland::dmabuf::get_dmabuf(wl)
-                .is_ok_and(|d| Self::eligible(d) && self.memory_fits(d)),
+            ExportBuffer::Wayland(wl) => self
+                .client_dmabuf(wl)
+                .is_some_and(|d| Self::eligible(&d) && self.memory_fits(&d)),
             ExportBuffer::Allocator(_) => true,
         }
     }

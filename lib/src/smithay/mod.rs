@@ -2,6 +2,8 @@
 //!
 //! - [`PrimeExporter`]: Smithay's `ExportFramebuffer` for any LINEAR dma-buf — heap, udmabuf,
 //!   V4L2-exported — by PRIME import and AddFB2, cached per buffer, no GBM.
+//! - [`ShmScanout`]: wl_shm buffers onto planes too, their pools exported through `/dev/udmabuf`
+//!   when the client sealed them against shrinking ([`PrimeExporter::with_shm_scanout`]).
 //! - [`HeapAllocator`]: Smithay's `Allocator` for the compositor's own swapchain, served by the
 //!   core's policy (CMA first for scan-out), so no GBM device is needed to run.
 //! - [`validate_client_dmabuf`]: every plane of a client's linux-dmabuf buffer checked before use,
@@ -16,6 +18,10 @@
 //!   panic in Smithay 0.7; [`guards::DmabufQuota`], live client dma-bufs per client, bounded.
 //! - [`ClientListener`]: the listening socket as a calloop source that survives `accept()`
 //!   failures (EMFILE included), and [`raise_fd_limit`].
+//! - [`yuv_element`]: client YUV dma-bufs (NV12 and kin) as render elements without a renderer
+//!   import — on a plane, or converted on the CPU when composited ([`space_elements`]).
+//! - [`colour_representation`]: the `wp_color_representation_v1` server — the matrix and range
+//!   of each surface's YUV buffers.
 //! - [`renderer`]: GLES when EGL is available (on the DRM device, or surfaceless), with the
 //!   reason when it is not, so the compositor falls back to pixman instead of panicking.
 //!
@@ -59,6 +65,7 @@
 //! ```
 
 mod allocator;
+pub mod colour_representation;
 mod framebuffer;
 pub mod guards;
 pub mod heap_hints;
@@ -66,7 +73,9 @@ mod listener;
 pub mod placement;
 mod planes;
 pub mod renderer;
+pub mod shm_scanout;
 mod validate;
+pub mod yuv_element;
 
 pub use allocator::{HeapAllocator, HeapAllocatorError, HeapBuffer};
 pub use framebuffer::{BufferMemory, PrimeError, PrimeExporter, PrimeFramebuffer};
@@ -78,7 +87,12 @@ pub use planes::{
     BufferKind, ElementFacts, FrameFacts, Placement, PlaneCaps, PlaneKind, Reason, Suspect,
     errno_name, explain,
 };
+pub use shm_scanout::{ShmRefusal, ShmScanout};
 pub use validate::{DmabufRejection, dmabuf_fd_size, validate_client_dmabuf, validate_planes};
+pub use yuv_element::{
+    PlaneColours, SurfaceElement, YuvColours, YuvComposition, YuvSurfaceElement,
+    cpu_converted_formats, space_elements, surface_tree_elements, window_elements,
+};
 
 #[doc(hidden)]
 pub use smithay as __smithay;

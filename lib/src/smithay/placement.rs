@@ -209,6 +209,8 @@ pub struct PlacementTracker {
     caps: PlaneCaps,
     scanout_allowed: bool,
     exporter: Option<PrimeExporter>,
+    /// How YUV surfaces are coloured, and the planes' colour.
+    yuv: super::YuvColours,
     probe: Option<RefusalProbe>,
     hysteresis: Duration,
     surfaces: HashMap<ObjectId, Tracked>,
@@ -225,6 +227,7 @@ impl PlacementTracker {
             caps,
             scanout_allowed: true,
             exporter: None,
+            yuv: super::YuvColours::default(),
             probe: None,
             hysteresis: FEEDBACK_HYSTERESIS,
             surfaces: HashMap::new(),
@@ -260,6 +263,13 @@ impl PlacementTracker {
     /// surface is composited with [`Reason::ScanoutDisabled`](super::Reason::ScanoutDisabled).
     pub fn set_scanout_allowed(&mut self, allowed: bool) {
         self.scanout_allowed = allowed;
+    }
+
+    /// How YUV surfaces are coloured and which colour the planes convert with now: a YUV
+    /// surface of another colour is composited with
+    /// [`Reason::ColourMismatch`](super::Reason::ColourMismatch).
+    pub fn set_yuv_colours(&mut self, yuv: super::YuvColours) {
+        self.yuv = yuv;
     }
 
     /// How long a surface's wanted feedback must hold before it is given (default
@@ -515,16 +525,35 @@ impl PlacementTracker {
             facts.buffer = BufferKind::SinglePixel;
             return facts;
         }
-        let Ok(dmabuf) = smithay::wayland::dmabuf::get_dmabuf(&buffer) else {
-            return facts;
+        let dmabuf = match smithay::wayland::dmabuf::get_dmabuf(&buffer) {
+            Ok(dmabuf) => dmabuf.clone(),
+            // shm: scanned out from its pool's udmabuf export, or composited with the reason.
+            Err(_) => match self.exporter.as_ref().and_then(|e| e.shm_scanout()) {
+                None => return facts,
+                Some(shm) => match shm.dmabuf(&buffer) {
+                    Ok(dmabuf) => dmabuf,
+                    Err(refusal) => {
+                        facts.shm_refusal = refusal;
+                        return facts;
+                    }
+                },
+            },
         };
         facts.buffer = BufferKind::DmaBuf(dmabuf.format());
+        if crate::yuv::YuvFormat::of(crate::layout::Fourcc(dmabuf.format().code as u32)).is_some() {
+            let colour = self.yuv.of(surface);
+            facts.colour_mismatch = self
+                .yuv
+                .planes
+                .filter(|p| *p != colour)
+                .map(|p| (colour, p));
+        }
         if let Some(exporter) = &self.exporter {
             if self.caps.contiguous_only {
                 // Only where the planes care about the memory; read once per buffer.
-                facts.memory = exporter.memory_of(dmabuf);
+                facts.memory = exporter.memory_of(&dmabuf);
             }
-            facts.framebuffer_error = exporter.failure_of(dmabuf);
+            facts.framebuffer_error = exporter.failure_of(&dmabuf);
         }
         facts
     }
@@ -538,7 +567,7 @@ impl PlacementTracker {
     ) -> Option<i32> {
         let (probe, exporter, element) = (self.probe.as_ref()?, self.exporter.as_ref()?, element?);
         let buffer = current_buffer(surface)?;
-        let dmabuf = smithay::wayland::dmabuf::get_dmabuf(&buffer).ok()?.clone();
+        let dmabuf = exporter.client_dmabuf(&buffer)?;
         if element.transform() != smithay::utils::Transform::Normal {
             // The probe sets no rotation: its answer would be about something else.
             return None;
@@ -557,7 +586,7 @@ impl PlacementTracker {
 }
 
 /// The buffer a surface shows (its renderer state's), if any.
-fn current_buffer(
+pub(crate) fn current_buffer(
     surface: &WlSurface,
 ) -> Option<smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer> {
     with_states(surface, |states| {

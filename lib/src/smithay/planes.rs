@@ -63,8 +63,12 @@ pub enum Reason {
     ScanoutDisabled,
     /// The output has no planes at all (a headless or offscreen output).
     NoPlanes,
-    /// Its buffer is shm (or another non-dma-buf type). Weston: BUFFER_TYPE.
+    /// Its buffer is shm (or another non-dma-buf type), and shm scan-out is off. Weston:
+    /// BUFFER_TYPE.
     NotADmaBuf,
+    /// Its buffer is shm and its pool could not be exported for scan-out
+    /// ([`ShmScanout`](super::ShmScanout)), with why.
+    ShmNotExported(super::ShmRefusal),
     /// A single-pixel buffer: a solid colour, drawn by the renderer. Weston: SOLID_SURFACE.
     SolidColor,
     /// A dma-buf with an implicit or non-LINEAR modifier the planes do not take.
@@ -97,6 +101,15 @@ pub enum Reason {
         errno: Option<i32>,
         /// What about the element the kernel most likely refused.
         suspect: Option<Suspect>,
+    },
+    /// A YUV buffer whose colour (matrix and range, from `wp_color_representation_v1`) is not
+    /// the one the planes convert with now: a plane would show other colours, so it is converted
+    /// on the CPU instead.
+    ColourMismatch {
+        /// The surface's colour.
+        surface: crate::yuv::Colour,
+        /// The planes' colour.
+        planes: crate::yuv::Colour,
     },
     /// The planes read only physically contiguous memory and the buffer is not (its exporter,
     /// e.g. `system` or `udmabuf`): allocate from a CMA heap.
@@ -143,6 +156,7 @@ impl fmt::Display for Reason {
             Reason::ScanoutDisabled => f.write_str("scan-out disabled"),
             Reason::NoPlanes => f.write_str("the output has no planes"),
             Reason::NotADmaBuf => f.write_str("not a dma-buf"),
+            Reason::ShmNotExported(refusal) => write!(f, "{refusal}"),
             Reason::SolidColor => f.write_str("a single-pixel buffer (solid colour)"),
             Reason::ModifierUnsupported(m) => {
                 write!(f, "modifier {m:?} not supported by the planes")
@@ -180,6 +194,10 @@ impl fmt::Display for Reason {
                     None => f.write_str(" (test commit refused)"),
                 }
             }
+            Reason::ColourMismatch { surface, planes } => write!(
+                f,
+                "its colour ({surface}) is not the planes' ({planes}): converted instead"
+            ),
             Reason::NotContiguous(exporter) => write!(
                 f,
                 "the planes need physically contiguous memory; the buffer is {exporter} memory"
@@ -255,6 +273,8 @@ pub struct ElementFacts {
     pub memory: Option<super::BufferMemory>,
     /// Why no framebuffer could be made of its buffer, when that was tried and failed.
     pub framebuffer_error: Option<String>,
+    /// Why its shm buffer's pool was not exported for scan-out, when shm scan-out is on.
+    pub shm_refusal: Option<super::ShmRefusal>,
     /// Drawn at a size other than its buffer's (viewporter, output scale).
     pub scaled: bool,
     /// Its buffer transform (rotation, flips).
@@ -272,6 +292,8 @@ pub struct ElementFacts {
     pub cursor: bool,
     /// When the kernel refused a test commit of it, the errno (from a test of wayheap's own).
     pub refusal_errno: Option<i32>,
+    /// A YUV buffer whose colour (surface, planes) differs from the planes' conversion.
+    pub colour_mismatch: Option<(crate::yuv::Colour, crate::yuv::Colour)>,
 }
 
 /// What is known about the frame the element is in.
@@ -374,7 +396,12 @@ fn composited_because(
         BufferKind::DmaBuf(format) => format,
         // A cursor image is copied into the cursor plane's own buffer, whatever its type.
         _ if element.cursor => return Reason::Unexplained,
-        BufferKind::Shm => return Reason::NotADmaBuf,
+        BufferKind::Shm => {
+            return match &element.shm_refusal {
+                Some(refusal) => Reason::ShmNotExported(refusal.clone()),
+                None => Reason::NotADmaBuf,
+            };
+        }
         BufferKind::SinglePixel => return Reason::SolidColor,
     };
     if format.modifier != Modifier::Linear {
@@ -394,6 +421,9 @@ fn composited_because(
     // first plane's answer even when another plane lists the format.
     if !caps.scans_out(&format) {
         return Reason::FormatUnsupported(format);
+    }
+    if let Some((surface, planes)) = element.colour_mismatch {
+        return Reason::ColourMismatch { surface, planes };
     }
     if let Some(e) = &element.framebuffer_error {
         return Reason::FramebufferFailed(e.clone());

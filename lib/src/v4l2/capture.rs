@@ -66,6 +66,7 @@ fn provider_of(buf: &DmaBuf) -> String {
     match buf.origin() {
         Origin::Heap(name) | Origin::Foreign(name) => name.clone(),
         Origin::Udmabuf => "udmabuf".to_owned(),
+        Origin::Ion(name) => format!("{}{name}", crate::ion::ION_PREFIX),
     }
 }
 

@@ -19,10 +19,14 @@ use wayheap::heap::HeapDir;
 use wayheap_tests::pattern;
 use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_pointer, wl_seat, wl_shm,
+    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_pointer, wl_seat, wl_shm, wl_shm_pool,
     wl_subcompositor, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, Proxy, QueueHandle, delegate_noop};
+use wayland_protocols::wp::color_representation::v1::client::{
+    wp_color_representation_manager_v1::WpColorRepresentationManagerV1,
+    wp_color_representation_surface_v1::{self, WpColorRepresentationSurfaceV1},
+};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
@@ -198,6 +202,8 @@ wayheap::delegate_dmabuf_feedback!(State);
 wayheap::delegate_buffer_params!(State);
 delegate_noop!(State: ignore wl_seat::WlSeat);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
+delegate_noop!(State: ignore WpColorRepresentationManagerV1);
+delegate_noop!(State: ignore WpColorRepresentationSurfaceV1);
 wayheap::delegate_swapchain!(State);
 impl wayheap::client::ModifierEventsHandler for State {
     fn modifier_events(&mut self) -> &mut wayheap::client::ModifierEvents {
@@ -209,7 +215,7 @@ wayheap::delegate_linux_dmabuf!(State);
 /// Where a buffer's memory comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
-    Shm,
+    Shm(ShmMemory),
     System,
     Cma,
     Udmabuf,
@@ -217,7 +223,9 @@ enum Source {
 
 fn parse_source(s: &str) -> Source {
     match s {
-        "shm" => Source::Shm,
+        "shm" => Source::Shm(ShmMemory::Sealed),
+        "shm-unsealed" => Source::Shm(ShmMemory::Unsealed),
+        "shm-file" => Source::Shm(ShmMemory::File),
         "system" => Source::System,
         "cma" => Source::Cma,
         "udmabuf" => Source::Udmabuf,
@@ -228,8 +236,8 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] [--fullscreen] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--pointer] [--keyboard] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]]\n  SOURCE: shm|system|cma|udmabuf\n  \
-         KIND: offset-overflow|too-small|memfd|socket|plane-count|unknown-format"
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24|NV12|NV21|YU12|P010|YUYV|...] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--pointer] [--keyboard] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]] [--shm-grow-after SECS]\n  SOURCE: shm|shm-unsealed|shm-file|system|cma|udmabuf\n  \
+         KIND: offset-overflow|too-small|memfd|socket|plane-count|chroma-out-of-bounds|unknown-format"
     );
     std::process::exit(2)
 }
@@ -242,6 +250,11 @@ struct Options {
     fullscreen: bool,
     sub: Vec<(Source, u32, u32, i32, i32)>,
     sub_format: u32,
+    /// After READY, attach the first subsurface's buffer again with full damage at every frame
+    /// callback (a camera's frame rate, without the camera): for benchmarks.
+    recommit: bool,
+    /// The first YUV subsurface's colour, announced with wp_color_representation_v1 when set.
+    sub_colour: Option<wayheap::yuv::Colour>,
     presentation: bool,
     cursor: Option<(Source, u32, u32)>,
     /// Bind wl_pointer (and print its events) even without a cursor.
@@ -258,15 +271,20 @@ struct Options {
     seconds: u64,
     bogus: Option<String>,
     frame_log: bool,
+    /// Show a grey shm main surface, then after this many seconds grow its pool and show the
+    /// quadrants from a buffer past the pool's first end (a pool resized while scanned out).
+    shm_grow_after: Option<u64>,
 }
 
 fn options() -> Options {
     let mut o = Options {
-        main: Source::Shm,
+        main: Source::Shm(ShmMemory::Sealed),
         opaque: false,
         fullscreen: false,
         sub: Vec::new(),
         sub_format: ARGB8888,
+        sub_colour: None,
+        recommit: false,
         presentation: false,
         cursor: None,
         pointer: false,
@@ -278,6 +296,7 @@ fn options() -> Options {
         seconds: 5,
         bogus: None,
         frame_log: false,
+        shm_grow_after: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -290,6 +309,14 @@ fn options() -> Options {
             "--opaque" => o.opaque = true,
             "--fullscreen" => o.fullscreen = true,
             "--frame-log" => o.frame_log = true,
+            "--recommit" => o.recommit = true,
+            "--shm-grow-after" => {
+                o.shm_grow_after = Some(
+                    val()
+                        .parse()
+                        .unwrap_or_else(|_| usage("--shm-grow-after SECS")),
+                )
+            }
             "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage("--seconds N")),
             "--bogus" => o.bogus = Some(val()),
             "--presentation" => o.presentation = true,
@@ -326,8 +353,34 @@ fn options() -> Options {
                 o.sub_format = match val().as_str() {
                     "AR24" => ARGB8888,
                     "RX24" => RGBX8888,
-                    other => usage(&format!("--sub-format AR24|RX24, not {other}")),
+                    yuv => wayheap::layout::Fourcc::from_code(yuv)
+                        .filter(|f| wayheap::yuv::YuvFormat::of(*f).is_some())
+                        .map(|f| f.0)
+                        .unwrap_or_else(|| {
+                            usage(&format!(
+                                "--sub-format AR24|RX24|a YUV fourcc (NV12...), not {yuv}"
+                            ))
+                        }),
                 }
+            }
+            "--sub-colour" => {
+                use wayheap::yuv::{Colour, ColourRange, Encoding};
+                let v = val();
+                let (e, r) = v
+                    .split_once('-')
+                    .unwrap_or_else(|| usage("--sub-colour bt601|bt709|bt2020-limited|full"));
+                let encoding = match e {
+                    "bt601" => Encoding::Bt601,
+                    "bt709" => Encoding::Bt709,
+                    "bt2020" => Encoding::Bt2020,
+                    _ => usage("--sub-colour bt601|bt709|bt2020-limited|full"),
+                };
+                let range = match r {
+                    "limited" => ColourRange::Limited,
+                    "full" => ColourRange::Full,
+                    _ => usage("--sub-colour bt601|bt709|bt2020-limited|full"),
+                };
+                o.sub_colour = Some(Colour::new(encoding, range));
             }
             "--sub" => {
                 let v = val();
@@ -357,6 +410,38 @@ fn options() -> Options {
 fn dmabuf(source: Source, w: u32, h: u32, f: impl Fn(u32, u32) -> u32) -> (OwnedFd, u32) {
     let stride = (w * 4).div_ceil(256) * 256;
     let len = (stride * h) as usize;
+    let fd = dmabuf_filled(source, len, |bytes| {
+        pattern::fill(bytes, stride as usize, w, h, &f)
+    });
+    (fd, stride)
+}
+
+/// A dma-buf of `w` x `h` in the YUV `format` from `source` (every plane in one buffer),
+/// showing `f` through `colour`; returns the fd and each plane's (offset, stride).
+fn yuv_dmabuf(
+    source: Source,
+    colour: wayheap::yuv::Colour,
+    format: u32,
+    w: u32,
+    h: u32,
+    f: impl Fn(u32, u32) -> u32,
+) -> (OwnedFd, Vec<(u32, u32)>) {
+    let layout = wayheap::layout::Layout::new(
+        wayheap::layout::Fourcc(format),
+        w,
+        h,
+        wayheap::layout::LayoutOptions::default(),
+    )
+    .unwrap_or_else(|e| usage(&e.to_string()));
+    let fd = dmabuf_filled(source, layout.total_size() as usize, |bytes| {
+        pattern::fill_yuv(bytes, &layout, colour, &f)
+    });
+    let planes = layout.planes.iter().map(|p| (p.offset, p.stride)).collect();
+    (fd, planes)
+}
+
+/// A dma-buf of `len` bytes from `source`, written by `fill`.
+fn dmabuf_filled(source: Source, len: usize, fill: impl Fn(&mut [u8])) -> OwnedFd {
     let buf = match source {
         Source::System => HeapDir::default()
             .open("system")
@@ -373,22 +458,21 @@ fn dmabuf(source: Source, w: u32, h: u32, f: impl Fn(u32, u32) -> u32) -> (Owned
             let u = Udmabuf::open().unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
             let mut mem =
                 MemfdBuffer::new(len).unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
-            pattern::fill(&mut mem, stride as usize, w, h, &f);
+            fill(&mut mem);
             let exported = mem
                 .export_range_for(&u, 0..len, "test-client")
                 .unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
-            let fd = exported.dmabuf.fd().try_clone_to_owned().expect("dup");
-            return (fd, stride);
+            return exported.dmabuf.fd().try_clone_to_owned().expect("dup");
         }
-        Source::Shm => unreachable!("shm is not a dma-buf"),
+        Source::Shm(_) => unreachable!("shm is not a dma-buf"),
     }
     .unwrap_or_else(|e| usage(&wayheap::error::chain(&e)));
     {
         let mut map = buf.map().expect("mapping the dma-buf");
         let mut bytes = map.write().expect("DMA_BUF_IOCTL_SYNC");
-        pattern::fill(&mut bytes, stride as usize, w, h, &f);
+        fill(&mut bytes);
     }
-    (buf.fd().try_clone_to_owned().expect("dup"), stride)
+    buf.fd().try_clone_to_owned().expect("dup")
 }
 
 fn dmabuf_buffer(
@@ -422,27 +506,124 @@ fn spec<'a>(fd: &'a OwnedFd, planes: &[(u32, u32)], w: i32, h: i32, format: u32)
     }
 }
 
+/// The memory behind a wl_shm pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShmMemory {
+    /// A memfd sealed against shrinking (wayheap's MemfdBuffer, as most toolkits make).
+    Sealed,
+    /// A memfd without seals (no MFD_ALLOW_SEALING).
+    Unsealed,
+    /// An unlinked file in /var/tmp (a disk, or the guest's overlay: not shmem).
+    File,
+}
+
+/// A pool file of `len` bytes holding `bytes` at its start.
+fn shm_file(kind: ShmMemory, len: usize, bytes: &[u8]) -> OwnedFd {
+    use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
+    let fd = match kind {
+        ShmMemory::Sealed => {
+            let fd = rustix::fs::memfd_create(
+                "test-client-shm",
+                MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+            )
+            .expect("memfd");
+            rustix::fs::ftruncate(&fd, len as u64).expect("ftruncate");
+            rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK).expect("F_SEAL_SHRINK");
+            fd
+        }
+        ShmMemory::Unsealed => {
+            rustix::fs::memfd_create("test-client-shm", MemfdFlags::CLOEXEC).expect("memfd")
+        }
+        ShmMemory::File => {
+            let path = format!("/var/tmp/wayheap-test-client-{}", std::process::id());
+            let fd = rustix::fs::open(
+                &path,
+                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .expect("a file in /var/tmp");
+            let _ = std::fs::remove_file(&path);
+            fd
+        }
+    };
+    rustix::fs::ftruncate(&fd, len as u64).expect("ftruncate");
+    rustix::io::pwrite(&fd, bytes, 0).expect("writing the pool");
+    fd
+}
+
 fn shm_buffer(
     shm: &wl_shm::WlShm,
     qh: &QueueHandle<State>,
+    kind: ShmMemory,
+    format: wl_shm::Format,
     w: u32,
     h: u32,
     f: impl Fn(u32, u32) -> u32,
 ) -> wl_buffer::WlBuffer {
-    let mut mem = MemfdBuffer::new((w * h * 4) as usize).expect("memfd");
-    pattern::fill(&mut mem, (w * 4) as usize, w, h, f);
-    let pool = shm.create_pool(mem.memfd(), (w * h * 4) as i32, qh, ());
-    let buffer = pool.create_buffer(
-        0,
-        w as i32,
-        h as i32,
-        (w * 4) as i32,
-        wl_shm::Format::Argb8888,
-        qh,
-        (),
-    );
+    let mut bytes = vec![0; (w * h * 4) as usize];
+    pattern::fill(&mut bytes, (w * 4) as usize, w, h, f);
+    let fd = shm_file(kind, bytes.len(), &bytes);
+    let pool = shm.create_pool(fd.as_fd(), (w * h * 4) as i32, qh, ());
+    let buffer = pool.create_buffer(0, w as i32, h as i32, (w * 4) as i32, format, qh, ());
     pool.destroy();
     buffer
+}
+
+/// A sealed pool that grows while its first buffer is shown: the first buffer is grey, the one
+/// made after the growth (at the old end, page-aligned) has the quadrants; both XRGB8888, so the
+/// surface can take the primary plane.
+struct GrowingPool {
+    fd: OwnedFd,
+    pool: wl_shm_pool::WlShmPool,
+    first: wl_buffer::WlBuffer,
+    size: (u32, u32),
+}
+
+impl GrowingPool {
+    fn new(shm: &wl_shm::WlShm, qh: &QueueHandle<State>, w: u32, h: u32) -> Self {
+        let len = (w * h * 4) as usize;
+        let grey = 0xff80_8080u32.to_le_bytes().repeat(len / 4);
+        let fd = shm_file(ShmMemory::Sealed, len, &grey);
+        let pool = shm.create_pool(fd.as_fd(), len as i32, qh, ());
+        let first = pool.create_buffer(
+            0,
+            w as i32,
+            h as i32,
+            (w * 4) as i32,
+            wl_shm::Format::Xrgb8888,
+            qh,
+            (),
+        );
+        Self {
+            fd,
+            pool,
+            first,
+            size: (w, h),
+        }
+    }
+
+    /// Doubles the pool (page-rounded) and returns a buffer at its old end.
+    fn grow(&self, qh: &QueueHandle<State>) -> wl_buffer::WlBuffer {
+        let (w, h) = self.size;
+        let len = (w * h * 4) as usize;
+        let at = len.div_ceil(rustix::param::page_size()) * rustix::param::page_size();
+        let mut bytes = vec![0; len];
+        pattern::fill(&mut bytes, (w * 4) as usize, w, h, |x, y| {
+            pattern::quadrants(x, y, w, h)
+        });
+        rustix::fs::ftruncate(&self.fd, (at + len) as u64).expect("growing the pool");
+        rustix::io::pwrite(&self.fd, &bytes, at as u64).expect("writing the pool");
+        self.pool.resize((at + len) as i32);
+        self.pool.create_buffer(
+            at as i32,
+            w as i32,
+            h as i32,
+            (w * 4) as i32,
+            wl_shm::Format::Xrgb8888,
+            qh,
+            (),
+        )
+    }
 }
 
 fn main() {
@@ -467,30 +648,17 @@ fn main() {
     };
     let mut st = State::default();
 
+    let mut _colour_objects: Vec<WpColorRepresentationSurfaceV1> = Vec::new();
+    if let Some(kind) = o.bogus.as_deref().filter(|k| k.starts_with("colour-")) {
+        bogus_colour(kind, &globals, &compositor, &qh);
+        finish_bogus(&conn, &mut queue, &mut st);
+    }
     if let Some(kind) = &o.bogus {
         let dmabuf = linux_dmabuf
             .as_ref()
             .unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
         bogus(kind, dmabuf, &qh);
-        match queue
-            .roundtrip(&mut st)
-            .and_then(|_| queue.roundtrip(&mut st))
-        {
-            Ok(_) => {
-                println!("NO-ERROR");
-                std::process::exit(0)
-            }
-            Err(e) => {
-                println!(
-                    "PROTOCOL-ERROR {}",
-                    conn.protocol_error().map_or(e.to_string(), |p| format!(
-                        "{} {}: {}",
-                        p.object_interface, p.code, p.message
-                    ))
-                );
-                std::process::exit(3)
-            }
-        }
+        finish_bogus(&conn, &mut queue, &mut st);
     }
 
     // The pointer before the window: the compositor sends its enter when the window maps.
@@ -518,8 +686,22 @@ fn main() {
     let (w, h) = window.size_or((640, 480));
     let surface = window.surface.clone();
 
+    let mut growing = None;
     let main_buffer = match o.main {
-        Source::Shm => shm_buffer(&shm, &qh, w, h, |x, y| pattern::quadrants(x, y, w, h)),
+        Source::Shm(_) if o.shm_grow_after.is_some() => {
+            growing = Some(GrowingPool::new(&shm, &qh, w, h));
+            growing.as_ref().unwrap().first.clone()
+        }
+        Source::Shm(kind) => {
+            let format = if o.opaque {
+                wl_shm::Format::Xrgb8888
+            } else {
+                wl_shm::Format::Argb8888
+            };
+            shm_buffer(&shm, &qh, kind, format, w, h, |x, y| {
+                pattern::quadrants(x, y, w, h)
+            })
+        }
         src => {
             let d = linux_dmabuf
                 .as_ref()
@@ -535,6 +717,7 @@ fn main() {
     let mut _keep = Vec::new();
     let mut _buffers = Vec::new();
     let mut _surfaces = Vec::new();
+    let mut first_sub: Option<(wl_surface::WlSurface, wl_buffer::WlBuffer, i32, i32)> = None;
     let presentation: Option<wp_presentation::WpPresentation> = if o.presentation {
         globals.bind(&qh, 1..=1, ()).ok()
     } else {
@@ -547,15 +730,41 @@ fn main() {
     for (i, &(src, sw, sh, x, y)) in o.sub.iter().enumerate() {
         let sub_surface = stack.add_layer(&compositor, &qh, x, y).surface.clone();
         let buffer = match src {
-            Source::Shm => shm_buffer(&shm, &qh, sw, sh, pattern::gradient),
+            Source::Shm(kind) => shm_buffer(
+                &shm,
+                &qh,
+                kind,
+                wl_shm::Format::Argb8888,
+                sw,
+                sh,
+                pattern::gradient,
+            ),
             src => {
                 let d = linux_dmabuf
                     .as_ref()
                     .unwrap_or_else(|| usage("the compositor has no linux-dmabuf"));
                 let f = o.sub_format;
-                let (fd, stride) =
-                    dmabuf(src, sw, sh, move |x, y| encode(f, pattern::gradient(x, y)));
-                dmabuf_buffer(d, &qh, &fd, &[(0, stride)], sw as i32, sh as i32, f)
+                if wayheap::yuv::YuvFormat::of(wayheap::layout::Fourcc(f)).is_some() {
+                    // YUV: the colour grid (whole chroma blocks), through the default colour.
+                    let grid = move |x, y| pattern::colour_grid(x, y, sw, sh);
+                    // --sub-colour is the first subsurface's; the others say nothing.
+                    let announced = o.sub_colour.filter(|_| i == 0);
+                    let colour = announced.unwrap_or_default();
+                    let (fd, planes) = yuv_dmabuf(src, colour, f, sw, sh, grid);
+                    if let Some(c) = announced {
+                        let manager: WpColorRepresentationManagerV1 = globals
+                            .bind(&qh, 1..=1, ())
+                            .unwrap_or_else(|_| usage("no wp_color_representation_manager_v1"));
+                        let object = manager.get_surface(&sub_surface, &qh, ());
+                        set_colour(&object, c);
+                        _colour_objects.push(object);
+                    }
+                    dmabuf_buffer(d, &qh, &fd, &planes, sw as i32, sh as i32, f)
+                } else {
+                    let (fd, stride) =
+                        dmabuf(src, sw, sh, move |x, y| encode(f, pattern::gradient(x, y)));
+                    dmabuf_buffer(d, &qh, &fd, &[(0, stride)], sw as i32, sh as i32, f)
+                }
             }
         };
         if let (Some(p), 0) = (&presentation, i) {
@@ -575,6 +784,9 @@ fn main() {
         sub_surface.attach(Some(&buffer), 0, 0);
         sub_surface.damage_buffer(0, 0, sw as i32, sh as i32);
         sub_surface.commit();
+        if i == 0 {
+            first_sub = Some((sub_surface.clone(), buffer.clone(), sw as i32, sh as i32));
+        }
         _buffers.push(buffer);
     }
     surface.frame(&qh, ());
@@ -591,7 +803,15 @@ fn main() {
             .unwrap_or_else(|| usage("the pointer never entered our surface"));
         let cursor_surface = compositor.create_surface(&qh, ());
         let buffer = match src {
-            Source::Shm => shm_buffer(&shm, &qh, cw, ch, pattern::gradient),
+            Source::Shm(kind) => shm_buffer(
+                &shm,
+                &qh,
+                kind,
+                wl_shm::Format::Argb8888,
+                cw,
+                ch,
+                pattern::gradient,
+            ),
             src => {
                 let d = linux_dmabuf
                     .as_ref()
@@ -651,6 +871,28 @@ fn main() {
         if st.frame_done && !ready {
             ready = true;
             println!("READY {w}x{h}");
+            let _ = std::io::stdout().flush();
+        }
+        if let (true, true, true, Some((sub, buffer, sw, sh))) =
+            (o.recommit, ready, st.frame_done, &first_sub)
+        {
+            // Each frame callback: the same buffer again, all of it damaged (new content).
+            st.frame_done = false;
+            sub.attach(Some(buffer), 0, 0);
+            sub.damage_buffer(0, 0, *sw, *sh);
+            sub.frame(&qh, ());
+            sub.commit();
+        }
+        if let (Some(after), Some(pool)) = (o.shm_grow_after, &growing)
+            && start.elapsed() >= Duration::from_secs(after)
+        {
+            let grown = pool.grow(&qh);
+            surface.attach(Some(&grown), 0, 0);
+            surface.damage_buffer(0, 0, w as i32, h as i32);
+            surface.commit();
+            _buffers.push(grown);
+            growing = None;
+            println!("GROWN");
             let _ = std::io::stdout().flush();
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -896,6 +1138,76 @@ fn run_imports(
     }
 }
 
+/// Announces `colour` for the surface of `object`.
+fn set_colour(object: &WpColorRepresentationSurfaceV1, colour: wayheap::yuv::Colour) {
+    use wayheap::yuv::{ColourRange, Encoding};
+    use wp_color_representation_surface_v1::{Coefficients, Range};
+    let coefficients = match colour.encoding {
+        Encoding::Bt601 => Coefficients::Bt601,
+        Encoding::Bt709 => Coefficients::Bt709,
+        Encoding::Bt2020 => Coefficients::Bt2020,
+    };
+    let range = match colour.range {
+        ColourRange::Limited => Range::Limited,
+        ColourRange::Full => Range::Full,
+    };
+    object.set_coefficients_and_range(coefficients, range);
+}
+
+/// Sends one hostile wp_color_representation_v1 request.
+fn bogus_colour(
+    kind: &str,
+    globals: &wayland_client::globals::GlobalList,
+    compositor: &wl_compositor::WlCompositor,
+    qh: &QueueHandle<State>,
+) {
+    use wp_color_representation_surface_v1::{AlphaMode, Coefficients, Range};
+    let manager: WpColorRepresentationManagerV1 = globals
+        .bind(qh, 1..=1, ())
+        .unwrap_or_else(|_| usage("no wp_color_representation_manager_v1"));
+    let surface = compositor.create_surface(qh, ());
+    let object = manager.get_surface(&surface, qh, ());
+    match kind {
+        // Advertised: BT.601/709/2020 only; identity (RGB) is not.
+        "colour-coefficients" => {
+            object.set_coefficients_and_range(Coefficients::Identity, Range::Full)
+        }
+        "colour-alpha" => object.set_alpha_mode(AlphaMode::Straight),
+        "colour-twice" => {
+            let _second = manager.get_surface(&surface, qh, ());
+        }
+        "colour-inert" => {
+            surface.destroy();
+            object.set_coefficients_and_range(Coefficients::Bt709, Range::Full);
+        }
+        other => usage(&format!("unknown --bogus kind {other:?}")),
+    }
+}
+
+/// Two roundtrips: the protocol error the bogus request earned, printed, exits 3.
+fn finish_bogus(
+    conn: &Connection,
+    queue: &mut wayland_client::EventQueue<State>,
+    st: &mut State,
+) -> ! {
+    match queue.roundtrip(st).and_then(|_| queue.roundtrip(st)) {
+        Ok(_) => {
+            println!("NO-ERROR");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            println!(
+                "PROTOCOL-ERROR {}",
+                conn.protocol_error().map_or(e.to_string(), |p| format!(
+                    "{} {}: {}",
+                    p.object_interface, p.code, p.message
+                ))
+            );
+            std::process::exit(3)
+        }
+    }
+}
+
 /// Sends one hostile buffer creation.
 fn bogus(kind: &str, d: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, qh: &QueueHandle<State>) {
     let heap_fd = || dmabuf(Source::System, 64, 64, pattern::gradient).0;
@@ -935,6 +1247,13 @@ fn bogus(kind: &str, d: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, qh: &QueueHandle
                 64,
                 u32::from_le_bytes(*b"NV12"),
             );
+        }
+        "chroma-out-of-bounds" => {
+            // NV12 64x64: a 4096-byte Y plane, then 32 rows of CbCr starting 64 bytes before
+            // the end of the 16 KiB buffer.
+            let fd = heap_fd();
+            let nv12 = u32::from_le_bytes(*b"NV12");
+            dmabuf_buffer(d, qh, &fd, &[(0, 64), (16384 - 64, 64)], 64, 64, nv12);
         }
         "unknown-format" => {
             let fd = heap_fd();

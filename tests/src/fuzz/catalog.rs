@@ -6,12 +6,18 @@
 use wayland_client::backend::protocol::{ArgumentType, Interface, MessageDesc};
 
 use wayland_client::protocol::__interfaces as core;
+use wayland_protocols::wp::color_representation::v1::client::__interfaces as color_representation;
+use wayland_protocols::wp::fractional_scale::v1::client::__interfaces as fractional_scale;
 use wayland_protocols::wp::linux_dmabuf::zv1::client::__interfaces as dmabuf;
 use wayland_protocols::wp::presentation_time::client::__interfaces as presentation;
+use wayland_protocols::wp::primary_selection::zv1::client::__interfaces as primary_selection;
 use wayland_protocols::wp::single_pixel_buffer::v1::client::__interfaces as single_pixel;
 use wayland_protocols::wp::viewporter::client::__interfaces as viewporter;
+use wayland_protocols::xdg::activation::v1::client::__interfaces as activation;
+use wayland_protocols::xdg::decoration::zv1::client::__interfaces as decoration;
 use wayland_protocols::xdg::shell::client::__interfaces as xdg_shell;
 use wayland_protocols::xdg::xdg_output::zv1::client::__interfaces as xdg_output;
+use wayland_protocols_wlr::data_control::v1::client::__interfaces as data_control;
 
 /// `wl_display`: object 1 of every connection.
 pub static DISPLAY: &Interface = &core::WL_DISPLAY_INTERFACE;
@@ -37,6 +43,12 @@ pub static GLOBALS: &[&Interface] = &[
     &viewporter::WP_VIEWPORTER_INTERFACE,
     &presentation::WP_PRESENTATION_INTERFACE,
     &single_pixel::WP_SINGLE_PIXEL_BUFFER_MANAGER_V1_INTERFACE,
+    &primary_selection::ZWP_PRIMARY_SELECTION_DEVICE_MANAGER_V1_INTERFACE,
+    &decoration::ZXDG_DECORATION_MANAGER_V1_INTERFACE,
+    &activation::XDG_ACTIVATION_V1_INTERFACE,
+    &fractional_scale::WP_FRACTIONAL_SCALE_MANAGER_V1_INTERFACE,
+    &color_representation::WP_COLOR_REPRESENTATION_MANAGER_V1_INTERFACE,
+    &data_control::ZWLR_DATA_CONTROL_MANAGER_V1_INTERFACE,
     &wayheap::protocols::heap_hints::client::__interfaces::WAYHEAP_HEAP_HINTS_MANAGER_V1_INTERFACE,
 ];
 
