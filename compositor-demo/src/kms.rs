@@ -51,6 +51,7 @@ smithay::backend::renderer::element::render_elements! {
     /// front of the windows (YUV dma-bufs included: wayheap's elements need no renderer import).
     OutputElements<R> where R: YuvComposition + ImportMem;
     Cursor=WaylandSurfaceRenderElement<R>,
+    NamedCursor=smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement<R>,
     Window=SurfaceElement<R>,
 }
 
@@ -655,6 +656,27 @@ where
             .into_iter()
             .map(OutputElements::Cursor),
         );
+    }
+    // A shape a client named (wp_cursor_shape_v1). Not the default arrow: the demo has no
+    // input devices, the pointer rests at the output's centre, and an arrow there would cover
+    // what the clients show.
+    if let smithay::input::pointer::CursorImageStatus::Named(icon) = app.cursor
+        && icon != smithay::input::pointer::CursorIcon::Default
+        && let Some(named) = app.cursor_theme.get(icon)
+    {
+        let at = (app.pointer_location - named.hotspot.to_f64()).to_physical(1.0);
+        match smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement::from_buffer(
+            renderer,
+            at,
+            &named.buffer,
+            None,
+            None,
+            None,
+            smithay::backend::renderer::element::Kind::Cursor,
+        ) {
+            Ok(element) => elements.push(OutputElements::NamedCursor(element)),
+            Err(e) => tracing::warn!(%e, "uploading the named cursor"),
+        }
     }
     elements.extend(windows.into_iter().map(OutputElements::Window));
     let flags = if planes {

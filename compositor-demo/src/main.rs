@@ -6,6 +6,7 @@
 //! GLES when EGL is available, and with pixman otherwise (`--renderer`).
 //! It explains every surface's placement (log, `--stats`, `--state-file`) and writes screenshots.
 
+mod cursor;
 mod desktop;
 mod headless;
 mod kms;
@@ -443,8 +444,13 @@ fn run(args: Args) -> Result<u8, String> {
         None => None,
     };
 
-    let signals = Signals::new(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR1])
-        .map_err(|e| format!("signals: {e}"))?;
+    let signals = Signals::new(&[
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ])
+    .map_err(|e| format!("signals: {e}"))?;
     event_loop
         .handle()
         .insert_source(signals, |ev, _, demo| match ev.signal() {
@@ -452,6 +458,9 @@ fn run(args: Args) -> Result<u8, String> {
                 demo.app.screenshot_requested = true;
                 demo.app.dirty = true;
             }
+            // Every window is asked to close (xdg_toplevel.close), as a window manager's close
+            // button or a kiosk's session end does: applications save and exit on their own.
+            Signal::SIGUSR2 => demo.app.close_windows(),
             sig => {
                 tracing::info!(?sig, "shutting down");
                 demo.app.screenshot_requested = false;

@@ -96,6 +96,11 @@ pub fn state_json(app: &App, backend: &str) -> serde_json::Value {
         "delegation_refusals": app.heap_hints.refusals(),
         "clients": crate::state::CONNECTED_CLIENTS.load(std::sync::atomic::Ordering::Relaxed),
         "output": app.output.current_mode().map(|m| serde_json::json!([m.size.w, m.size.h])),
+        "cursor": match &app.cursor {
+            smithay::input::pointer::CursorImageStatus::Hidden => "hidden".to_owned(),
+            smithay::input::pointer::CursorImageStatus::Named(icon) => format!("named {}", icon.name()),
+            smithay::input::pointer::CursorImageStatus::Surface(_) => "surface".to_owned(),
+        },
     })
 }
 

@@ -169,8 +169,13 @@ pub(crate) struct App {
     pub dmabuf_quota: DmabufQuota,
     /// A screenshot was asked for (SIGUSR1 or --screenshot at exit).
     pub screenshot_requested: bool,
-    /// What the pointer looks like (a client's cursor surface, when it set one).
+    /// What the pointer looks like (a client's cursor surface, or a shape it named).
     pub cursor: CursorImageStatus,
+    /// The XCursor theme named cursors (`wp_cursor_shape_v1`) are drawn from.
+    pub cursor_theme: crate::cursor::CursorTheme,
+    /// The `wp_cursor_shape_v1` global.
+    #[allow(dead_code)] // held for its global
+    pub cursor_shape: smithay::wayland::cursor_shape::CursorShapeManagerState,
     /// Where the pointer is: the output's centre (the demo has no input devices).
     pub pointer_location: smithay::utils::Point<f64, smithay::utils::Logical>,
     /// The `wayheap_heap_hints_v1` server: which heap reaches a plane, delegated allocation.
@@ -266,6 +271,19 @@ wayheap::delegate_heap_hints!(App);
 wayheap::delegate_colour_representation!(App);
 
 impl App {
+    /// Asks every window to close (`xdg_toplevel.close`); each client decides what follows.
+    pub fn close_windows(&mut self) {
+        let toplevels: Vec<_> = self
+            .space
+            .elements()
+            .filter_map(|w| w.toplevel().cloned())
+            .collect();
+        tracing::info!(windows = toplevels.len(), "asking every window to close");
+        for toplevel in toplevels {
+            toplevel.send_close();
+        }
+    }
+
     /// The output's size changed (the nested window was resized): the fullscreen toplevels
     /// follow it.
     pub fn output_resized(&mut self) {
@@ -526,6 +544,10 @@ impl SeatHandler for App {
 
 impl OutputHandler for App {}
 
+// Cursor shapes for tablet tools: the demo has no tablets, the defaults do nothing.
+impl smithay::wayland::tablet_manager::TabletSeatHandler for App {}
+smithay::delegate_cursor_shape!(App);
+
 impl DmabufHandler for App {
     fn dmabuf_state(&mut self) -> &mut DmabufState {
         &mut self.dmabuf_state
@@ -604,6 +626,8 @@ pub fn new_app(
     let colour_representation = ColourRepresentationState::new::<App>(&display);
     let presentation_state = PresentationState::new::<App>(&display, clock.id() as u32);
     let single_pixel_state = SinglePixelBufferState::new::<App>(&display);
+    let cursor_shape =
+        smithay::wayland::cursor_shape::CursorShapeManagerState::new::<App>(&display);
     let desktop = crate::desktop::Desktop::new(&display);
     let _global = output.create_global::<App>(&display);
     let pointer_location = output
@@ -644,6 +668,8 @@ pub fn new_app(
         dmabuf_quota: DmabufQuota::default(),
         screenshot_requested: false,
         cursor: CursorImageStatus::default_named(),
+        cursor_theme: crate::cursor::CursorTheme::from_env(),
+        cursor_shape,
         pointer_location,
         heap_hints,
         colour_representation,

@@ -6,15 +6,22 @@
 //! engines, the policy's alignment merged in); without it they follow GStreamer's default layout,
 //! which a producer that ignores metas assumes. Buffers come back to the pool only when the last
 //! holder (a sink waiting for the compositor's release, say) drops them: GstBufferPool's rule.
+//! And a buffer back in the pool goes upstream again only once its implicit fences have
+//! signalled (`DMA_BUF_IOCTL_EXPORT_SYNC_FILE`, Linux 6.0): a consumer that released the buffer
+//! while its GPU or display engine still reads it (a compositor's render job, a V4L2 output
+//! queue) leaves a fence there, and the producer must not draw over the frame before it signals.
 
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::sync::{LazyLock, Mutex};
 
+use std::os::fd::RawFd;
+use std::time::Duration;
+
 use gst::glib;
 use gst::subclass::prelude::*;
 use gst_allocators::prelude::*;
-use wayheap::dmabuf::DmaBuf;
+use wayheap::dmabuf::{DmaBuf, DmaBufError, FenceAccess, FenceState};
 use wayheap::layout::Fourcc;
 use wayheap::policy::{Allocator, Constraints};
 
@@ -32,6 +39,19 @@ glib::wrapper! {
     /// A buffer pool of wayheap dma-bufs.
     pub struct WayheapBufferPool(ObjectSubclass<imp::WayheapBufferPool>)
         @extends gst::BufferPool, gst::Object;
+}
+
+/// The longest a buffer waits for its consumers' fences before the pool gives up on it: a fence
+/// that never signals is a hung device, and the pipeline says so instead of stalling silently.
+const FENCE_WAIT: Duration = Duration::from_secs(10);
+
+/// The fd of `buffer`'s memory when it is one whole dma-buf.
+pub fn dmabuf_fd(buffer: &gst::BufferRef) -> Option<RawFd> {
+    (buffer.n_memory() == 1)
+        .then(|| buffer.peek_memory(0))
+        .and_then(|m| m.downcast_memory_ref::<gst_allocators::DmaBufMemory>())
+        .filter(|m| m.offset() == 0)
+        .map(|m| m.fd())
 }
 
 /// Why [`WayheapBufferPool::offer`] offered no pool.
@@ -147,6 +167,31 @@ struct State {
     /// as long as the pool has the buffer.
     held: HashMap<i32, DmaBuf>,
     last_provider: Option<String>,
+    /// The kernel has no sync_file export (before 6.0): buffers go upstream without a fence
+    /// wait (GStreamer's dma-buf mappings still bracket CPU access with DMA_BUF_IOCTL_SYNC).
+    no_fence_export: bool,
+}
+
+impl State {
+    /// The fences a writer of the buffer behind `fd` must wait for, or `None` when there are
+    /// none to wait for here.
+    fn writer_fences(&mut self, fd: RawFd) -> Option<wayheap::dmabuf::SyncFile> {
+        if self.no_fence_export {
+            return None;
+        }
+        match self.held.get(&fd)?.export_sync_file(FenceAccess::Write) {
+            Ok(fence) => Some(fence),
+            Err(e @ DmaBufError::Unsupported { .. }) => {
+                gst::info!(CAT, "no fence waits before reuse: {e}");
+                self.no_fence_export = true;
+                None
+            }
+            Err(e) => {
+                gst::warning!(CAT, "reading the buffer's fences: {e}");
+                None
+            }
+        }
+    }
 }
 
 mod imp {
@@ -205,6 +250,31 @@ mod imp {
             state.video_meta = video_meta;
             drop(state);
             self.parent_set_config(config)
+        }
+
+        /// A free buffer, once every consumer's fence on it has signalled.
+        fn acquire_buffer(
+            &self,
+            params: Option<&gst::BufferPoolAcquireParams>,
+        ) -> Result<gst::Buffer, gst::FlowError> {
+            let buffer = self.parent_acquire_buffer(params)?;
+            let fence =
+                dmabuf_fd(&buffer).and_then(|fd| crate::lock(&self.state).writer_fences(fd));
+            if let Some(fence) = fence {
+                match fence.wait(FENCE_WAIT) {
+                    Ok(FenceState::Signalled) => {}
+                    Ok(FenceState::TimedOut) => {
+                        gst::error!(
+                            CAT,
+                            imp = self,
+                            "a consumer's fence on a pool buffer did not signal within {FENCE_WAIT:?}: its device hangs"
+                        );
+                        return Err(gst::FlowError::Error);
+                    }
+                    Err(e) => gst::warning!(CAT, imp = self, "waiting for a fence: {e}"),
+                }
+            }
+            Ok(buffer)
         }
 
         fn alloc_buffer(

@@ -2,7 +2,10 @@
 //!
 //! It offers upstream a [`WayheapBufferPool`] whose usage the surface's linux-dmabuf feedback
 //! chose (`scanout` when the compositor means to put the surface on a plane, `render`
-//! otherwise), imports every dma-buf it is given through the [`ImportCache`] (one import per
+//! otherwise) and whose memory the compositor's heap hints (`wayheap_heap_hints_v1`, where it
+//! offers them) chose: the hinted heap first, the CMA heap when the plane reads only contiguous
+//! memory, with the usage's own providers behind it; when either changes, it asks upstream to
+//! renegotiate and the new pool follows. It imports every dma-buf it is given through the [`ImportCache`] (one import per
 //! buffer, reused), keeps each GStreamer buffer until the compositor releases its wl_buffer,
 //! paces commits by frame callbacks, and counts the frames the compositor presented and those it
 //! presented ZERO_COPY (wp_presentation): the `frames-presented` and `zero-copy-frames`
@@ -23,6 +26,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
+use wayheap::client::hints::{HeapHintsCollector, HintChoice, HintedAllocator, ManagerData};
 use wayheap::client::window::Window;
 use wayheap::client::{
     BufferParamsHandler, BufferSpec, ClientGlobals, Feedback, FeedbackError, FeedbackHandler,
@@ -31,6 +35,10 @@ use wayheap::client::{
 use wayheap::dmabuf::DmaBuf;
 use wayheap::layout::{Layout, LayoutOptions, PlaneLayout};
 use wayheap::policy::Allocator;
+use wayheap::protocols::heap_hints::client::{
+    wayheap_heap_hints_manager_v1::WayheapHeapHintsManagerV1,
+    wayheap_surface_heap_hints_v1::{self, WayheapSurfaceHeapHintsV1},
+};
 use wayland_client::backend::ObjectId;
 use wayland_client::protocol::{wl_buffer::WlBuffer, wl_callback::WlCallback};
 use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle, globals};
@@ -40,7 +48,7 @@ use wayland_protocols::wp::presentation_time::client::wp_presentation_feedback::
 };
 
 use crate::formats;
-use crate::pool::{OfferError, WayheapBufferPool, queried_video};
+use crate::pool::{OfferError, WayheapBufferPool, dmabuf_fd, queried_video};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -82,6 +90,10 @@ struct Events {
     zero_copy: u64,
     /// Whether the last frame presented was ZERO_COPY (on a plane, from our buffer).
     last_zero_copy: Option<bool>,
+    /// The surface's heap hints (`wayheap_heap_hints_v1`), when the compositor offers them.
+    hints: HeapHintsCollector,
+    /// A new hint list arrived since the sink last decided from it.
+    hints_changed: bool,
 }
 
 impl FeedbackHandler for Events {
@@ -97,11 +109,28 @@ impl FeedbackHandler for Events {
 }
 impl BufferParamsHandler for Events {}
 
+impl Dispatch<WayheapSurfaceHeapHintsV1, ()> for Events {
+    fn event(
+        state: &mut Self,
+        _: &WayheapSurfaceHeapHintsV1,
+        event: wayheap_surface_heap_hints_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let Some(list) = state.hints.event(event) {
+            gst::debug!(CAT, "heap hints: {list:?}");
+            state.hints_changed = true;
+        }
+    }
+}
+
 wayheap::delegate_client_globals!(Events);
 wayheap::delegate_window!(Events);
 wayheap::delegate_dmabuf_feedback!(Events);
 wayheap::delegate_buffer_params!(Events);
 wayheap::delegate_swapchain!(Events);
+wayheap::delegate_heap_hints_client!(Events);
 
 impl Dispatch<WlBuffer, ()> for Events {
     fn event(
@@ -162,6 +191,8 @@ struct Wayland {
     globals: ClientGlobals,
     window: Window,
     _feedback: Option<ZwpLinuxDmabufFeedbackV1>,
+    /// The surface's heap hints object, when the compositor offers the global.
+    hints: Option<WayheapSurfaceHeapHintsV1>,
     events: Events,
     cache: ImportCache,
     /// The wl_shm fallback (frames copied), made at the first frame that needs it.
@@ -186,6 +217,10 @@ impl Wayland {
             false,
         );
         let feedback = globals.surface_feedback(&window.surface, &qh);
+        let hints = list
+            .bind::<WayheapHeapHintsManagerV1, _, _>(&qh, 1..=1, ManagerData::default())
+            .ok()
+            .map(|manager| manager.get_surface_hints(&window.surface, &qh, ()));
         let mut wl = Wayland {
             conn,
             queue,
@@ -193,14 +228,18 @@ impl Wayland {
             globals,
             window,
             _feedback: feedback,
+            hints,
             events: Events::default(),
             cache: ImportCache::default(),
             shm: None,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         let has_feedback = wl._feedback.is_some();
+        let has_hints = wl.hints.is_some();
         wl.dispatch_until(deadline, |w| {
-            w.window.configured().is_some() && (!has_feedback || w.events.feedback.is_some())
+            w.window.configured().is_some()
+                && (!has_feedback || w.events.feedback.is_some())
+                && (!has_hints || w.events.hints.updates() > 0)
         })?;
         Ok(wl)
     }
@@ -234,6 +273,52 @@ impl Wayland {
                     .map_err(|e| format!("the Wayland connection failed: {e}"))?;
             }
         }
+    }
+
+    /// The memory the pool for `fourcc` frames should have: the policy usage the feedback
+    /// decides and the heap hint chosen, if any; or `usage`, the element's property, when set.
+    /// An error is the reason there is no dma-buf path.
+    fn memory(
+        &self,
+        fourcc: wayheap::layout::Fourcc,
+        usage: Option<&str>,
+    ) -> Result<Memory, String> {
+        let decision = self.globals.decide(self.events.feedback.as_ref(), fourcc);
+        let Some(decided) = decision.path.usage() else {
+            return Err(decision.reason);
+        };
+        let (usage, mut why) = match usage {
+            // The user's choice: the hints are not followed either (a capture device may need
+            // memory that the plane's hint would not give).
+            Some(usage) => {
+                return Ok(Memory {
+                    usage: usage.to_owned(),
+                    hint: None,
+                    why: "the usage property".to_owned(),
+                });
+            }
+            None => (decided.to_owned(), decision.reason),
+        };
+        let hints = (self.events.hints.updates() > 0).then(|| self.events.hints.current());
+        let choice = match Allocator::from_env() {
+            Ok(policy) => HintedAllocator::new(policy).choose(hints),
+            Err(_) => None,
+        };
+        match &choice {
+            Some(c @ HintChoice::Open(_)) => why.push_str(&format!("; heap hint: {c}")),
+            // The compositor would allocate for us, but a pool allocates on GStreamer's
+            // threads, away from the connection: the policy decides.
+            Some(c @ HintChoice::Delegate(_)) => {
+                why.push_str(&format!("; heap hint not used ({c}): the policy decides"))
+            }
+            None if hints.is_some() => why.push_str("; no usable heap hint: the policy decides"),
+            None => {}
+        }
+        let hint = match choice {
+            Some(HintChoice::Open(h)) => Some(h),
+            _ => None,
+        };
+        Ok(Memory { usage, hint, why })
     }
 
     /// Attaches `wl_buffer` (showing `holds`) and commits, after the previous frame's callback.
@@ -330,6 +415,31 @@ impl Wayland {
     }
 }
 
+/// The memory a pool is made of: a policy usage, and the heap hint that puts a heap first.
+#[derive(Debug, Clone)]
+struct Memory {
+    usage: String,
+    hint: Option<wayheap::client::hints::HeapHint>,
+    /// Why, in words (the `decision` property).
+    why: String,
+}
+
+impl Memory {
+    /// The allocator for this memory: the policy, with the hinted heap first.
+    fn allocator(&self, policy: Allocator) -> Allocator {
+        HintedAllocator::new(policy).allocator_for(
+            self.hint.clone().map(HintChoice::Open).as_ref(),
+            &self.usage,
+        )
+    }
+
+    /// Whether a pool of `self` serves what `other` asks (same usage, same hinted heap).
+    fn same(&self, other: &Memory) -> bool {
+        self.usage == other.usage
+            && self.hint.as_ref().map(|h| &h.heap) == other.hint.as_ref().map(|h| &h.heap)
+    }
+}
+
 /// poll(2) for input on the connection, up to `timeout`.
 fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
     let mut fds = [rustix::event::PollFd::new(
@@ -341,15 +451,6 @@ fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
         tv_nsec: i64::from(timeout.subsec_nanos()),
     };
     rustix::event::poll(&mut fds, Some(&timeout)).is_ok_and(|n| n > 0)
-}
-
-/// The fd of `buffer`'s memory when it is one whole dma-buf.
-fn dmabuf_fd(buffer: &gst::BufferRef) -> Option<std::os::fd::RawFd> {
-    (buffer.n_memory() == 1)
-        .then(|| buffer.peek_memory(0))
-        .and_then(|m| m.downcast_memory_ref::<gst_allocators::DmaBufMemory>())
-        .filter(|m| m.offset() == 0)
-        .map(|m| m.fd())
 }
 
 /// The image's planes in `buffer`: its video meta's, else GStreamer's default layout.
@@ -394,8 +495,8 @@ mod imp {
         shown: Mutex<u64>,
         /// The `usage` property: a policy usage that overrides the feedback's choice.
         usage: Mutex<Option<String>>,
-        /// The usage the current pool was made for.
-        pool_usage: Mutex<Option<String>>,
+        /// The memory the current pool was made of.
+        pool_memory: Mutex<Option<Memory>>,
         /// The ZERO_COPY state last posted on the bus.
         reported_zero_copy: Mutex<Option<bool>>,
     }
@@ -578,24 +679,23 @@ mod imp {
             }
         }
 
-        /// When the surface's feedback changed (once the compositor places it: a scan-out
-        /// tranche when it means a plane) and now calls for another usage than the pool's,
-        /// asks upstream to renegotiate, which brings a new pool.
-        fn follow_feedback(&self, wanted: &str) {
-            if crate::lock(&self.usage).is_some() {
-                return;
-            }
-            let mut pool_usage = crate::lock(&self.pool_usage);
-            if pool_usage.as_deref().is_none_or(|u| u == wanted) {
+        /// When the surface's feedback or heap hints changed (once the compositor places it: a
+        /// scan-out tranche and a plane's heap when it means a plane) and now call for other
+        /// memory than the pool's, asks upstream to renegotiate, which brings a new pool.
+        fn follow_memory(&self, wanted: Memory) {
+            let mut pool_memory = crate::lock(&self.pool_memory);
+            if pool_memory.as_ref().is_none_or(|m| m.same(&wanted)) {
                 return;
             }
             gst::info!(
                 CAT,
                 imp = self,
-                "the feedback now asks for {wanted} memory (the pool has {pool_usage:?}): asking upstream to renegotiate"
+                "the compositor now asks for other memory ({}: {}) than the pool's: asking upstream to renegotiate",
+                wanted.usage,
+                wanted.why
             );
-            *pool_usage = Some(wanted.to_owned());
-            drop(pool_usage);
+            *pool_memory = Some(wanted);
+            drop(pool_memory);
             if let Some(pad) = self.obj().static_pad("sink") {
                 pad.push_event(gst::event::Reconfigure::new());
             }
@@ -635,7 +735,7 @@ mod imp {
                         .build(),
                     glib::ParamSpecString::builder("usage")
                         .nick("Usage")
-                        .blurb("The wayheap policy usage of the memory offered upstream (e.g. camera, for a capture device that needs contiguous memory); unset: scanout or render, as the surface's linux-dmabuf feedback decides, and again whenever it changes")
+                        .blurb("The wayheap policy usage of the memory offered upstream (e.g. camera, for a capture device that needs contiguous memory); unset: scanout or render, as the surface's linux-dmabuf feedback decides, from the heap the compositor's heap hints name first, and again whenever either changes")
                         .mutable_ready()
                         .build(),
                     glib::ParamSpecString::builder("provider")
@@ -753,27 +853,38 @@ mod imp {
             query: &mut gst::query::Allocation,
         ) -> Result<(), gst::LoggableError> {
             let (caps, info, fourcc) = queried_video(query)?;
-            let decision = {
-                let wl = crate::lock(&self.wayland);
+            let usage = crate::lock(&self.usage).clone();
+            let memory = {
+                let mut wl = crate::lock(&self.wayland);
                 let wl = wl
-                    .as_ref()
+                    .as_mut()
                     .ok_or_else(|| gst::loggable_error!(CAT, "not started"))?;
-                wl.globals.decide(wl.events.feedback.as_ref(), fourcc)
+                // Decided now: what arrived before this is in the decision.
+                wl.events.feedback_changed = false;
+                wl.events.hints_changed = false;
+                wl.memory(fourcc, usage.as_deref())
             };
-            let Some(decided) = decision.path.usage() else {
-                self.shm_fallback(&decision.reason);
-                return Ok(());
+            let memory = match memory {
+                Ok(memory) => memory,
+                Err(why) => {
+                    self.shm_fallback(&why);
+                    return Ok(());
+                }
             };
-            let (usage, why) = match crate::lock(&self.usage).clone() {
-                Some(usage) => (usage, "the usage property".to_owned()),
-                None => (decided.to_owned(), decision.reason),
-            };
-            *crate::lock(&self.decision) = Some(format!("{usage}: {why}"));
-            *crate::lock(&self.pool_usage) = Some(usage.clone());
-            gst::info!(CAT, imp = self, "offering {usage} memory: {why}");
+            *crate::lock(&self.decision) = Some(format!("{}: {}", memory.usage, memory.why));
+            gst::info!(
+                CAT,
+                imp = self,
+                "offering {} memory: {}",
+                memory.usage,
+                memory.why
+            );
             self.obj().notify("decision");
-            let allocator = Allocator::from_env()
+            let policy = Allocator::from_env()
                 .map_err(|e| gst::loggable_error!(CAT, "{}", wayheap::error::chain(&e)))?;
+            let allocator = memory.allocator(policy);
+            let usage = memory.usage.clone();
+            *crate::lock(&self.pool_memory) = Some(memory);
             match WayheapBufferPool::offer(query, &caps, &info, allocator, &usage, 3) {
                 Ok(pool) => *crate::lock(&self.pool) = Some(pool),
                 // Without a provider here, wl_shm copies (with a warning).
@@ -810,16 +921,12 @@ mod imp {
                 .events
                 .last_zero_copy
                 .map(|z| (z, wl.events.presented, wl.events.zero_copy));
-            // Decided again only when new feedback arrived, not every frame.
-            let changed = std::mem::take(&mut wl.events.feedback_changed);
+            // Decided again only when new feedback or hints arrived, not every frame.
+            let changed = std::mem::take(&mut wl.events.feedback_changed)
+                | std::mem::take(&mut wl.events.hints_changed);
+            let usage = crate::lock(&self.usage).clone();
             let wanted = match (changed, formats::fourcc(info.format())) {
-                (true, Some(fourcc)) => Some(
-                    wl.globals
-                        .decide(wl.events.feedback.as_ref(), fourcc)
-                        .path
-                        .usage()
-                        .unwrap_or("render"),
-                ),
+                (true, Some(fourcc)) => wl.memory(fourcc, usage.as_deref()).ok(),
                 _ => None,
             };
             drop(guard);
@@ -827,7 +934,7 @@ mod imp {
                 self.report_placement(zero_copy, presented, zero_copy_frames);
             }
             if let Some(wanted) = wanted {
-                self.follow_feedback(wanted);
+                self.follow_memory(wanted);
             }
             self.frame_shown();
             Ok(gst::FlowSuccess::Ok)

@@ -1,10 +1,13 @@
 //! In-guest: applications nobody here wrote, from Debian, in compositor-demo on vkms — a
-//! terminal showing its text, and the clipboard and primary selection carrying text from one
-//! client to another (wl-clipboard's wl-copy and wl-paste).
+//! terminal showing its text, a GTK4 application (gtk4-demo) and a video player (mpv) showing
+//! what they are known to show and exiting when their window is asked to close, and the
+//! clipboard and primary selection carrying text from one client to another (wl-clipboard's
+//! wl-copy and wl-paste).
 
+use std::ffi::OsStr;
 use std::time::Duration;
 
-use wayheap_tests::compositor::Compositor;
+use wayheap_tests::compositor::{Client, Compositor};
 use wayheap_tests::guest::{record_fact, require_guest};
 
 /// Pixels of `rgba` (`w` wide) in `area` that differ from the pixel at `reference`.
@@ -95,5 +98,127 @@ fn the_clipboard_and_primary_selection_carry_text_between_clients() {
     record_fact(
         "clipboard",
         "wl-copy -> wl-paste: clipboard and primary selection carried between two clients",
+    );
+}
+
+/// Asks the compositor to close every window and waits for `client` to exit on its own.
+fn closes_when_asked(comp: &Compositor, mut client: Client) -> std::process::ExitStatus {
+    comp.close_windows();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = client.child.try_wait().expect("waiting for the client") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client did not exit within 60 s of xdg_toplevel.close\nits stderr:\n{}\nlog:\n{}",
+            client.stderr(),
+            comp.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Pixels of `rgba` within `tolerance` of `rgb` in every channel.
+fn near(rgba: &[u8], rgb: [u8; 3], tolerance: u8) -> usize {
+    rgba.chunks_exact(4)
+        .filter(|p| (0..3).all(|i| p[i].abs_diff(rgb[i]) <= tolerance))
+        .count()
+}
+
+/// Takes screenshots until `ready` holds for one (or 120 s pass) and returns the last.
+fn screenshot_until(comp: &Compositor, ready: impl Fn(&[u8]) -> bool) -> (u32, u32, Vec<u8>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (w, h, rgba) = comp.screenshot();
+        if ready(&rgba) || std::time::Instant::now() > deadline {
+            return (w, h, rgba);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn gtk4_demo_shows_its_window_and_exits_when_asked_to_close() {
+    require_guest();
+    let comp = Compositor::start_kms("gtk4", &[]);
+    // Cairo drawing: the guest has no GPU, and GL through llvmpipe under TCG is slow.
+    let client = comp.client_with_env(
+        "/usr/bin/gtk4-demo".as_ref(),
+        &[],
+        &[
+            ("GDK_BACKEND", OsStr::new("wayland")),
+            ("GSK_RENDERER", OsStr::new("cairo")),
+        ],
+    );
+    // Adwaita's look: the selected tab's accent-blue underline (#3584e4), black text on the
+    // white page (the "GTK Demo" heading and its paragraphs).
+    let accent = [0x35, 0x84, 0xe4];
+    let (w, h, rgba) = screenshot_until(&comp, |rgba| {
+        near(rgba, accent, 12) > 100 && near(rgba, [0, 0, 0], 60) > 500
+    });
+    let (blue, text, white) = (
+        near(&rgba, accent, 12),
+        near(&rgba, [0, 0, 0], 60),
+        near(&rgba, [255, 255, 255], 4),
+    );
+    assert!(
+        blue > 100 && text > 500 && white > (w * h / 4) as usize,
+        "gtk4-demo's window not drawn: {blue} accent, {text} text, {white} white pixels of {w}x{h}\n\
+         gtk4-demo:\n{}\nlog:\n{}",
+        client.stderr(),
+        comp.log()
+    );
+    let status = closes_when_asked(&comp, client);
+    assert!(status.success(), "gtk4-demo exited with {status}");
+    record_fact(
+        "gtk4-demo",
+        format!(
+            "{blue} accent-blue, {text} text and {white} white pixels; closed when asked: {status}"
+        ),
+    );
+}
+
+#[test]
+fn mpv_plays_a_test_pattern_and_exits_when_asked_to_close() {
+    require_guest();
+    let comp = Compositor::start_kms("mpv", &[]);
+    // FFmpeg's testsrc through libavfilter: colour bars with a moving gradient and counter.
+    // wl_shm output: the guest has no GPU.
+    let client = comp.client(
+        "/usr/bin/mpv".as_ref(),
+        &[
+            "--vo=wlshm",
+            "--no-audio",
+            "--no-input-default-bindings",
+            "--loop-file=inf",
+            "av://lavfi:testsrc=size=320x240:rate=30",
+        ],
+    );
+    // testsrc's bars: cyan, magenta, blue, yellow, green, red, each 40 pixels wide.
+    let bars = [
+        [0, 255, 255],
+        [255, 0, 255],
+        [0, 0, 255],
+        [255, 255, 0],
+        [0, 255, 0],
+        [255, 0, 0],
+    ];
+    let counts = |rgba: &[u8]| bars.map(|c| near(rgba, c, 40));
+    let (w, h, rgba) = screenshot_until(&comp, |rgba| counts(rgba).iter().all(|&n| n > 1000));
+    let seen = counts(&rgba);
+    assert!(
+        seen.iter().all(|&n| n > 1000),
+        "mpv's test pattern not shown: bar pixels {seen:?} of {w}x{h}\nmpv:\n{}\nlog:\n{}",
+        client.stderr(),
+        comp.log()
+    );
+    let status = closes_when_asked(&comp, client);
+    assert!(status.success(), "mpv exited with {status}");
+    record_fact(
+        "mpv",
+        format!(
+            "testsrc bars (cyan, magenta, blue, yellow, green, red pixels: {seen:?}); closed when asked: {status}"
+        ),
     );
 }

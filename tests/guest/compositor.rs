@@ -743,6 +743,65 @@ fn a_small_argb_cursor_goes_on_the_cursor_plane() {
     );
 }
 
+/// wp_cursor_shape_v1: a client names a cursor ("text") instead of drawing one, and the
+/// compositor draws it from the XCursor theme (Debian's Adwaita) at the pointer: the writeback
+/// shows the client's picture everywhere but in a cursor-sized box at the pointer, where the
+/// I-beam is.
+#[test]
+fn a_named_cursor_shape_is_drawn_from_the_theme() {
+    require_guest();
+    let comp = kms("cursor-shape", &[]);
+    let client = shown(&comp, &["--seconds", "120", "--cursor-shape", "text"]);
+    client
+        .wait_line("CURSOR-SHAPE", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}", client.stderr()));
+    comp.wait_state(Duration::from_secs(60), |s| s["cursor"] == "named text");
+    // The pointer rests at the output's centre; the theme's 24-pixel cursors are at most 32
+    // pixels on a side, around their hotspot.
+    let (cx, cy) = (512u32, 384u32);
+    let near_pointer = |x: u32, y: u32| x.abs_diff(cx) < 32 && y.abs_diff(cy) < 32;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (inside, outside) = loop {
+        let (w, h, rgba) = comp.screenshot();
+        let (mut inside, mut outside) = (0, 0);
+        for y in 0..h {
+            for x in 0..w {
+                let at = ((y * w + x) * 4) as usize;
+                let expected = quadrants(x, y, w, h).to_be_bytes();
+                // quadrants() is 0xAARRGGBB; the screenshot is RGBA.
+                if rgba[at..at + 3] != expected[1..4] {
+                    if near_pointer(x, y) {
+                        inside += 1;
+                    } else {
+                        outside += 1;
+                    }
+                }
+            }
+        }
+        if inside > 20 || std::time::Instant::now() > deadline {
+            break (inside, outside);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        outside,
+        0,
+        "pixels away from the pointer changed\nlog:\n{}",
+        comp.log()
+    );
+    assert!(
+        inside > 20,
+        "no cursor drawn at the pointer ({inside} pixels differ)\nlog:\n{}",
+        comp.log()
+    );
+    record_fact(
+        "cursor shape",
+        format!(
+            "wp_cursor_shape_v1 text: {inside} pixels of the theme's I-beam at the pointer, none elsewhere"
+        ),
+    );
+}
+
 #[test]
 fn weston_simple_dmabuf_v4l_shows_vivid_frames_on_a_plane() {
     require_guest();

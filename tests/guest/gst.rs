@@ -23,17 +23,25 @@ fn plugin_dir() -> PathBuf {
 
 /// `gst-launch-1.0` with `pipeline` (words), the plugin on the path and a private registry.
 fn gst_launch(comp: &Compositor, tag: &str, pipeline: &[&str]) -> Client {
+    gst_launch_with(comp, tag, pipeline, &[])
+}
+
+/// [`gst_launch`] with more environment.
+fn gst_launch_with(
+    comp: &Compositor,
+    tag: &str,
+    pipeline: &[&str],
+    env: &[(&str, &OsStr)],
+) -> Client {
     let registry = std::env::temp_dir().join(format!("gst-registry-{tag}.bin"));
     let plugins = plugin_dir();
-    comp.client_with_env(
-        "/usr/bin/gst-launch-1.0".as_ref(),
-        pipeline,
-        &[
-            ("GST_PLUGIN_PATH", plugins.as_os_str()),
-            ("GST_REGISTRY", registry.as_os_str()),
-            ("GST_DEBUG", OsStr::new("wayheap*:4,waylandsink:4")),
-        ],
-    )
+    let mut all = vec![
+        ("GST_PLUGIN_PATH", plugins.as_os_str()),
+        ("GST_REGISTRY", registry.as_os_str()),
+        ("GST_DEBUG", OsStr::new("wayheap*:4,waylandsink:4")),
+    ];
+    all.extend_from_slice(env);
+    comp.client_with_env("/usr/bin/gst-launch-1.0".as_ref(), pipeline, &all)
 }
 
 /// The planes the compositor reports for its surfaces, once frames flow.
@@ -160,10 +168,12 @@ fn wayheapsink_shows_videotestsrc_zero_copy_on_a_plane() {
     );
     // Frames presented ZERO_COPY; and once the surface is on a plane its feedback has the
     // scan-out tranche, so the sink asks upstream to renegotiate and the new pool is the scanout
-    // usage's (CMA first). gst-launch -v prints each as it happens, in whatever order.
+    // usage's, from the heap the compositor's hints name first: the system heap, which vkms's
+    // planes read (the policy alone would have put CMA first). gst-launch -v prints each as it
+    // happens, in whatever order.
     let seen = std::cell::RefCell::new((None::<String>, None::<String>, None::<String>));
     let placement = std::cell::RefCell::new(None::<String>);
-    let cma = format!("provider = {}", cma_heap_name());
+    let cma = "provider = system".to_owned();
     client
         .wait_line_where(
             |l| {
@@ -171,7 +181,7 @@ fn wayheapsink_shows_videotestsrc_zero_copy_on_a_plane() {
                 if zero_copy_frames(l).is_some_and(|n| n > 0) {
                     s.0 = Some(l.to_owned());
                 }
-                if l.contains("decision = scanout") {
+                if l.contains("decision = scanout") && l.contains("heap hint: open system") {
                     s.1 = Some(l.to_owned());
                 }
                 if l.contains(&cma) {
@@ -187,7 +197,7 @@ fn wayheapsink_shows_videotestsrc_zero_copy_on_a_plane() {
         )
         .unwrap_or_else(|e| {
             panic!(
-                "expected ZERO_COPY frames, decision = scanout, {cma} and a placement message: {e}\ngst-launch:\n{}",
+                "expected ZERO_COPY frames, decision = scanout with the system heap hinted, {cma} and a placement message: {e}\ngst-launch:\n{}",
                 client.stderr()
             )
         });
@@ -315,4 +325,164 @@ fn wayheapsink_shows_nv12_zero_copy_on_a_plane() {
         format!("{planes:?}; {line}; {blue} blue pixels"),
     );
     drop(client);
+}
+
+/// What a policy written for a display engine with an IOMMU says: the system heap first, for
+/// scan-out too.
+fn system_first_policy() -> PathBuf {
+    let path = wayheap_tests::guest::temp_dir("gst-hints-policy").join("policy");
+    std::fs::write(&path, "scanout @system,@cma,udmabuf\n* @system,udmabuf\n").unwrap();
+    path
+}
+
+/// The same pipeline and policy on a compositor whose planes read only contiguous memory
+/// (`--contiguous-scanout`): without heap hints the sink takes the policy's system heap and the
+/// video is composited; with them it takes the CMA heap the compositor names, and the video is
+/// on a plane, ZERO_COPY.
+#[test]
+fn heap_hints_choose_the_sinks_memory() {
+    require_guest();
+    let policy = system_first_policy();
+    let env = [("WAYHEAP_POLICY", policy.as_os_str())];
+    let pipeline = [
+        "-v",
+        "videotestsrc",
+        "is-live=true",
+        "pattern=solid-color",
+        "foreground-color=0xff00ff00",
+        "!",
+        "video/x-raw,format=BGRx,width=320,height=240,framerate=30/1",
+        "!",
+        "wayheapsink",
+    ];
+    let wait = |client: &Client, what: &dyn Fn(&str) -> bool| {
+        client
+            .wait_line_where(what, Duration::from_secs(180))
+            .unwrap_or_else(|e| panic!("{e}\ngst-launch:\n{}", client.stderr()))
+    };
+
+    // Without hints: the policy's system heap; composited, for want of contiguous memory.
+    let comp = Compositor::start_kms(
+        "gst-hints-off",
+        &[
+            "--no-shm-scanout",
+            "--contiguous-scanout",
+            "--no-heap-hints",
+        ],
+    );
+    let client = gst_launch_with(&comp, "hints-off", &pipeline, &env);
+    let provider_off = wait(&client, &|l| l.contains("provider = system"));
+    let planes_off = planes_once_shown(&comp);
+    assert!(
+        !on_a_plane(&planes_off)
+            && planes_off
+                .iter()
+                .any(|(_, r)| r.as_deref().is_some_and(|r| r.contains("contiguous"))),
+        "system-heap frames cannot reach a plane that reads contiguous memory: {planes_off:?}"
+    );
+    drop(client);
+    comp.stop();
+
+    // With hints: the CMA heap, a plane, ZERO_COPY.
+    let comp = Compositor::start_kms(
+        "gst-hints-on",
+        &["--no-shm-scanout", "--contiguous-scanout"],
+    );
+    let client = gst_launch_with(&comp, "hints-on", &pipeline, &env);
+    let cma = format!("provider = {}", cma_heap_name());
+    let provider_on = wait(&client, &|l| l.contains(&cma));
+    let decision = wait(&client, &|l| {
+        l.contains("decision = ") && l.contains(&format!("heap hint: open {}", cma_heap_name()))
+    });
+    let planes_on = planes_once_shown(&comp);
+    assert!(
+        on_a_plane(&planes_on),
+        "the hinted CMA heap's frames should be on a plane: {planes_on:?}\ngst-launch:\n{}\ncompositor:\n{}",
+        client.stderr(),
+        comp.log()
+    );
+    let zero_copy = wait(&client, &|l| zero_copy_frames(l).is_some_and(|n| n > 0));
+    let (w, h, rgba) = comp.screenshot();
+    let green = count_colour(&rgba, 0xff00ff00, 15);
+    assert!(
+        green >= 320 * 240 * 9 / 10,
+        "{green} green pixels of {w}x{h}; expected videotestsrc's 320x240 green frame"
+    );
+    record_fact(
+        "wayheapsink heap hints",
+        format!(
+            "without: {provider_off}, {planes_off:?}; with: {provider_on}, {decision}, {planes_on:?}, {zero_copy}, {green} green pixels"
+        ),
+    );
+    drop(client);
+}
+
+/// A pool buffer a consumer released while its device still reads it (a pending fence on the
+/// dma-buf, as a compositor's render job or a display engine leaves) goes back upstream only
+/// once that fence signals: before, the producer would draw over a frame still being read.
+#[test]
+fn a_released_pool_buffer_waits_for_its_readers_fence() {
+    require_guest();
+    use gst::prelude::*;
+    use std::os::fd::BorrowedFd;
+    use std::str::FromStr;
+    use wayheap::dmabuf::{DmaBuf, DmaBufError, FenceAccess, SyncFile};
+    use wayheap_tests::guest::SwSyncTimeline;
+
+    gst::init().unwrap();
+    let caps =
+        gst::Caps::from_str("video/x-raw,format=BGRx,width=64,height=64,framerate=30/1").unwrap();
+    let pool = gstwayheap::pool::WayheapBufferPool::new(
+        wayheap::policy::Allocator::from_env().unwrap(),
+        "render",
+    );
+    let mut config = pool.config();
+    // One buffer: the second acquire can only be the first buffer again.
+    config.set_params(Some(&caps), 64 * 64 * 4, 1, 1);
+    pool.set_config(config).unwrap();
+    pool.set_active(true).unwrap();
+    let first = pool.acquire_buffer(None).unwrap();
+    let fd = gstwayheap::pool::dmabuf_fd(&first).expect("a dma-buf");
+    // SAFETY: `first` owns the fd and is alive here; it is only duplicated.
+    let dup = unsafe { BorrowedFd::borrow_raw(fd) }
+        .try_clone_to_owned()
+        .unwrap();
+    let reader = DmaBuf::import(dup).unwrap();
+    let timeline = SwSyncTimeline::new().unwrap();
+    let fence = SyncFile::from_fd(timeline.fence(1).unwrap());
+    match reader.import_sync_file(&fence, FenceAccess::Read) {
+        Err(e @ DmaBufError::Unsupported { .. }) => {
+            // Before 6.0 there is no fence to wait on: the buffer goes back at once.
+            drop(first);
+            let again = pool.acquire_buffer(None).unwrap();
+            assert_eq!(gstwayheap::pool::dmabuf_fd(&again), Some(fd));
+            record_fact("pool fences", format!("not waited for: {e}"));
+            return;
+        }
+        other => other.unwrap(),
+    }
+    // The consumer released it: back to the pool, its fence still pending.
+    drop(first);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiting = pool.clone();
+    let acquirer = std::thread::spawn(move || {
+        let buffer = waiting.acquire_buffer(None).unwrap();
+        tx.send(gstwayheap::pool::dmabuf_fd(&buffer)).unwrap();
+        buffer
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the buffer went upstream while a reader's fence on it was pending"
+    );
+    timeline.advance(1).unwrap();
+    let got = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the buffer once the fence signalled");
+    assert_eq!(got, Some(fd));
+    drop(acquirer.join().unwrap());
+    pool.set_active(false).unwrap();
+    record_fact(
+        "pool fences",
+        "a released buffer with a pending read fence was held back until it signalled",
+    );
 }

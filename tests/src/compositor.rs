@@ -263,6 +263,12 @@ impl Compositor {
         crate::pattern::read_png(&self.screenshot).expect("reading the screenshot")
     }
 
+    /// Asks every window to close (SIGUSR2: the compositor sends `xdg_toplevel.close`).
+    pub fn close_windows(&self) {
+        let pid = rustix::process::Pid::from_raw(self.pid() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::USR2).expect("SIGUSR2");
+    }
+
     /// Starts a client of this compositor.
     pub fn client(&self, bin: &Path, args: &[&str]) -> Client {
         Client::spawn(&self.runtime, &self.socket, bin, args)

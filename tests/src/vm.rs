@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -294,6 +295,10 @@ pub struct Vm {
     pub timeout: Duration,
     /// Names the run directory (`target/vm-tier/run-<pid>-<label>`): one per kernel of a run.
     pub label: String,
+    /// qemu in a process group of its own: a Ctrl-C at the terminal does not reach it, and the
+    /// caller stops the guest (a demo, which stops cleanly). Tests leave it in theirs, so that
+    /// stopping the test run stops the guest.
+    pub own_process_group: bool,
 }
 
 impl Vm {
@@ -309,6 +314,7 @@ impl Vm {
             cpus: 2,
             timeout: Duration::from_secs(timeout),
             label: "current".to_owned(),
+            own_process_group: false,
         }
     }
 
@@ -318,14 +324,6 @@ impl Vm {
         bins: &[GuestBinary],
         env: &[(String, PathBuf)],
     ) -> Result<BatchReport, String> {
-        let qemu = which("qemu-system-x86_64").ok_or(
-            "qemu-system-x86_64 not found: install Debian's qemu-system-x86 (scripts/install-deps)",
-        )?;
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .map(Path::new)
-            .find(|p| p.is_file())
-            .ok_or("busybox not found: install Debian's busybox-static (scripts/install-deps)")?;
         for b in bins {
             if b.path
                 .to_str()
@@ -337,113 +335,21 @@ impl Vm {
                 ));
             }
         }
-
         let run_dir = workspace_root().join("target/vm-tier").join(format!(
             "run-{}-{}",
             std::process::id(),
             self.label
         ));
-        let _ = std::fs::remove_dir_all(&run_dir);
-        std::fs::create_dir_all(&run_dir)
-            .map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
-        let run_dir_str = run_dir
-            .to_str()
-            .filter(|s| !s.contains(char::is_whitespace))
-            .ok_or_else(|| {
-                format!(
-                    "the run directory {} must be plain UTF-8 without spaces",
-                    run_dir.display()
-                )
-            })?;
-
-        let initramfs = run_dir.join("initramfs.cpio");
-        write_initramfs(&initramfs, busybox)?;
-        std::fs::write(run_dir.join("run.sh"), run_script(run_dir_str, bins, env))
-            .map_err(|e| format!("writing run.sh: {e}"))?;
-
-        let append = format!(
-            "console=ttyS0 loglevel=4 rdinit=/init {KERNEL_ARGS} wayheap_results={run_dir_str}"
-        );
-        let qemu_log = std::fs::File::create(run_dir.join("qemu.log"))
-            .map_err(|e| format!("creating qemu.log: {e}"))?;
-        let mut child = Command::new(qemu)
-            .args([
-                "-accel",
-                "tcg",
-                "-cpu",
-                "max",
-                "-nodefaults",
-                "-no-reboot",
-                "-display",
-                "none",
-            ])
-            .args([
-                "-m",
-                &self.memory_mib.to_string(),
-                "-smp",
-                &self.cpus.to_string(),
-            ])
-            .args(["-serial", "stdio", "-monitor", "none"])
-            .arg("-kernel")
-            .arg(&self.kernel)
-            .arg("-initrd")
-            .arg(&initramfs)
-            .args(["-append", &append])
-            .args([
-                "-virtfs",
-                "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-            ])
-            .arg("-virtfs")
-            .arg(format!(
-                "local,path={run_dir_str},mount_tag=results,security_model=none,multidevs=remap"
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(qemu_log)
-            .spawn()
-            .map_err(|e| format!("starting qemu: {e}"))?;
-        let start = Instant::now();
-
-        // The console is read on a thread so that the deadline below holds even if the guest hangs.
-        let stdout = child.stdout.take().expect("piped");
         let verbose = std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1");
-        let (tx, rx) = mpsc::channel::<(Instant, String)>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if verbose {
-                    eprintln!("[guest] {line}");
-                }
-                if tx.send((Instant::now(), line)).is_err() {
-                    break;
-                }
-            }
-        });
-
-        let deadline = start + self.timeout;
-        let exit = loop {
-            if let Some(status) = child
-                .try_wait()
-                .map_err(|e| format!("waiting for qemu: {e}"))?
-            {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let total = start.elapsed();
-        let _ = reader.join();
-        let _ = std::fs::remove_file(&initramfs);
+        let echo = verbose.then_some(Echo::Prefixed);
+        let boot = self.boot(&run_dir, |dir| run_script(dir, bins, env), echo)?;
+        let (start, total) = (boot.start, boot.total);
         let mut console = String::new();
         let mut first_test = None;
         let mut kernel_release = String::new();
-        for (at, line) in rx.try_iter() {
+        for (at, line) in &boot.lines {
             if first_test.is_none() && line.contains("WAYHEAP-BEGIN ") {
-                first_test = Some(at - start);
+                first_test = Some(*at - start);
             }
             if let Some(r) = line.split("WAYHEAP-KERNEL ").nth(1) {
                 kernel_release = r.trim().to_owned();
@@ -453,7 +359,7 @@ impl Vm {
         let stderr = std::fs::read_to_string(run_dir.join("qemu.log")).unwrap_or_default();
         let _ = std::fs::write(run_dir.join("console.log"), &console);
 
-        let Some(exit) = exit else {
+        let Some(exit) = boot.exit else {
             return Err(format!(
                 "the guest did not finish within {}s (set {TIMEOUT_ENV} to allow longer); console:\n{}",
                 self.timeout.as_secs(),
@@ -497,6 +403,153 @@ impl Vm {
             binaries,
             console,
             facts,
+        })
+    }
+}
+
+/// How a boot shows the guest's console while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// On stderr, each line after `[guest] ` (a test run's verbose mode).
+    Prefixed,
+    /// On stdout, as it is (a demo).
+    Plain,
+}
+
+/// What one boot of the guest left.
+#[derive(Debug)]
+pub struct Boot {
+    /// When qemu started.
+    pub start: Instant,
+    /// How long it ran.
+    pub total: Duration,
+    /// qemu's exit status; `None` when the timeout killed it.
+    pub exit: Option<std::process::ExitStatus>,
+    /// The console's lines, with when each came.
+    pub lines: Vec<(Instant, String)>,
+}
+
+impl Vm {
+    /// Boots the guest with the run directory `run_dir` shared read-write at the same path
+    /// (made afresh), runs the script `script(run_dir)` writes in it, and waits until the guest
+    /// powers off (or the timeout). The console is kept, and echoed as `echo` says.
+    pub fn boot(
+        &self,
+        run_dir: &Path,
+        script: impl FnOnce(&str) -> String,
+        echo: Option<Echo>,
+    ) -> Result<Boot, String> {
+        let qemu = which("qemu-system-x86_64").ok_or(
+            "qemu-system-x86_64 not found: install Debian's qemu-system-x86 (scripts/install-deps)",
+        )?;
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.is_file())
+            .ok_or("busybox not found: install Debian's busybox-static (scripts/install-deps)")?;
+        let _ = std::fs::remove_dir_all(run_dir);
+        std::fs::create_dir_all(run_dir)
+            .map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
+        let run_dir_str = run_dir
+            .to_str()
+            .filter(|s| !s.contains(char::is_whitespace))
+            .ok_or_else(|| {
+                format!(
+                    "the run directory {} must be plain UTF-8 without spaces",
+                    run_dir.display()
+                )
+            })?;
+
+        let initramfs = run_dir.join("initramfs.cpio");
+        write_initramfs(&initramfs, busybox)?;
+        std::fs::write(run_dir.join("run.sh"), script(run_dir_str))
+            .map_err(|e| format!("writing run.sh: {e}"))?;
+
+        let append = format!(
+            "console=ttyS0 loglevel=4 rdinit=/init {KERNEL_ARGS} wayheap_results={run_dir_str}"
+        );
+        let qemu_log = std::fs::File::create(run_dir.join("qemu.log"))
+            .map_err(|e| format!("creating qemu.log: {e}"))?;
+        let mut qemu = Command::new(qemu);
+        qemu.args([
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-nodefaults",
+            "-no-reboot",
+            "-display",
+            "none",
+        ])
+        .args([
+            "-m",
+            &self.memory_mib.to_string(),
+            "-smp",
+            &self.cpus.to_string(),
+        ])
+        .args(["-serial", "stdio", "-monitor", "none"])
+        .arg("-kernel")
+        .arg(&self.kernel)
+        .arg("-initrd")
+        .arg(&initramfs)
+        .args(["-append", &append])
+        .args([
+            "-virtfs",
+            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+        ])
+        .arg("-virtfs")
+        .arg(format!(
+            "local,path={run_dir_str},mount_tag=results,security_model=none,multidevs=remap"
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(qemu_log);
+        if self.own_process_group {
+            qemu.process_group(0);
+        }
+        let mut child = qemu.spawn().map_err(|e| format!("starting qemu: {e}"))?;
+        let start = Instant::now();
+
+        // The console is read on a thread so that the deadline below holds even if the guest hangs.
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel::<(Instant, String)>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                match echo {
+                    Some(Echo::Prefixed) => eprintln!("[guest] {line}"),
+                    Some(Echo::Plain) => println!("{line}"),
+                    None => {}
+                }
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let deadline = start + self.timeout;
+        let exit = loop {
+            if let Some(status) = child
+                .try_wait()
+                .map_err(|e| format!("waiting for qemu: {e}"))?
+            {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let total = start.elapsed();
+        let _ = reader.join();
+        let _ = std::fs::remove_file(&initramfs);
+        Ok(Boot {
+            start,
+            total,
+            exit,
+            lines: rx.try_iter().collect(),
         })
     }
 }

@@ -84,3 +84,79 @@ fn the_demo_starts_without_xdg_runtime_dir_and_cleans_up() {
     );
     eprintln!("{}", first_frame.unwrap());
 }
+
+/// `scripts/demo --vm` as a newcomer without heaps or a DRM card runs it: the test kernel under
+/// qemu, compositor-demo on vkms, client-demo on the vivid camera. It runs for a fixed time,
+/// prints the placements every second, writes the writeback picture on the host, and ends
+/// cleanly; the picture is the camera's (vivid's colour bars), the video on the primary plane
+/// and the detector's overlay on an overlay plane.
+#[test]
+fn the_vm_demo_shows_the_camera_on_a_plane_and_writes_the_picture_here() {
+    if std::env::var_os(wayheap_tests::vm::SKIP_ENV).is_some_and(|v| v == "1") {
+        eprintln!(
+            "\n##  scripts/demo --vm SKIPPED ({}=1): no kernel here to boot.\n",
+            wayheap_tests::vm::SKIP_ENV
+        );
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(root.join("scripts/demo"))
+        .args(["--vm", "--seconds", "90"])
+        .current_dir(&root)
+        .env("WAYHEAP_DEMO_PROFILE", "dev")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running scripts/demo --vm");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let said = || {
+        format!(
+            "stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    assert!(
+        out.status.success(),
+        "scripts/demo --vm: {}\n{}",
+        out.status,
+        said()
+    );
+    // Once a second: the placements; the first frame's time after the command.
+    let stats: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("[stats]"))
+        .collect();
+    assert!(
+        stats
+            .iter()
+            .any(|l| l.contains("primary") && l.contains("overlay")),
+        "no stats line with the video on the primary plane and the overlay on an overlay plane\n{}",
+        said()
+    );
+    let first = stdout
+        .lines()
+        .find(|l| l.contains("first client frame") && l.contains("after the demo command"))
+        .unwrap_or_else(|| panic!("no first-frame time\n{}", said()));
+    let png = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("demo: the output is written to "))
+        .and_then(|l| l.split(" once a second").next())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no output path\n{}", said()));
+    let (w, h, rgba) = wayheap_tests::pattern::read_png(&png).expect("the demo's picture");
+    assert_eq!((w, h), (640, 480), "the 640x480 mode");
+    // vivid's colour bars across a row in the lower half of its frame.
+    let row = h * 3 / 4;
+    let colours: std::collections::HashSet<[u8; 3]> = (0..w)
+        .step_by(4)
+        .map(|x| {
+            let at = ((row * w + x) * 4) as usize;
+            [rgba[at], rgba[at + 1], rgba[at + 2]]
+        })
+        .collect();
+    assert!(
+        colours.len() >= 8,
+        "expected vivid's 8 colour bars at row {row} of {}, got {colours:?}",
+        png.display()
+    );
+    eprintln!("{first}; {}; {}", stats.last().unwrap(), png.display());
+}

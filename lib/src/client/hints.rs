@@ -235,6 +235,27 @@ impl HintedAllocator {
         None
     }
 
+    /// The allocator for `usage` under `choice`, for callers that lay images out and allocate
+    /// later (a buffer pool, a swapchain): with [`HintChoice::Open`], the hinted heap first and
+    /// the hint's pitch and offset alignment as constraints, the usage's own providers after it
+    /// as fallbacks; otherwise the policy as it is (a delegated choice cannot be served from
+    /// here: the compositor allocates, through [`request_delegated`]).
+    pub fn allocator_for(&self, choice: Option<&HintChoice>, usage: &str) -> Allocator {
+        match choice {
+            Some(HintChoice::Open(h)) => {
+                let constraints = Constraints {
+                    pitch_align: Some(h.pitch_alignment),
+                    offset_align: Some(h.offset_alignment),
+                    ..Constraints::default()
+                };
+                self.policy
+                    .clone()
+                    .with_heap_first(usage, &h.heap, &constraints)
+            }
+            _ => self.policy.clone(),
+        }
+    }
+
     /// Allocates `size` bytes for `usage`: from the hinted heap when `choice` is
     /// [`HintChoice::Open`], else through the policy (a delegated choice goes through
     /// [`request_delegated`] instead). Returns the buffer and who served it.

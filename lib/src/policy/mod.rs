@@ -341,6 +341,21 @@ impl Policy {
             })
     }
 
+    /// This policy with heap `heap` tried first for `usage`, before the providers its rule
+    /// already lists (kept, in order, as fallbacks), and with `constraints` merged into the
+    /// rule's: where a compositor's heap hint sends the usage.
+    pub fn with_heap_first(mut self, usage: &str, heap: &str, constraints: &Constraints) -> Policy {
+        let mut rule = self.rule(usage);
+        rule.usage = usage.to_owned();
+        rule.providers
+            .retain(|p| !matches!(p, Provider::Heap(name) if name == heap));
+        rule.providers.insert(0, Provider::Heap(heap.to_owned()));
+        rule.constraints = rule.constraints.merged(constraints);
+        self.rules.retain(|r| r.usage != usage);
+        self.rules.push(rule);
+        self
+    }
+
     /// Every rule, in file order.
     pub fn rules(&self) -> &[UsageRule] {
         &self.rules

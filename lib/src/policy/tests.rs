@@ -650,3 +650,35 @@ fn ion_serves_uncached_requests_uncached_and_first() {
     };
     assert!(p.classify_ion(&list[0]).1.contiguous);
 }
+
+#[test]
+fn a_hinted_heap_goes_first_and_the_rule_stays_behind_it() {
+    let p = Policy::parse("scanout @system,@cma,udmabuf align=64\n* @system,udmabuf\n").unwrap();
+    let hint = Constraints {
+        pitch_align: Some(256),
+        offset_align: Some(4096),
+        ..Constraints::default()
+    };
+    let hinted = p.clone().with_heap_first("scanout", "reserved", &hint);
+    let available = heaps(&["system", "reserved"]);
+    let (c, _, merged) = hinted.candidates("scanout", &Constraints::default(), &available);
+    // The hinted heap once, first; then the rule's own order (reserved again as @cma is not
+    // tried twice).
+    assert_eq!(names(&c), ["reserved", "system", "udmabuf"]);
+    // The larger of the rule's and the hint's alignments.
+    assert_eq!(merged.pitch_align, Some(256));
+    assert_eq!(merged.offset_align, Some(4096));
+    // Other usages are untouched; a usage without its own rule gets one from `*`'s.
+    assert_eq!(hinted.rule("render"), p.rule("render"));
+    let render = p.with_heap_first("render", "reserved", &Constraints::default());
+    assert_eq!(render.rule("render").usage, "render");
+    assert_eq!(
+        render.rule("render").providers,
+        [
+            Provider::Heap("reserved".into()),
+            Provider::Class(HeapClass::System),
+            Provider::Udmabuf
+        ]
+    );
+    assert_eq!(render.rule("other").usage, "*");
+}

@@ -204,6 +204,13 @@ impl Allocator {
         }
     }
 
+    /// This allocator with heap `heap` tried first for `usage` (see
+    /// [`Policy::with_heap_first`]).
+    pub fn with_heap_first(mut self, usage: &str, heap: &str, constraints: &Constraints) -> Self {
+        self.policy = self.policy.with_heap_first(usage, heap, constraints);
+        self
+    }
+
     /// The policy.
     pub fn policy(&self) -> &Policy {
         &self.policy

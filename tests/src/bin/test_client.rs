@@ -27,6 +27,9 @@ use wayland_protocols::wp::color_representation::v1::client::{
     wp_color_representation_manager_v1::WpColorRepresentationManagerV1,
     wp_color_representation_surface_v1::{self, WpColorRepresentationSurfaceV1},
 };
+use wayland_protocols::wp::cursor_shape::v1::client::{
+    wp_cursor_shape_device_v1, wp_cursor_shape_manager_v1,
+};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
@@ -203,6 +206,8 @@ wayheap::delegate_buffer_params!(State);
 delegate_noop!(State: ignore wl_seat::WlSeat);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 delegate_noop!(State: ignore WpColorRepresentationManagerV1);
+delegate_noop!(State: ignore wp_cursor_shape_manager_v1::WpCursorShapeManagerV1);
+delegate_noop!(State: ignore wp_cursor_shape_device_v1::WpCursorShapeDeviceV1);
 delegate_noop!(State: ignore WpColorRepresentationSurfaceV1);
 wayheap::delegate_swapchain!(State);
 impl wayheap::client::ModifierEventsHandler for State {
@@ -236,7 +241,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] [--fullscreen] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24|NV12|NV21|YU12|P010|YUYV|...] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--pointer] [--keyboard] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]] [--shm-grow-after SECS]\n  SOURCE: shm|shm-unsealed|shm-file|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24|NV12|NV21|YU12|P010|YUYV|...] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--cursor-shape NAME] [--pointer] [--keyboard] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]] [--shm-grow-after SECS]\n  SOURCE: shm|shm-unsealed|shm-file|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|chroma-out-of-bounds|unknown-format"
     );
     std::process::exit(2)
@@ -259,6 +264,8 @@ struct Options {
     cursor: Option<(Source, u32, u32)>,
     /// Bind wl_pointer (and print its events) even without a cursor.
     pointer: bool,
+    /// Ask for this named cursor (wp_cursor_shape_v1) when the pointer enters.
+    cursor_shape: Option<wp_cursor_shape_device_v1::Shape>,
     /// Bind wl_keyboard and print its keys.
     keyboard: bool,
     feedback: bool,
@@ -288,6 +295,7 @@ fn options() -> Options {
         presentation: false,
         cursor: None,
         pointer: false,
+        cursor_shape: None,
         keyboard: false,
         feedback: false,
         sub_scale: None,
@@ -339,6 +347,16 @@ fn options() -> Options {
                 o.sub_scale = Some(parsed.unwrap_or_else(|| usage("--sub-scale WxH")));
             }
             "--pointer" => o.pointer = true,
+            "--cursor-shape" => {
+                use wp_cursor_shape_device_v1::Shape;
+                o.cursor_shape = Some(match val().as_str() {
+                    "text" => Shape::Text,
+                    "pointer" => Shape::Pointer,
+                    "crosshair" => Shape::Crosshair,
+                    "wait" => Shape::Wait,
+                    _ => usage("--cursor-shape text|pointer|crosshair|wait"),
+                })
+            }
             "--keyboard" => o.keyboard = true,
             "--cursor" => {
                 let v = val();
@@ -666,7 +684,7 @@ fn main() {
         let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         seat.get_keyboard(&qh, ())
     });
-    let pointer = (o.cursor.is_some() || o.pointer).then(|| {
+    let pointer = (o.cursor.is_some() || o.pointer || o.cursor_shape.is_some()).then(|| {
         let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         seat.get_pointer(&qh, ())
     });
@@ -791,6 +809,23 @@ fn main() {
     }
     surface.frame(&qh, ());
     surface.commit();
+
+    if let (Some(shape), Some(pointer)) = (o.cursor_shape, &pointer) {
+        let manager: wp_cursor_shape_manager_v1::WpCursorShapeManagerV1 = globals
+            .bind(&qh, 1..=1, ())
+            .unwrap_or_else(|_| usage("the compositor has no wp_cursor_shape_manager_v1"));
+        let device = manager.get_pointer(pointer, &qh, ());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while st.pointer_enter.is_none() && Instant::now() < deadline {
+            queue.roundtrip(&mut st).expect("waiting for the pointer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let serial = st
+            .pointer_enter
+            .unwrap_or_else(|| usage("the pointer never entered our surface"));
+        device.set_shape(serial, shape);
+        println!("CURSOR-SHAPE {shape:?}");
+    }
 
     if let (Some((src, cw, ch)), Some(pointer)) = (o.cursor, &pointer) {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -7,6 +7,7 @@ use wayland_client::backend::protocol::{ArgumentType, Interface, MessageDesc};
 
 use wayland_client::protocol::__interfaces as core;
 use wayland_protocols::wp::color_representation::v1::client::__interfaces as color_representation;
+use wayland_protocols::wp::cursor_shape::v1::client::__interfaces as cursor_shape;
 use wayland_protocols::wp::fractional_scale::v1::client::__interfaces as fractional_scale;
 use wayland_protocols::wp::linux_dmabuf::zv1::client::__interfaces as dmabuf;
 use wayland_protocols::wp::presentation_time::client::__interfaces as presentation;
@@ -48,6 +49,7 @@ pub static GLOBALS: &[&Interface] = &[
     &activation::XDG_ACTIVATION_V1_INTERFACE,
     &fractional_scale::WP_FRACTIONAL_SCALE_MANAGER_V1_INTERFACE,
     &color_representation::WP_COLOR_REPRESENTATION_MANAGER_V1_INTERFACE,
+    &cursor_shape::WP_CURSOR_SHAPE_MANAGER_V1_INTERFACE,
     &data_control::ZWLR_DATA_CONTROL_MANAGER_V1_INTERFACE,
     &wayheap::protocols::heap_hints::client::__interfaces::WAYHEAP_HEAP_HINTS_MANAGER_V1_INTERFACE,
 ];

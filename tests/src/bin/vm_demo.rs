@@ -1,0 +1,215 @@
+//! `wayheap-vm-demo`: the demo on the real path, on any Linux machine — the VM tier's test
+//! kernel under qemu (vkms for the display, vivid for the camera, the DMA-BUF heaps),
+//! compositor-demo on KMS in it and client-demo in that: the camera's frames on one plane, the
+//! detector's overlay on another. The guest's console (the compositor's placements and the
+//! client's ZERO_COPY share, once a second) is printed as it comes, and the output, captured
+//! through vkms's writeback connector, is written as a PNG on this machine once a second.
+//!
+//! `scripts/demo --vm` builds what it needs and runs this. By hand:
+//!
+//! ```text
+//! wayheap-vm-demo --compositor target/debug/compositor-demo --client target/debug/client-demo \
+//!     [--kernel BZIMAGE] [--dir DIR] [--seconds N] [-- CLIENT-ARGS...]
+//! ```
+//!
+//! It stops after `--seconds` (0: never), or when the file `DIR/stop` appears (scripts/demo
+//! makes it on Ctrl-C): the guest stops the compositor (SIGTERM, which writes the last picture)
+//! and powers off, and this exits with the compositor's exit status.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wayheap_tests::vm::{self, Echo, KernelSeries, Vm};
+
+/// What the command line says.
+struct Options {
+    compositor: PathBuf,
+    client: PathBuf,
+    kernel: Option<PathBuf>,
+    dir: PathBuf,
+    seconds: u64,
+    client_args: Vec<String>,
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!(
+        "wayheap-vm-demo: {why}\n\
+         usage: wayheap-vm-demo --compositor PATH --client PATH [--kernel BZIMAGE] [--dir DIR] \
+         [--seconds N] [-- CLIENT-ARGS...]"
+    );
+    std::process::exit(2)
+}
+
+fn options() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut o = Options {
+        compositor: PathBuf::new(),
+        client: PathBuf::new(),
+        kernel: None,
+        dir: vm::workspace_root().join("target/vm-demo"),
+        seconds: 0,
+        client_args: Vec::new(),
+    };
+    while let Some(a) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--compositor" => o.compositor = value().into(),
+            "--client" => o.client = value().into(),
+            "--kernel" => o.kernel = Some(value().into()),
+            "--dir" => o.dir = value().into(),
+            "--seconds" => {
+                o.seconds = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--seconds takes a number"))
+            }
+            "--" => {
+                o.client_args = args.by_ref().collect();
+                break;
+            }
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    for (what, path) in [("--compositor", &o.compositor), ("--client", &o.client)] {
+        if !path.is_file() {
+            usage(&format!("{what} {} is not a file", path.display()));
+        }
+    }
+    o
+}
+
+/// `s` quoted for sh.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The guest's script: compositor-demo on vkms through seatd-launch, client-demo in it on the
+/// first vivid camera, a writeback picture every second, until the time is up or `stop`
+/// appears.
+fn guest_script(run_dir: &str, o: &Options) -> String {
+    let client_args = if o.client_args.is_empty() {
+        // The camera's frames fill the 640x480 mode: the video on the primary plane, the
+        // detector's overlay on an overlay plane above it.
+        vec![
+            "--stats".to_owned(),
+            "--scale".to_owned(),
+            "native".to_owned(),
+            "--size".to_owned(),
+            "640x480".to_owned(),
+        ]
+    } else {
+        o.client_args.clone()
+    };
+    let client = std::iter::once(o.client.display().to_string())
+        .chain(client_args)
+        .map(|a| quoted(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let compositor = quoted(&o.compositor.display().to_string());
+    // The demo command's start (scripts/demo sets it): the compositor says how long after it
+    // the first frame came. The guest's clock starts from this machine's.
+    let started = std::env::var("WAYHEAP_DEMO_STARTED")
+        .ok()
+        .filter(|t| t.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .map(|t| format!("export WAYHEAP_DEMO_STARTED={t}\n"))
+        .unwrap_or_default();
+    format!(
+        r#"#!/bin/sh
+# Written by wayheap-vm-demo; runs inside the guest.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+{started}R={run_dir}
+export XDG_RUNTIME_DIR=/run/wayheap-demo
+mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
+rm -f /run/seatd.sock
+echo "demo: guest kernel $(uname -r); heaps: $(ls /dev/dma_heap | tr '\n' ' ')"
+for n in /sys/class/video4linux/video*; do
+    echo "demo: camera $(basename "$n"): $(cat "$n/name")"
+done
+seatd-launch -- {compositor} --backend kms --device /dev/dri/card0 --mode 640x480 --stats \
+    --state-file "$R/state.json" --screenshot "$R/output.png" --run {client} &
+launcher=$!
+elapsed=0
+pid=
+while kill -0 "$launcher" 2>/dev/null; do
+    sleep 1
+    elapsed=$((elapsed + 1))
+    # The compositor's own pid is the last "pid" (keys are sorted; clients' come first).
+    [ -n "$pid" ] || pid=$(grep -o '"pid": *[0-9]*' "$R/state.json" 2>/dev/null | tail -n 1 | grep -o '[0-9]*$')
+    [ -n "$pid" ] && kill -USR1 "$pid" 2>/dev/null
+    if [ -e "$R/stop" ] || {{ [ {seconds} -gt 0 ] && [ "$elapsed" -ge {seconds} ]; }}; then
+        echo "demo: stopping"
+        [ -n "$pid" ] && kill -TERM "$pid"
+        break
+    fi
+done
+wait "$launcher"
+echo "$?" >"$R/status"
+echo "demo: stopped"
+echo ok >"$R/done"
+"#,
+        seconds = o.seconds,
+    )
+}
+
+fn main() {
+    let o = options();
+    let kernel = match &o.kernel {
+        Some(k) => k.clone(),
+        None => vm::kernel(KernelSeries::Current).unwrap_or_else(|e| usage(&e)),
+    };
+    let mut guest = Vm::new(kernel);
+    guest.own_process_group = true;
+    // Until stopped: a day is "never" for a demo.
+    guest.timeout = Duration::from_secs(if o.seconds > 0 {
+        o.seconds + 600
+    } else {
+        86_400
+    });
+    let png = o.dir.join("output.png");
+    println!(
+        "demo: booting the test kernel under qemu (emulated: the first frame takes a minute)\n\
+         demo: the output is written to {} once a second; stop with Ctrl-C (scripts/demo) or by \
+         creating {}",
+        png.display(),
+        o.dir.join("stop").display()
+    );
+    let boot = guest
+        .boot(&o.dir, |dir| guest_script(dir, &o), Some(Echo::Plain))
+        .unwrap_or_else(|e| {
+            eprintln!("wayheap-vm-demo: {e}");
+            std::process::exit(1)
+        });
+    let status = read_status(&o.dir);
+    match (boot.exit, status) {
+        (Some(_), Some(status)) => {
+            println!(
+                "demo: the guest ran {:.0} s; the last picture is {}",
+                boot.total.as_secs_f64(),
+                png.display()
+            );
+            std::process::exit(status)
+        }
+        (None, _) => {
+            eprintln!("wayheap-vm-demo: the guest did not stop; it was killed");
+            std::process::exit(1)
+        }
+        (Some(exit), None) => {
+            eprintln!(
+                "wayheap-vm-demo: the guest powered off before the demo ended (qemu: {exit}); see {}",
+                o.dir.join("qemu.log").display()
+            );
+            std::process::exit(1)
+        }
+    }
+}
+
+/// The compositor's exit status the guest recorded (seatd-launch's, which passes it on).
+fn read_status(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("status"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
