@@ -64,9 +64,14 @@ fn foot_starts_and_shows_its_text() {
         .as_object()
         .map(|m| m.values().map(|p| p["plane"].to_string()).collect())
         .unwrap_or_default();
+    // Asked to close, foot hangs up its shell and says goodbye (its exit status is the
+    // shell's, which the hangup ended).
+    let status = closes_when_asked(&comp, client);
     record_fact(
         "foot",
-        format!("its text drawn ({glyphs} glyph pixels); its surfaces on {placements:?}"),
+        format!(
+            "its text drawn ({glyphs} glyph pixels); its surfaces on {placements:?}; closed when asked ({status})"
+        ),
     );
 }
 
@@ -101,12 +106,19 @@ fn the_clipboard_and_primary_selection_carry_text_between_clients() {
     );
 }
 
-/// Asks the compositor to close every window and waits for `client` to exit on its own.
+/// Asks the compositor to close every window and waits for `client` to exit on its own, not
+/// by a signal.
 fn closes_when_asked(comp: &Compositor, mut client: Client) -> std::process::ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
     comp.close_windows();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = client.child.try_wait().expect("waiting for the client") {
+            assert!(
+                status.signal().is_none(),
+                "the client died of a signal: {status}\n{}",
+                client.stderr()
+            );
             return status;
         }
         assert!(

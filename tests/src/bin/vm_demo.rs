@@ -102,11 +102,14 @@ fn guest_script(run_dir: &str, o: &Options) -> String {
     } else {
         o.client_args.clone()
     };
-    let client = std::iter::once(o.client.display().to_string())
-        .chain(client_args)
-        .map(|a| quoted(&a))
-        .collect::<Vec<_>>()
-        .join(" ");
+    // One word for --run, which runs it through sh -c.
+    let client = quoted(
+        &std::iter::once(o.client.display().to_string())
+            .chain(client_args)
+            .map(|a| quoted(&a))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     let compositor = quoted(&o.compositor.display().to_string());
     // The demo command's start (scripts/demo sets it): the compositor says how long after it
     // the first frame came. The guest's clock starts from this machine's.
@@ -125,7 +128,9 @@ mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
 rm -f /run/seatd.sock
 echo "demo: guest kernel $(uname -r); heaps: $(ls /dev/dma_heap | tr '\n' ' ')"
 for n in /sys/class/video4linux/video*; do
-    echo "demo: camera $(basename "$n"): $(cat "$n/name")"
+    case "$(cat "$n/name")" in
+        *vid-cap) echo "demo: camera /dev/$(basename "$n"): $(cat "$n/name")" ;;
+    esac
 done
 seatd-launch -- {compositor} --backend kms --device /dev/dri/card0 --mode 640x480 --stats \
     --state-file "$R/state.json" --screenshot "$R/output.png" --run {client} &
