@@ -51,7 +51,8 @@ impl KernelSeries {
         }
     }
 }
-/// Seconds before a guest that has not powered off is killed (default 1200).
+/// Seconds before a guest that has not powered off is killed (default 1800: the current kernel's
+/// whole run takes about 900 s on 2 cores).
 pub const TIMEOUT_ENV: &str = "WAYHEAP_VM_TIMEOUT";
 /// Set to `1` to echo the guest's console while it runs.
 pub const VERBOSE_ENV: &str = "WAYHEAP_VM_VERBOSE";
@@ -302,12 +303,12 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// A guest on `kernel` with the tier's defaults (2 GiB, 2 CPUs, `$WAYHEAP_VM_TIMEOUT` or 20 min).
+    /// A guest on `kernel` with the tier's defaults (2 GiB, 2 CPUs, `$WAYHEAP_VM_TIMEOUT` or 30 min).
     pub fn new(kernel: PathBuf) -> Self {
         let timeout = std::env::var(TIMEOUT_ENV)
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(1200);
+            .unwrap_or(1800);
         Self {
             kernel,
             memory_mib: 2048,

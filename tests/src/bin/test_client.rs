@@ -644,6 +644,18 @@ impl GrowingPool {
     }
 }
 
+/// The serial of the pointer's enter on our surface (what setting a cursor needs), waiting up to
+/// a minute for it.
+fn pointer_enter_serial(queue: &mut wayland_client::EventQueue<State>, st: &mut State) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while st.pointer_enter.is_none() && Instant::now() < deadline {
+        queue.roundtrip(st).expect("waiting for the pointer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    st.pointer_enter
+        .unwrap_or_else(|| usage("the pointer never entered our surface"))
+}
+
 fn main() {
     let o = options();
     let conn =
@@ -815,27 +827,13 @@ fn main() {
             .bind(&qh, 1..=1, ())
             .unwrap_or_else(|_| usage("the compositor has no wp_cursor_shape_manager_v1"));
         let device = manager.get_pointer(pointer, &qh, ());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while st.pointer_enter.is_none() && Instant::now() < deadline {
-            queue.roundtrip(&mut st).expect("waiting for the pointer");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let serial = st
-            .pointer_enter
-            .unwrap_or_else(|| usage("the pointer never entered our surface"));
+        let serial = pointer_enter_serial(&mut queue, &mut st);
         device.set_shape(serial, shape);
         println!("CURSOR-SHAPE {shape:?}");
     }
 
     if let (Some((src, cw, ch)), Some(pointer)) = (o.cursor, &pointer) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while st.pointer_enter.is_none() && Instant::now() < deadline {
-            queue.roundtrip(&mut st).expect("waiting for the pointer");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let serial = st
-            .pointer_enter
-            .unwrap_or_else(|| usage("the pointer never entered our surface"));
+        let serial = pointer_enter_serial(&mut queue, &mut st);
         let cursor_surface = compositor.create_surface(&qh, ());
         let buffer = match src {
             Source::Shm(kind) => shm_buffer(
