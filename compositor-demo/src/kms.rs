@@ -86,6 +86,8 @@ pub fn find_card(wanted: Option<&Path>) -> Option<PathBuf> {
 /// KMS output.
 pub(crate) struct Kms {
     _session: LibSeatSession,
+    /// The seat's input devices (suspended while the session is paused).
+    libinput: Option<smithay::reexports::input::Libinput>,
     drm: DrmDevice,
     fd: DrmDeviceFd,
     node: DrmNode,
@@ -367,10 +369,18 @@ impl Kms {
                     SessionEvent::PauseSession => {
                         tracing::info!("session paused (VT switch): releasing DRM master");
                         k.active = false;
+                        if let Some(l) = &mut k.libinput {
+                            l.suspend();
+                        }
                         k.drm.pause();
                     }
                     SessionEvent::ActivateSession => {
                         tracing::info!("session active again: taking DRM master back");
+                        if let Some(l) = &mut k.libinput
+                            && l.resume().is_err()
+                        {
+                            tracing::error!("libinput did not resume");
+                        }
                         if let Err(e) = k.drm.activate(false) {
                             tracing::error!(%e, "DRM activate");
                         }
@@ -385,8 +395,13 @@ impl Kms {
             })
             .map_err(|e| err("session source")(&e))?;
 
+        // Without input devices (or udev) the compositor still shows its clients.
+        let libinput = crate::input::start(handle, &session)
+            .inspect_err(|e| tracing::warn!(%e, "no input devices"))
+            .ok();
         let kms = Kms {
             _session: session,
+            libinput,
             drm,
             fd,
             node,

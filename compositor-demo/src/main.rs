@@ -9,6 +9,7 @@
 mod cursor;
 mod desktop;
 mod headless;
+mod input;
 mod kms;
 mod nested;
 mod profile;

@@ -154,7 +154,9 @@ impl Nested {
                         );
                     }
                     WinitEvent::Input(InputEvent::Keyboard { event }) => {
-                        demo.app
+                        // A VT switch means nothing inside a window of the host's desktop.
+                        let _ = demo
+                            .app
                             .key(event.key_code(), event.state(), event.time_msec());
                     }
                     WinitEvent::Input(other) => {

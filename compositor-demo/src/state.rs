@@ -171,6 +171,8 @@ pub(crate) struct App {
     pub screenshot_requested: bool,
     /// What the pointer looks like (a client's cursor surface, or a shape it named).
     pub cursor: CursorImageStatus,
+    /// Keys whose press the compositor kept (Ctrl+Alt+Fn): their release is kept too.
+    pub intercepted_keys: std::collections::HashSet<smithay::input::keyboard::Keycode>,
     /// The XCursor theme named cursors (`wp_cursor_shape_v1`) are drawn from.
     pub cursor_theme: crate::cursor::CursorTheme,
     /// The `wp_cursor_shape_v1` global.
@@ -340,19 +342,39 @@ impl App {
     }
 
     /// A key went down or up, for the focused surface: the newest window, or the one last
-    /// clicked.
+    /// clicked. Returns the virtual terminal a Ctrl+Alt+Fn press asks for (the keymap's
+    /// `XF86Switch_VT_n`), which no client sees.
     pub fn key(
         &mut self,
         keycode: smithay::input::keyboard::Keycode,
         state: smithay::backend::input::KeyState,
         time: u32,
-    ) {
-        if let Some(keyboard) = self.seat.get_keyboard() {
-            let serial = smithay::utils::SERIAL_COUNTER.next_serial();
-            keyboard.input::<(), _>(self, keycode, state, serial, time, |_, _, _| {
-                smithay::input::keyboard::FilterResult::Forward
-            });
-        }
+    ) -> Option<i32> {
+        use smithay::input::keyboard::{FilterResult, keysyms};
+        let keyboard = self.seat.get_keyboard()?;
+        let serial = smithay::utils::SERIAL_COUNTER.next_serial();
+        // Both the press and the release of a VT key are kept from the client. The release is
+        // known by its key code, not its symbol: Ctrl and Alt may be up by then (libinput
+        // releases every key when the session pauses), and the key is plain F2 again.
+        keyboard
+            .input::<Option<i32>, _>(self, keycode, state, serial, time, |app, _, keysym| {
+                let code = keysym.raw_code();
+                let sym = keysym.modified_sym().raw();
+                let vts = keysyms::KEY_XF86Switch_VT_1..=keysyms::KEY_XF86Switch_VT_12;
+                if state == smithay::backend::input::KeyState::Released {
+                    if app.intercepted_keys.remove(&code) {
+                        FilterResult::Intercept(None)
+                    } else {
+                        FilterResult::Forward
+                    }
+                } else if vts.contains(&sym) {
+                    app.intercepted_keys.insert(code);
+                    FilterResult::Intercept(Some((sym - keysyms::KEY_XF86Switch_VT_1 + 1) as i32))
+                } else {
+                    FilterResult::Forward
+                }
+            })
+            .flatten()
     }
 
     /// Moves keyboard focus to `surface` (when the seat has a keyboard).
@@ -668,6 +690,7 @@ pub fn new_app(
         dmabuf_quota: DmabufQuota::default(),
         screenshot_requested: false,
         cursor: CursorImageStatus::default_named(),
+        intercepted_keys: Default::default(),
         cursor_theme: crate::cursor::CursorTheme::from_env(),
         cursor_shape,
         pointer_location,

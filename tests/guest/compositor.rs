@@ -800,6 +800,73 @@ fn a_named_cursor_shape_is_drawn_from_the_theme() {
     );
 }
 
+/// libinput on the session: a keyboard (uinput, tagged by udevd like a USB one) types into the
+/// focused client; Ctrl+Alt+F2 switches the virtual terminal through seatd, which pauses the
+/// compositor (DRM master released) and no client sees F2; switching back (`chvt 1`) resumes it
+/// and frames flow again.
+#[test]
+fn keys_reach_the_client_and_ctrl_alt_f2_switches_the_virtual_terminal() {
+    use wayheap_tests::uinput::{Keyboard, keys};
+    require_guest();
+    wayheap_tests::guest::start_udevd();
+    let keyboard = Keyboard::new("wayheap test keyboard").expect("a uinput keyboard");
+    wayheap_tests::guest::start_udevd();
+    let comp = kms("input", &[]);
+    let client = shown(&comp, &["--seconds", "120", "--keyboard"]);
+    let wait_log = |what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !comp.log().contains(what) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {what:?} in the log:\n{}",
+                comp.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // libinput announces the devices it opened with its first events, so the first key also
+    // brings the "device added": press until the client has the key.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let typed = loop {
+        keyboard.press(&[keys::A]).unwrap();
+        if let Ok(line) = client.wait_line("KEY 30", Duration::from_secs(2)) {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client never got the key\nlog:\n{}",
+            comp.log()
+        );
+    };
+    wait_log("wayheap test keyboard");
+
+    keyboard
+        .press(&[keys::LEFTCTRL, keys::LEFTALT, keys::F2])
+        .unwrap();
+    wait_log("session paused");
+    let seen = client.drain_lines();
+    assert!(
+        !seen.iter().any(|l| l.starts_with("KEY 60")),
+        "the client saw the VT switch's F2: {seen:?}"
+    );
+    let status = std::process::Command::new("busybox")
+        .args(["chvt", "1"])
+        .status()
+        .expect("busybox chvt");
+    assert!(status.success(), "chvt 1: {status}");
+    wait_log("session active again");
+    let before = comp.state()["frames"].as_u64().unwrap_or(0);
+    comp.wait_state(Duration::from_secs(60), |s| {
+        s["frames"].as_u64().is_some_and(|f| f > before)
+    });
+    record_fact(
+        "input and VT switch",
+        format!(
+            "uinput keyboard through libinput: {typed:?}; Ctrl+Alt+F2 paused the session, chvt 1 resumed it, frames after it"
+        ),
+    );
+}
+
 #[test]
 fn weston_simple_dmabuf_v4l_shows_vivid_frames_on_a_plane() {
     require_guest();

@@ -228,3 +228,31 @@ pub fn settle(pid: u32, baseline: Holdings) -> Holdings {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// Starts udevd in the guest once (Debian's systemd-udevd), and has it tag the devices present:
+/// libinput reads only devices udev tagged as input devices, and learns of new ones from udevd.
+pub fn start_udevd() {
+    let run = |program: &str, args: &[&str]| {
+        // The guest's tests run in a chroot of the host's root, where systemd's tools would
+        // otherwise ignore every request.
+        // Its output is kept off the test's own, which the tier parses.
+        let out = std::process::Command::new(program)
+            .args(args)
+            .env("SYSTEMD_IGNORE_CHROOT", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e} (Debian's udev; scripts/install-deps)"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    if !std::path::Path::new("/run/udev/control").exists() {
+        run("/lib/systemd/systemd-udevd", &["--daemon"]);
+    }
+    run("udevadm", &["trigger", "--action=add"]);
+    run("udevadm", &["settle", "--timeout=60"]);
+}

@@ -9,6 +9,7 @@
 //! - [`libtest`]: parsing libtest's output into per-test outcomes.
 //! - [`wire`]: a raw Wayland connection, for messages no client library would send.
 //! - [`xvfb`]: a virtual X server for the nested backend's tests.
+//! - [`uinput`]: a virtual keyboard for in-guest input tests.
 
 pub mod compositor;
 pub mod fuzz;
@@ -16,6 +17,7 @@ pub mod guest;
 pub mod kms;
 pub mod libtest;
 pub mod pattern;
+pub mod uinput;
 pub mod vm;
 pub mod wire;
 pub mod xvfb;
