@@ -277,11 +277,13 @@ impl Wayland {
 
     /// The memory the pool for `fourcc` frames should have: the policy usage the feedback
     /// decides and the heap hint chosen, if any; or `usage`, the element's property, when set.
-    /// An error is the reason there is no dma-buf path.
+    /// An error is the reason there is no dma-buf path. `policy` says which hinted heaps this
+    /// process can open.
     fn memory(
         &self,
         fourcc: wayheap::layout::Fourcc,
         usage: Option<&str>,
+        policy: &Allocator,
     ) -> Result<Memory, String> {
         let decision = self.globals.decide(self.events.feedback.as_ref(), fourcc);
         let Some(decided) = decision.path.usage() else {
@@ -300,10 +302,7 @@ impl Wayland {
             None => (decided.to_owned(), decision.reason),
         };
         let hints = (self.events.hints.updates() > 0).then(|| self.events.hints.current());
-        let choice = match Allocator::from_env() {
-            Ok(policy) => HintedAllocator::new(policy).choose(hints),
-            Err(_) => None,
-        };
+        let choice = HintedAllocator::new(policy.clone()).choose(hints);
         match &choice {
             Some(c @ HintChoice::Open(_)) => why.push_str(&format!("; heap hint: {c}")),
             // The compositor would allocate for us, but a pool allocates on GStreamer's
@@ -854,6 +853,9 @@ mod imp {
         ) -> Result<(), gst::LoggableError> {
             let (caps, info, fourcc) = queried_video(query)?;
             let usage = crate::lock(&self.usage).clone();
+            // The policy file is read once per negotiation.
+            let policy = Allocator::from_env()
+                .map_err(|e| gst::loggable_error!(CAT, "{}", wayheap::error::chain(&e)))?;
             let memory = {
                 let mut wl = crate::lock(&self.wayland);
                 let wl = wl
@@ -862,7 +864,7 @@ mod imp {
                 // Decided now: what arrived before this is in the decision.
                 wl.events.feedback_changed = false;
                 wl.events.hints_changed = false;
-                wl.memory(fourcc, usage.as_deref())
+                wl.memory(fourcc, usage.as_deref(), &policy)
             };
             let memory = match memory {
                 Ok(memory) => memory,
@@ -880,8 +882,6 @@ mod imp {
                 memory.why
             );
             self.obj().notify("decision");
-            let policy = Allocator::from_env()
-                .map_err(|e| gst::loggable_error!(CAT, "{}", wayheap::error::chain(&e)))?;
             let allocator = memory.allocator(policy);
             let usage = memory.usage.clone();
             *crate::lock(&self.pool_memory) = Some(memory);
@@ -924,9 +924,13 @@ mod imp {
             // Decided again only when new feedback or hints arrived, not every frame.
             let changed = std::mem::take(&mut wl.events.feedback_changed)
                 | std::mem::take(&mut wl.events.hints_changed);
-            let usage = crate::lock(&self.usage).clone();
             let wanted = match (changed, formats::fourcc(info.format())) {
-                (true, Some(fourcc)) => wl.memory(fourcc, usage.as_deref()).ok(),
+                (true, Some(fourcc)) => {
+                    let usage = crate::lock(&self.usage).clone();
+                    Allocator::from_env()
+                        .ok()
+                        .and_then(|policy| wl.memory(fourcc, usage.as_deref(), &policy).ok())
+                }
                 _ => None,
             };
             drop(guard);

@@ -810,6 +810,7 @@ fn keys_reach_the_client_and_ctrl_alt_f2_switches_the_virtual_terminal() {
     require_guest();
     wayheap_tests::guest::start_udevd();
     let keyboard = Keyboard::new("wayheap test keyboard").expect("a uinput keyboard");
+    // Again: udevd running, the new keyboard is tagged (settled) before the compositor looks.
     wayheap_tests::guest::start_udevd();
     let comp = kms("input", &[]);
     let client = shown(&comp, &["--seconds", "120", "--keyboard"]);
