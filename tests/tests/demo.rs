@@ -11,6 +11,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use client_demo::overlay::{BOX_COLOR, KEYPOINT_COLOR};
+
+/// The picture the VM demo's camera sees.
+const ASTRONAUT: &str = "client-demo/tests/data/astronaut.png";
+
 #[test]
 fn the_demo_starts_without_xdg_runtime_dir_and_cleans_up() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -88,8 +93,9 @@ fn the_demo_starts_without_xdg_runtime_dir_and_cleans_up() {
 /// `scripts/demo --vm` as a newcomer without heaps or a DRM card runs it: the test kernel under
 /// qemu, compositor-demo on vkms, client-demo on the vivid camera. It runs for a fixed time,
 /// prints the placements every second, writes the writeback picture on the host, and ends
-/// cleanly; the picture is the camera's (vivid's colour bars), the video on the primary plane
-/// and the detector's overlay on an overlay plane.
+/// cleanly. The camera sees the astronaut's portrait (played into vivid's HDMI loop): the
+/// picture is hers, on the primary plane, with the detector's box around her face on an overlay
+/// plane.
 #[test]
 fn the_vm_demo_shows_the_camera_on_a_plane_and_writes_the_picture_here() {
     if std::env::var_os(wayheap_tests::vm::SKIP_ENV).is_some_and(|v| v == "1") {
@@ -144,19 +150,57 @@ fn the_vm_demo_shows_the_camera_on_a_plane_and_writes_the_picture_here() {
         .unwrap_or_else(|| panic!("no output path\n{}", said()));
     let (w, h, rgba) = wayheap_tests::pattern::read_png(&png).expect("the demo's picture");
     assert_eq!((w, h), (640, 480), "the 640x480 mode");
-    // vivid's colour bars across a row in the lower half of its frame.
-    let row = h * 3 / 4;
-    let colours: std::collections::HashSet<[u8; 3]> = (0..w)
-        .step_by(4)
-        .map(|x| {
-            let at = ((row * w + x) * 4) as usize;
-            [rgba[at], rgba[at + 1], rgba[at + 2]]
-        })
-        .collect();
+    let at = |x: u32, y: u32| {
+        let i = ((y * w + x) * 4) as usize;
+        [rgba[i], rgba[i + 1], rgba[i + 2]]
+    };
+    let near = |a: [u8; 3], b: [u8; 3], by: u8| a.iter().zip(b).all(|(p, q)| p.abs_diff(q) <= by);
+    // The camera's pixels: the astronaut, 480x480 between black bars, as played into vivid's
+    // HDMI output. Compared with the portrait scaled here (nearest pixel; GStreamer scales
+    // bilinearly, and NV12 halves the chroma: edges differ, the rest is close).
+    let (pw, ph, portrait) = wayheap_tests::pattern::read_png(&root.join(ASTRONAUT)).unwrap();
+    let reference = |x: u32, y: u32| {
+        let (sx, sy) = ((x - 80) * pw / 480, y * ph / 480);
+        let i = ((sy * pw + sx) * 4) as usize;
+        [portrait[i], portrait[i + 1], portrait[i + 2]]
+    };
+    let (mut close, mut picture, mut black, mut bars) = (0, 0, 0, 0);
+    for y in 0..h {
+        for x in 0..w {
+            if (80..560).contains(&x) {
+                picture += 1;
+                close += u32::from(near(at(x, y), reference(x, y), 32));
+            } else {
+                bars += 1;
+                black += u32::from(near(at(x, y), [0, 0, 0], 20));
+            }
+        }
+    }
     assert!(
-        colours.len() >= 8,
-        "expected vivid's 8 colour bars at row {row} of {}, got {colours:?}",
+        close * 10 >= picture * 8 && black * 100 >= bars * 99,
+        "the camera should show the astronaut between black bars: {close}/{picture} pixels \
+         close to the portrait, {black}/{bars} black at the sides ({})",
         png.display()
     );
-    eprintln!("{first}; {}; {}", stats.last().unwrap(), png.display());
+    // The overlay's pixels: the detector's box around her face (about (179,81)-(272,174) in the
+    // 512x512 portrait: x 248..335, y 76..163 here), green, with red keypoints inside.
+    let (mut outline, mut keypoints) = (0, 0);
+    for y in 50..200 {
+        for x in 220..370 {
+            outline += u32::from(near(at(x, y), BOX_COLOR, 24));
+            keypoints += u32::from(near(at(x, y), KEYPOINT_COLOR, 24));
+        }
+    }
+    assert!(
+        outline >= 300 && keypoints >= 6,
+        "the detector's box should be drawn around the face: {outline} green outline pixels, \
+         {keypoints} red keypoint pixels ({})",
+        png.display()
+    );
+    eprintln!(
+        "{first}; {}; camera: {close}/{picture} pixels close to the portrait, {black}/{bars} \
+         black; overlay: {outline} outline and {keypoints} keypoint pixels; {}",
+        stats.last().unwrap(),
+        png.display()
+    );
 }

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! wayheap-vm-demo --compositor target/debug/compositor-demo --client target/debug/client-demo \
-//!     [--kernel BZIMAGE] [--dir DIR] [--seconds N] [-- CLIENT-ARGS...]
+//!     [--kernel BZIMAGE] [--dir DIR] [--seconds N] [--picture PNG] [-- CLIENT-ARGS...]
 //! ```
 //!
 //! It stops after `--seconds` (0: never), or when the file `DIR/stop` appears (scripts/demo
@@ -28,6 +28,8 @@ struct Options {
     kernel: Option<PathBuf>,
     dir: PathBuf,
     seconds: u64,
+    /// What the camera sees (a PNG), played into vivid's HDMI output.
+    picture: PathBuf,
     client_args: Vec<String>,
 }
 
@@ -35,7 +37,7 @@ fn usage(why: &str) -> ! {
     eprintln!(
         "wayheap-vm-demo: {why}\n\
          usage: wayheap-vm-demo --compositor PATH --client PATH [--kernel BZIMAGE] [--dir DIR] \
-         [--seconds N] [-- CLIENT-ARGS...]"
+         [--seconds N] [--picture PNG] [-- CLIENT-ARGS...]"
     );
     std::process::exit(2)
 }
@@ -48,6 +50,7 @@ fn options() -> Options {
         kernel: None,
         dir: vm::workspace_root().join("target/vm-demo"),
         seconds: 0,
+        picture: vm::workspace_root().join("client-demo/tests/data/astronaut.png"),
         client_args: Vec::new(),
     };
     while let Some(a) = args.next() {
@@ -60,6 +63,7 @@ fn options() -> Options {
             "--client" => o.client = value().into(),
             "--kernel" => o.kernel = Some(value().into()),
             "--dir" => o.dir = value().into(),
+            "--picture" => o.picture = value().into(),
             "--seconds" => {
                 o.seconds = value()
                     .parse()
@@ -72,7 +76,11 @@ fn options() -> Options {
             other => usage(&format!("unknown argument {other}")),
         }
     }
-    for (what, path) in [("--compositor", &o.compositor), ("--client", &o.client)] {
+    for (what, path) in [
+        ("--compositor", &o.compositor),
+        ("--client", &o.client),
+        ("--picture", &o.picture),
+    ] {
         if !path.is_file() {
             usage(&format!("{what} {} is not a file", path.display()));
         }
@@ -89,27 +97,22 @@ fn quoted(s: &str) -> String {
 /// first vivid camera, a writeback picture every second, until the time is up or `stop`
 /// appears.
 fn guest_script(run_dir: &str, o: &Options) -> String {
-    let client_args = if o.client_args.is_empty() {
+    let mut client = std::iter::once(o.client.display().to_string())
+        .chain(o.client_args.iter().cloned())
+        .map(|a| quoted(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if o.client_args.is_empty() {
         // The camera's frames fill the 640x480 mode: the video on the primary plane, the
-        // detector's overlay on an overlay plane above it.
-        vec![
-            "--stats".to_owned(),
-            "--scale".to_owned(),
-            "native".to_owned(),
-            "--size".to_owned(),
-            "640x480".to_owned(),
-        ]
-    } else {
-        o.client_args.clone()
-    };
+        // detector's overlay on an overlay plane above it. NV12, the format the picture is
+        // played into vivid's output in (its loop copies only between equal formats); the
+        // camera node is found in the guest (expanded by the compositor's `sh -c`).
+        client.push_str(
+            " --stats --scale native --size 640x480 --format NV12 --camera \"$WAYHEAP_DEMO_CAMERA\"",
+        );
+    }
     // One word for --run, which runs it through sh -c.
-    let client = quoted(
-        &std::iter::once(o.client.display().to_string())
-            .chain(client_args)
-            .map(|a| quoted(&a))
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
+    let client = quoted(&client);
     let compositor = quoted(&o.compositor.display().to_string());
     // The demo command's start (scripts/demo sets it): the compositor says how long after it
     // the first frame came. The guest's clock starts from this machine's.
@@ -118,6 +121,43 @@ fn guest_script(run_dir: &str, o: &Options) -> String {
         .filter(|t| t.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
         .map(|t| format!("export WAYHEAP_DEMO_STARTED={t}\n"))
         .unwrap_or_default();
+    // The default client's camera sees the picture; a client given its own arguments gets
+    // vivid as it is (its test pattern), since the loop below only works at one size.
+    let feed = if o.client_args.is_empty() {
+        format!(
+            r#"# The camera sees a face: the first vivid's HDMI input is connected to its own HDMI output,
+# both set to 640x480 timings (CEA-861's first, index 0), and the picture is played into that
+# output (GStreamer's v4l2sink, 5 frames a second): vivid captures it, as a camera behind an
+# HDMI bridge would deliver it. The same size on both sides, because vivid's loop scales NV12
+# wrongly: a vertical scale reads the chroma plane past its end (an oops in 7.3). vivid's
+# text over the picture (time, controls) is turned off: it covers the face.
+for n in /sys/class/video4linux/video*; do
+    case "$(cat "$n/name")" in
+        vivid-000-vid-cap) export WAYHEAP_DEMO_CAMERA=/dev/$(basename "$n") ;;
+        vivid-000-vid-out) feed=/dev/$(basename "$n") ;;
+    esac
+done
+echo "demo: camera $WAYHEAP_DEMO_CAMERA (vivid), fed through its HDMI loop from $feed: {picture}"
+{{
+    v4l2-ctl -d "$feed" --set-output 1 --set-dv-bt-timings index=0
+    v4l2-ctl -d "$WAYHEAP_DEMO_CAMERA" --set-input 3 --set-dv-bt-timings index=0 \
+        --set-ctrl hdmi_000_0_is_connected_to=2,osd_text_mode=2
+    frame=video/x-raw,format=NV12,width=640,height=480
+    # Scaled to fit, its aspect kept (black bars: videoscale's add-borders).
+    gst-launch-1.0 -q filesrc location={picture_q} ! pngdec ! videoconvert \
+        ! videoscale add-borders=true ! "$frame,pixel-aspect-ratio=1/1" ! videoconvert \
+        ! "$frame" ! filesink location="$R/feed.nv12"
+}} >"$R/feed.log" 2>&1
+gst-launch-1.0 -q multifilesrc location="$R/feed.nv12" loop=true caps="$frame,framerate=5/1" \
+    ! v4l2sink device="$feed" >>"$R/feed.log" 2>&1 &
+feeder=$!
+"#,
+            picture = o.picture.display(),
+            picture_q = quoted(&o.picture.display().to_string()),
+        )
+    } else {
+        "feeder=\n".to_owned()
+    };
     format!(
         r#"#!/bin/sh
 # Written by wayheap-vm-demo; runs inside the guest.
@@ -127,12 +167,7 @@ export XDG_RUNTIME_DIR=/run/wayheap-demo
 mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
 rm -f /run/seatd.sock
 echo "demo: guest kernel $(uname -r); heaps: $(ls /dev/dma_heap | tr '\n' ' ')"
-for n in /sys/class/video4linux/video*; do
-    case "$(cat "$n/name")" in
-        *vid-cap) echo "demo: camera /dev/$(basename "$n"): $(cat "$n/name")" ;;
-    esac
-done
-seatd-launch -- {compositor} --backend kms --device /dev/dri/card0 --mode 640x480 --stats \
+{feed}seatd-launch -- {compositor} --backend kms --device /dev/dri/card0 --mode 640x480 --stats \
     --state-file "$R/state.json" --screenshot "$R/output.png" --run {client} &
 launcher=$!
 elapsed=0
@@ -151,6 +186,7 @@ while kill -0 "$launcher" 2>/dev/null; do
 done
 wait "$launcher"
 echo "$?" >"$R/status"
+[ -n "$feeder" ] && kill "$feeder" 2>/dev/null
 echo "demo: stopped"
 echo ok >"$R/done"
 "#,
@@ -174,7 +210,7 @@ fn main() {
     });
     let png = o.dir.join("output.png");
     println!(
-        "demo: booting the test kernel under qemu (emulated: the first frame takes a minute)\n\
+        "demo: booting the test kernel under qemu (emulated: a frame a second or so)\n\
          demo: the output is written to {} once a second; stop with Ctrl-C (scripts/demo) or by \
          creating {}",
         png.display(),
