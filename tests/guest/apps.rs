@@ -1,8 +1,8 @@
 //! In-guest: applications nobody here wrote, from Debian, in compositor-demo on vkms — a
-//! terminal showing its text, a GTK4 application (gtk4-demo) and a video player (mpv) showing
-//! what they are known to show and exiting when their window is asked to close, and the
-//! clipboard and primary selection carrying text from one client to another (wl-clipboard's
-//! wl-copy and wl-paste).
+//! terminal showing its text, a GTK4 application (gtk4-demo), a video player (mpv) and
+//! GStreamer's waylandsink showing what they are known to show and exiting when their window is
+//! asked to close (waylandsink ends its pipeline with an error), and the clipboard and primary
+//! selection carrying text from one client to another (wl-clipboard's wl-copy and wl-paste).
 
 use std::ffi::OsStr;
 use std::time::Duration;
@@ -66,7 +66,7 @@ fn foot_starts_and_shows_its_text() {
         .unwrap_or_default();
     // Asked to close, foot hangs up its shell and says goodbye (its exit status is the
     // shell's, which the hangup ended).
-    let status = closes_when_asked(&comp, client);
+    let (status, _) = closes_when_asked(&comp, client);
     record_fact(
         "foot",
         format!(
@@ -107,8 +107,8 @@ fn the_clipboard_and_primary_selection_carry_text_between_clients() {
 }
 
 /// Asks the compositor to close every window and waits for `client` to exit on its own, not
-/// by a signal.
-fn closes_when_asked(comp: &Compositor, mut client: Client) -> std::process::ExitStatus {
+/// by a signal; returns its exit status and everything it wrote to stderr.
+fn closes_when_asked(comp: &Compositor, mut client: Client) -> (std::process::ExitStatus, String) {
     use std::os::unix::process::ExitStatusExt;
     comp.close_windows();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -119,7 +119,7 @@ fn closes_when_asked(comp: &Compositor, mut client: Client) -> std::process::Exi
                 "the client died of a signal: {status}\n{}",
                 client.stderr()
             );
-            return status;
+            return client.finish();
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -181,7 +181,7 @@ fn gtk4_demo_shows_its_window_and_exits_when_asked_to_close() {
         client.stderr(),
         comp.log()
     );
-    let status = closes_when_asked(&comp, client);
+    let (status, _) = closes_when_asked(&comp, client);
     assert!(status.success(), "gtk4-demo exited with {status}");
     record_fact(
         "gtk4-demo",
@@ -225,12 +225,69 @@ fn mpv_plays_a_test_pattern_and_exits_when_asked_to_close() {
         client.stderr(),
         comp.log()
     );
-    let status = closes_when_asked(&comp, client);
+    let (status, _) = closes_when_asked(&comp, client);
     assert!(status.success(), "mpv exited with {status}");
     record_fact(
         "mpv",
         format!(
             "testsrc bars (cyan, magenta, blue, yellow, green, red pixels: {seen:?}); closed when asked: {status}"
+        ),
+    );
+}
+
+#[test]
+fn gstreamer_waylandsink_shows_its_bars_and_ends_the_pipeline_when_its_window_is_closed() {
+    require_guest();
+    let comp = Compositor::start_kms("waylandsink", &[]);
+    // GStreamer's own video sink (gst-plugins-bad, Debian's), on videotestsrc's SMPTE bars;
+    // -e is not given: a closed window is an error for waylandsink, not an end of stream.
+    let client = comp.client(
+        "/usr/bin/gst-launch-1.0".as_ref(),
+        &[
+            "videotestsrc",
+            "pattern=smpte",
+            "!",
+            "video/x-raw,width=320,height=240,framerate=10/1",
+            "!",
+            "waylandsink",
+        ],
+    );
+    // The SMPTE pattern's top bars (videotestsrc draws them at 100%): yellow, cyan, green,
+    // magenta, red, blue, each 45x160 pixels at 320x240.
+    let bars = [
+        [255, 255, 0],
+        [0, 255, 255],
+        [0, 255, 0],
+        [255, 0, 255],
+        [255, 0, 0],
+        [0, 0, 255],
+    ];
+    let counts = |rgba: &[u8]| bars.map(|c| near(rgba, c, 24));
+    let (w, h, rgba) = screenshot_until(&comp, |rgba| counts(rgba).iter().all(|&n| n > 1000));
+    let seen = counts(&rgba);
+    assert!(
+        seen.iter().all(|&n| n > 1000),
+        "waylandsink's SMPTE bars not shown: bar pixels {seen:?} of {w}x{h}\ngst-launch:\n{}\n\
+         log:\n{}",
+        client.stderr(),
+        comp.log()
+    );
+    // waylandsink posts "Output window was closed" as an error; gst-launch tears the pipeline
+    // down and exits with status 1 (its status for an error), on its own.
+    let (status, stderr) = closes_when_asked(&comp, client);
+    assert!(
+        status.code() == Some(1) && stderr.contains("Output window was closed"),
+        "gst-launch should end with waylandsink's closed-window error: {status}\n{stderr}"
+    );
+    record_fact(
+        "waylandsink",
+        format!(
+            "SMPTE bars (yellow, cyan, green, magenta, red, blue pixels: {seen:?}); window closed: \
+             {status}, {:?}",
+            stderr
+                .lines()
+                .find(|l| l.contains("Output window was closed"))
+                .unwrap_or_default()
         ),
     );
 }
