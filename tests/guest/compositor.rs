@@ -869,6 +869,60 @@ fn keys_reach_the_client_and_ctrl_alt_f2_switches_the_virtual_terminal() {
 }
 
 #[test]
+fn a_text_dragged_within_a_client_is_dropped_back_on_it() {
+    use wayheap_tests::uinput::Mouse;
+    require_guest();
+    wayheap_tests::guest::start_udevd();
+    let mouse = Mouse::new("wayheap test mouse").expect("a uinput mouse");
+    // Again: udevd running, the new mouse is tagged (settled) before the compositor looks.
+    wayheap_tests::guest::start_udevd();
+    let comp = kms("dnd", &[]);
+    let text = "dragged and dropped by wayheap's test client";
+    let client = shown(&comp, &["--seconds", "120", "--drag", text]);
+    let wait = |what: &str| {
+        client
+            .wait_line(what, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}\nstderr: {}\nlog:\n{}", client.stderr(), comp.log()))
+    };
+    // libinput announces the devices it opened with their first events: move until the client
+    // sees the pointer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while client
+        .wait_line("POINTER-MOTION", Duration::from_secs(2))
+        .is_err()
+    {
+        mouse.move_by(4, 0).unwrap();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pointer never moved over the client\nlog:\n{}",
+            comp.log()
+        );
+    }
+    // The press starts the drag (its serial is the implicit grab's); moving over the surface
+    // enters it with the offer; the release drops it there.
+    mouse.left_button(true).unwrap();
+    wait("DRAG-START");
+    for _ in 0..5 {
+        mouse.move_by(8, 4).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let offered = wait("DND-OFFER");
+    let entered = wait("DND-ENTER");
+    mouse.left_button(false).unwrap();
+    let dropped = wait("DROPPED");
+    assert_eq!(
+        dropped,
+        format!("DROPPED {text}"),
+        "the text that came back"
+    );
+    wait("DND-FINISHED");
+    record_fact(
+        "drag and drop within a client",
+        format!("uinput mouse through libinput: {offered}, {entered}, {dropped:?}, finished"),
+    );
+}
+
+#[test]
 fn weston_simple_dmabuf_v4l_shows_vivid_frames_on_a_plane() {
     require_guest();
     let comp = kms("weston-v4l", &[]);

@@ -19,8 +19,9 @@ use wayheap::heap::HeapDir;
 use wayheap_tests::pattern;
 use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_pointer, wl_seat, wl_shm, wl_shm_pool,
-    wl_subcompositor, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_data_device, wl_data_device_manager, wl_data_offer,
+    wl_data_source, wl_keyboard, wl_pointer, wl_seat, wl_shm, wl_shm_pool, wl_subcompositor,
+    wl_surface,
 };
 use wayland_client::{Connection, Dispatch, Proxy, QueueHandle, delegate_noop};
 use wayland_protocols::wp::color_representation::v1::client::{
@@ -68,7 +69,28 @@ struct State {
     frame_done: bool,
     /// The serial of the last wl_pointer.enter (needed to set a cursor).
     pointer_enter: Option<u32>,
+    /// Drag and drop within this client (`--drag TEXT`).
+    drag: Drag,
 }
+
+/// Drag and drop of a text from our surface onto itself: a press of the left button starts the
+/// drag, the release over the surface drops it, and the text comes back through the offer.
+#[derive(Default)]
+struct Drag {
+    /// The text to drag (None: no drag and drop).
+    text: Option<String>,
+    /// The serial of the press that starts the drag, until it is started.
+    press: Option<u32>,
+    started: bool,
+    /// The offer of the last enter, and the MIME type accepted from it.
+    offer: Option<wl_data_offer::WlDataOffer>,
+    /// A dropped offer and the pipe its data comes through.
+    receiving: Option<(wl_data_offer::WlDataOffer, OwnedFd)>,
+    received: Vec<u8>,
+}
+
+/// The one MIME type dragged.
+const DRAG_MIME: &str = "text/plain;charset=utf-8";
 
 impl FeedbackHandler for State {
     fn feedback(&mut self, _: &FeedbackTarget, feedback: Result<Feedback, FeedbackError>) {
@@ -114,8 +136,19 @@ impl Dispatch<wl_pointer::WlPointer, ()> for State {
                 surface_y,
                 ..
             } => println!("POINTER-MOTION {surface_x:.0},{surface_y:.0}"),
-            wl_pointer::Event::Button { button, state, .. } => {
-                println!("POINTER-BUTTON {button} {state:?}")
+            wl_pointer::Event::Button {
+                button,
+                state,
+                serial,
+                ..
+            } => {
+                println!("POINTER-BUTTON {button} {state:?}");
+                const BTN_LEFT: u32 = 0x110;
+                let pressed =
+                    state == wayland_client::WEnum::Value(wl_pointer::ButtonState::Pressed);
+                if button == BTN_LEFT && pressed && st.drag.text.is_some() && !st.drag.started {
+                    st.drag.press = Some(serial);
+                }
             }
             _ => {}
         }
@@ -204,6 +237,132 @@ wayheap::delegate_window!(State);
 wayheap::delegate_dmabuf_feedback!(State);
 wayheap::delegate_buffer_params!(State);
 delegate_noop!(State: ignore wl_seat::WlSeat);
+delegate_noop!(State: ignore wl_data_device_manager::WlDataDeviceManager);
+
+impl Dispatch<wl_data_device::WlDataDevice, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &wl_data_device::WlDataDevice,
+        ev: wl_data_device::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match ev {
+            wl_data_device::Event::Enter {
+                serial,
+                x,
+                y,
+                id: Some(offer),
+                ..
+            } => {
+                use wl_data_device_manager::DndAction;
+                println!("DND-ENTER {x:.0},{y:.0}");
+                offer.accept(serial, Some(DRAG_MIME.to_owned()));
+                if offer.version() >= 3 {
+                    offer.set_actions(DndAction::Copy, DndAction::Copy);
+                }
+                st.drag.offer = Some(offer);
+            }
+            wl_data_device::Event::Leave => println!("DND-LEAVE"),
+            wl_data_device::Event::Drop => {
+                let offer = st.drag.offer.take().expect("a drop without an enter");
+                let (read, write) =
+                    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+                offer.receive(DRAG_MIME.to_owned(), write.as_fd());
+                println!("DND-DROP");
+                st.drag.receiving = Some((offer, read));
+            }
+            _ => {}
+        }
+    }
+
+    wayland_client::event_created_child!(State, wl_data_device::WlDataDevice, [
+        wl_data_device::EVT_DATA_OFFER_OPCODE => (wl_data_offer::WlDataOffer, ()),
+    ]);
+}
+
+impl Dispatch<wl_data_offer::WlDataOffer, ()> for State {
+    fn event(
+        _: &mut Self,
+        _: &wl_data_offer::WlDataOffer,
+        ev: wl_data_offer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_data_offer::Event::Offer { mime_type } = ev {
+            println!("DND-OFFER {mime_type}");
+        }
+    }
+}
+
+impl Dispatch<wl_data_source::WlDataSource, ()> for State {
+    fn event(
+        st: &mut Self,
+        source: &wl_data_source::WlDataSource,
+        ev: wl_data_source::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match ev {
+            wl_data_source::Event::Send { mime_type, fd } => {
+                let text = st.drag.text.as_deref().unwrap_or_default();
+                let written = rustix::io::write(&fd, text.as_bytes()).expect("writing the text");
+                println!("DND-SEND {mime_type} {written} bytes");
+            }
+            wl_data_source::Event::DndDropPerformed => println!("DND-DROP-PERFORMED"),
+            wl_data_source::Event::DndFinished => {
+                println!("DND-FINISHED");
+                source.destroy();
+            }
+            wl_data_source::Event::Cancelled => {
+                println!("DND-CANCELLED");
+                source.destroy();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Starts the drag a press asked for, and reads what a drop brought (the data comes through
+/// our own source, in the same event queue: read only after a roundtrip has passed it on).
+fn drive_drag(
+    st: &mut State,
+    qh: &QueueHandle<State>,
+    manager: &wl_data_device_manager::WlDataDeviceManager,
+    device: &wl_data_device::WlDataDevice,
+    surface: &wl_surface::WlSurface,
+) {
+    if let Some(serial) = st.drag.press.take() {
+        let source = manager.create_data_source(qh, ());
+        source.offer(DRAG_MIME.to_owned());
+        if source.version() >= 3 {
+            source.set_actions(wl_data_device_manager::DndAction::Copy);
+        }
+        device.start_drag(Some(&source), surface, None, serial);
+        st.drag.started = true;
+        println!("DRAG-START");
+    }
+    if let Some((_, pipe)) = &st.drag.receiving {
+        rustix::fs::fcntl_setfl(pipe, rustix::fs::OFlags::NONBLOCK).expect("O_NONBLOCK");
+        let mut chunk = [0u8; 4096];
+        loop {
+            match rustix::io::read(pipe, &mut chunk) {
+                Ok(0) => {
+                    let (offer, _) = st.drag.receiving.take().unwrap();
+                    offer.finish();
+                    offer.destroy();
+                    println!("DROPPED {}", String::from_utf8_lossy(&st.drag.received));
+                    break;
+                }
+                Ok(n) => st.drag.received.extend_from_slice(&chunk[..n]),
+                Err(_) => break,
+            }
+        }
+    }
+}
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 delegate_noop!(State: ignore WpColorRepresentationManagerV1);
 delegate_noop!(State: ignore wp_cursor_shape_manager_v1::WpCursorShapeManagerV1);
@@ -241,7 +400,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] [--fullscreen] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24|NV12|NV21|YU12|P010|YUYV|...] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--cursor-shape NAME] [--pointer] [--keyboard] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]] [--shm-grow-after SECS]\n  SOURCE: shm|shm-unsealed|shm-file|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24|NV12|NV21|YU12|P010|YUYV|...] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--cursor-shape NAME] [--pointer] [--keyboard] [--drag TEXT] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]] [--shm-grow-after SECS]\n  SOURCE: shm|shm-unsealed|shm-file|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|chroma-out-of-bounds|unknown-format"
     );
     std::process::exit(2)
@@ -268,6 +427,8 @@ struct Options {
     cursor_shape: Option<wp_cursor_shape_device_v1::Shape>,
     /// Bind wl_keyboard and print its keys.
     keyboard: bool,
+    /// Drag this text from our surface onto itself when the left button is pressed.
+    drag: Option<String>,
     feedback: bool,
     /// wp_viewporter destination size for the first subsurface (scaling).
     sub_scale: Option<(i32, i32)>,
@@ -297,6 +458,7 @@ fn options() -> Options {
         pointer: false,
         cursor_shape: None,
         keyboard: false,
+        drag: None,
         feedback: false,
         sub_scale: None,
         swapchain: None,
@@ -358,6 +520,7 @@ fn options() -> Options {
                 })
             }
             "--keyboard" => o.keyboard = true,
+            "--drag" => o.drag = Some(val()),
             "--cursor" => {
                 let v = val();
                 let parsed = (|| {
@@ -696,9 +859,20 @@ fn main() {
         let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         seat.get_keyboard(&qh, ())
     });
-    let pointer = (o.cursor.is_some() || o.pointer || o.cursor_shape.is_some()).then(|| {
+    let pointer_wanted =
+        o.cursor.is_some() || o.pointer || o.cursor_shape.is_some() || o.drag.is_some();
+    let pointer = pointer_wanted.then(|| {
         let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         seat.get_pointer(&qh, ())
+    });
+    st.drag.text = o.drag.clone();
+    let drag_device = o.drag.is_some().then(|| {
+        let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
+        let manager: wl_data_device_manager::WlDataDeviceManager = globals
+            .bind(&qh, 1..=3, ())
+            .expect("wl_data_device_manager");
+        let device = manager.get_data_device(&seat, &qh, ());
+        (manager, device)
     });
     let window = wayheap::client::window::Window::new(
         &compositor,
@@ -904,6 +1078,10 @@ fn main() {
         if st.frame_done && !ready {
             ready = true;
             println!("READY {w}x{h}");
+            let _ = std::io::stdout().flush();
+        }
+        if let Some((manager, device)) = &drag_device {
+            drive_drag(&mut st, &qh, manager, device, &surface);
             let _ = std::io::stdout().flush();
         }
         if let (true, true, true, Some((sub, buffer, sw, sh))) =
