@@ -548,3 +548,65 @@ fn a_kiosk_starts_its_application_again_whenever_it_exits() {
         "each start connects ({connections} connections)"
     );
 }
+
+/// Waits until `client` printed a line starting with each of `prefixes` (in any order: events
+/// of different objects); returns those lines in the order of `prefixes`.
+fn lines_starting(
+    client: &wayheap_tests::compositor::Client,
+    comp: &Compositor,
+    prefixes: &[&str],
+) -> Vec<String> {
+    let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
+    while found.iter().any(Option::is_none) {
+        let line = client
+            .wait_line_where(
+                |l| prefixes.iter().any(|p| l.starts_with(p)),
+                Duration::from_secs(60),
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "waiting for {prefixes:?} (found {found:?}): {e}\nstderr: {}\nlog:\n{}",
+                    client.stderr(),
+                    comp.log()
+                )
+            });
+        if let Some(i) = prefixes.iter().position(|p| line.starts_with(p)) {
+            found[i].get_or_insert(line);
+        }
+    }
+    found.into_iter().flatten().collect()
+}
+
+/// What GTK and Qt ask of any compositor beyond showing buffers: xdg-decoration (a kiosk
+/// decorates nothing and says server-side, even to a client that asked for client-side),
+/// fractional scale (1: 120/120), and xdg-activation (a window that lost the keyboard to a new
+/// one asks with a token and gets it back).
+#[test]
+fn decoration_fractional_scale_and_activation_answer_as_a_kiosk_should() {
+    let comp = Compositor::start_headless("desktop-protocols", "pixman");
+    let first = comp.client(
+        CLIENT.as_ref(),
+        &[
+            "--seconds",
+            "60",
+            "--decoration",
+            "--fractional-scale",
+            "--activate-when-unfocused",
+        ],
+    );
+    let seen = lines_starting(
+        &first,
+        &comp,
+        &["DECORATION", "FRACTIONAL-SCALE", "KEYBOARD-ENTER", "READY"],
+    );
+    assert_eq!(seen[0], "DECORATION ServerSide", "the decoration mode");
+    assert_eq!(seen[1], "FRACTIONAL-SCALE 120", "scale 1 in 120ths");
+    // A second window takes the keyboard; the first asks for it back with a token, and gets it.
+    let second = comp.client(CLIENT.as_ref(), &["--seconds", "60", "--keyboard"]);
+    lines_starting(&second, &comp, &["KEYBOARD-ENTER"]);
+    lines_starting(&first, &comp, &["KEYBOARD-LEAVE"]);
+    lines_starting(&first, &comp, &["ACTIVATE"]);
+    lines_starting(&first, &comp, &["KEYBOARD-ENTER"]);
+    lines_starting(&second, &comp, &["KEYBOARD-LEAVE"]);
+    assert!(comp.stop().success());
+}

@@ -31,11 +31,18 @@ use wayland_protocols::wp::color_representation::v1::client::{
 use wayland_protocols::wp::cursor_shape::v1::client::{
     wp_cursor_shape_device_v1, wp_cursor_shape_manager_v1,
 };
+use wayland_protocols::wp::fractional_scale::v1::client::{
+    wp_fractional_scale_manager_v1, wp_fractional_scale_v1,
+};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
 };
 use wayland_protocols::wp::presentation_time::client::{wp_presentation, wp_presentation_feedback};
 use wayland_protocols::wp::viewporter::client::wp_viewporter;
+use wayland_protocols::xdg::activation::v1::client::{xdg_activation_token_v1, xdg_activation_v1};
+use wayland_protocols::xdg::decoration::zv1::client::{
+    zxdg_decoration_manager_v1, zxdg_toplevel_decoration_v1,
+};
 use wayland_protocols::xdg::shell::client::xdg_wm_base;
 
 const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
@@ -71,6 +78,12 @@ struct State {
     pointer_enter: Option<u32>,
     /// Drag and drop within this client (`--drag TEXT`).
     drag: Drag,
+    /// Ask to be activated when the keyboard leaves (`--activate-when-unfocused`).
+    activate_when_unfocused: bool,
+    /// The keyboard left: ask for activation.
+    wants_activation: bool,
+    /// An activation token arrived: activate with it.
+    activation_token: Option<String>,
 }
 
 /// Drag and drop of a text from our surface onto itself: a press of the left button starts the
@@ -157,7 +170,7 @@ impl Dispatch<wl_pointer::WlPointer, ()> for State {
 
 impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
     fn event(
-        _: &mut Self,
+        st: &mut Self,
         _: &wl_keyboard::WlKeyboard,
         ev: wl_keyboard::Event,
         _: &(),
@@ -168,6 +181,10 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
         // fd is dropped: nothing here translates keys.
         match ev {
             wl_keyboard::Event::Enter { .. } => println!("KEYBOARD-ENTER"),
+            wl_keyboard::Event::Leave { .. } => {
+                println!("KEYBOARD-LEAVE");
+                st.wants_activation = st.activate_when_unfocused;
+            }
             wl_keyboard::Event::Key { key, state, .. } => println!("KEY {key} {state:?}"),
             _ => {}
         }
@@ -238,6 +255,76 @@ wayheap::delegate_dmabuf_feedback!(State);
 wayheap::delegate_buffer_params!(State);
 delegate_noop!(State: ignore wl_seat::WlSeat);
 delegate_noop!(State: ignore wl_data_device_manager::WlDataDeviceManager);
+delegate_noop!(State: ignore zxdg_decoration_manager_v1::ZxdgDecorationManagerV1);
+delegate_noop!(State: ignore wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1);
+delegate_noop!(State: ignore xdg_activation_v1::XdgActivationV1);
+
+impl Dispatch<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, ()> for State {
+    fn event(
+        _: &mut Self,
+        _: &zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1,
+        ev: zxdg_toplevel_decoration_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zxdg_toplevel_decoration_v1::Event::Configure { mode } = ev {
+            match mode.into_result() {
+                Ok(mode) => println!("DECORATION {mode:?}"),
+                Err(e) => println!("DECORATION unknown {e:?}"),
+            }
+        }
+    }
+}
+
+impl Dispatch<wp_fractional_scale_v1::WpFractionalScaleV1, ()> for State {
+    fn event(
+        _: &mut Self,
+        _: &wp_fractional_scale_v1::WpFractionalScaleV1,
+        ev: wp_fractional_scale_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wp_fractional_scale_v1::Event::PreferredScale { scale } = ev {
+            println!("FRACTIONAL-SCALE {scale}");
+        }
+    }
+}
+
+impl Dispatch<xdg_activation_token_v1::XdgActivationTokenV1, ()> for State {
+    fn event(
+        st: &mut Self,
+        _: &xdg_activation_token_v1::XdgActivationTokenV1,
+        ev: xdg_activation_token_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_activation_token_v1::Event::Done { token } = ev {
+            st.activation_token = Some(token);
+        }
+    }
+}
+
+/// Asks for a token when the keyboard left, and activates our surface with it when it came
+/// (as a launcher hands a token to the application it starts, here to ourselves).
+fn drive_activation(
+    st: &mut State,
+    qh: &QueueHandle<State>,
+    activation: &xdg_activation_v1::XdgActivationV1,
+    surface: &wl_surface::WlSurface,
+) {
+    if std::mem::take(&mut st.wants_activation) {
+        let token = activation.get_activation_token(qh, ());
+        token.set_surface(surface);
+        token.commit();
+    }
+    if let Some(token) = st.activation_token.take() {
+        activation.activate(token, surface);
+        println!("ACTIVATE");
+    }
+}
 
 impl Dispatch<wl_data_device::WlDataDevice, ()> for State {
     fn event(
@@ -400,7 +487,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] [--fullscreen] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24|NV12|NV21|YU12|P010|YUYV|...] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--cursor-shape NAME] [--pointer] [--keyboard] [--drag TEXT] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]] [--shm-grow-after SECS]\n  SOURCE: shm|shm-unsealed|shm-file|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24|NV12|NV21|YU12|P010|YUYV|...] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--cursor-shape NAME] [--pointer] [--keyboard] [--drag TEXT] [--decoration] [--fractional-scale] [--activate-when-unfocused] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]] [--shm-grow-after SECS]\n  SOURCE: shm|shm-unsealed|shm-file|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|chroma-out-of-bounds|unknown-format"
     );
     std::process::exit(2)
@@ -429,6 +516,12 @@ struct Options {
     keyboard: bool,
     /// Drag this text from our surface onto itself when the left button is pressed.
     drag: Option<String>,
+    /// Ask for server-side decorations (zxdg_decoration_manager_v1) and print the mode.
+    decoration: bool,
+    /// Print the preferred scale (wp_fractional_scale_v1).
+    fractional_scale: bool,
+    /// Bind the keyboard; when it leaves, activate our window again (xdg_activation_v1).
+    activate_when_unfocused: bool,
     feedback: bool,
     /// wp_viewporter destination size for the first subsurface (scaling).
     sub_scale: Option<(i32, i32)>,
@@ -459,6 +552,9 @@ fn options() -> Options {
         cursor_shape: None,
         keyboard: false,
         drag: None,
+        decoration: false,
+        fractional_scale: false,
+        activate_when_unfocused: false,
         feedback: false,
         sub_scale: None,
         swapchain: None,
@@ -521,6 +617,9 @@ fn options() -> Options {
             }
             "--keyboard" => o.keyboard = true,
             "--drag" => o.drag = Some(val()),
+            "--decoration" => o.decoration = true,
+            "--fractional-scale" => o.fractional_scale = true,
+            "--activate-when-unfocused" => o.activate_when_unfocused = true,
             "--cursor" => {
                 let v = val();
                 let parsed = (|| {
@@ -855,7 +954,7 @@ fn main() {
     }
 
     // The pointer before the window: the compositor sends its enter when the window maps.
-    let _keyboard = o.keyboard.then(|| {
+    let _keyboard = (o.keyboard || o.activate_when_unfocused).then(|| {
         let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         seat.get_keyboard(&qh, ())
     });
@@ -887,6 +986,28 @@ fn main() {
             .blocking_dispatch(&mut st)
             .expect("waiting for configure");
     }
+    // Before the first buffer, as the protocols ask.
+    let _decoration = o.decoration.then(|| {
+        let manager: zxdg_decoration_manager_v1::ZxdgDecorationManagerV1 = globals
+            .bind(&qh, 1..=1, ())
+            .expect("zxdg_decoration_manager_v1");
+        let decoration = manager.get_toplevel_decoration(&window.toplevel, &qh, ());
+        // Asked for client-side: a kiosk that decorates nothing says server-side anyway.
+        decoration.set_mode(zxdg_toplevel_decoration_v1::Mode::ClientSide);
+        decoration
+    });
+    let _fractional_scale = o.fractional_scale.then(|| {
+        let manager: wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1 = globals
+            .bind(&qh, 1..=1, ())
+            .expect("wp_fractional_scale_manager_v1");
+        manager.get_fractional_scale(&window.surface, &qh, ())
+    });
+    st.activate_when_unfocused = o.activate_when_unfocused;
+    let activation = o.activate_when_unfocused.then(|| {
+        globals
+            .bind::<xdg_activation_v1::XdgActivationV1, _, _>(&qh, 1..=1, ())
+            .expect("xdg_activation_v1")
+    });
     let (w, h) = window.size_or((640, 480));
     let surface = window.surface.clone();
 
@@ -1083,6 +1204,9 @@ fn main() {
         if let Some((manager, device)) = &drag_device {
             drive_drag(&mut st, &qh, manager, device, &surface);
             let _ = std::io::stdout().flush();
+        }
+        if let Some(activation) = &activation {
+            drive_activation(&mut st, &qh, activation, &surface);
         }
         if let (true, true, true, Some((sub, buffer, sw, sh))) =
             (o.recommit, ready, st.frame_done, &first_sub)
