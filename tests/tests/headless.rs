@@ -610,3 +610,28 @@ fn decoration_fractional_scale_and_activation_answer_as_a_kiosk_should() {
     lines_starting(&second, &comp, &["KEYBOARD-LEAVE"]);
     assert!(comp.stop().success());
 }
+
+/// The seat's keyboard is configured the way libxkbcommon's users expect: XKB_DEFAULT_LAYOUT
+/// (and its siblings) in the compositor's environment choose the keymap clients get.
+#[test]
+fn the_keymap_follows_the_xkb_environment() {
+    for (layout, expect) in [("us", "English (US)"), ("de", "German")] {
+        let args = [
+            "--backend",
+            "headless",
+            "--size",
+            "320x240",
+            "--renderer",
+            "pixman",
+        ];
+        let env = [("XKB_DEFAULT_LAYOUT", layout)];
+        let comp = Compositor::start_with_env("keymap", &args, &[], &env);
+        let client = comp.client(CLIENT.as_ref(), &["--seconds", "30", "--keyboard"]);
+        let keymap = lines_starting(&client, &comp, &["KEYMAP"]).remove(0);
+        assert!(
+            keymap.contains(expect),
+            "XKB_DEFAULT_LAYOUT={layout}: the keymap's layout should be {expect:?}: {keymap}"
+        );
+        assert!(comp.stop().success());
+    }
+}

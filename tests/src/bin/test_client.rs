@@ -177,9 +177,20 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        // Printed so tests can check the compositor's keyboard (evdev key codes). The keymap's
-        // fd is dropped: nothing here translates keys.
+        // Printed so tests can check the compositor's keyboard (evdev key codes, and the
+        // keymap's symbols: its layout). Nothing here translates keys.
         match ev {
+            wl_keyboard::Event::Keymap { fd, size, .. } => {
+                let mut text = vec![0u8; size as usize];
+                let n = rustix::io::pread(&fd, &mut text, 0).unwrap_or(0);
+                let text = String::from_utf8_lossy(&text[..n]);
+                // The compiled keymap names its layout as the first group's name.
+                let group = text
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().contains("name[group1]"))
+                    .unwrap_or("no group name");
+                println!("KEYMAP {}", group.trim());
+            }
             wl_keyboard::Event::Enter { .. } => println!("KEYBOARD-ENTER"),
             wl_keyboard::Event::Leave { .. } => {
                 println!("KEYBOARD-LEAVE");
