@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use wayheap_tests::compositor::{Client, Compositor};
+use wayheap_tests::compositor::Compositor;
 use wayheap_tests::guest::{record_fact, require_guest};
 
 /// Pixels of `rgba` (`w` wide) in `area` that differ from the pixel at `reference`.
@@ -66,7 +66,7 @@ fn foot_starts_and_shows_its_text() {
         .unwrap_or_default();
     // Asked to close, foot hangs up its shell and says goodbye (its exit status is the
     // shell's, which the hangup ended).
-    let (status, _) = closes_when_asked(&comp, client);
+    let (status, _) = comp.close_and_wait(client);
     record_fact(
         "foot",
         format!(
@@ -104,31 +104,6 @@ fn the_clipboard_and_primary_selection_carry_text_between_clients() {
         "clipboard",
         "wl-copy -> wl-paste: clipboard and primary selection carried between two clients",
     );
-}
-
-/// Asks the compositor to close every window and waits for `client` to exit on its own, not
-/// by a signal; returns its exit status and everything it wrote to stderr.
-fn closes_when_asked(comp: &Compositor, mut client: Client) -> (std::process::ExitStatus, String) {
-    use std::os::unix::process::ExitStatusExt;
-    comp.close_windows();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = client.child.try_wait().expect("waiting for the client") {
-            assert!(
-                status.signal().is_none(),
-                "the client died of a signal: {status}\n{}",
-                client.stderr()
-            );
-            return client.finish();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the client did not exit within 60 s of xdg_toplevel.close\nits stderr:\n{}\nlog:\n{}",
-            client.stderr(),
-            comp.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Pixels of `rgba` within `tolerance` of `rgb` in every channel.
@@ -181,7 +156,7 @@ fn gtk4_demo_shows_its_window_and_exits_when_asked_to_close() {
         client.stderr(),
         comp.log()
     );
-    let (status, _) = closes_when_asked(&comp, client);
+    let (status, _) = comp.close_and_wait(client);
     assert!(status.success(), "gtk4-demo exited with {status}");
     record_fact(
         "gtk4-demo",
@@ -225,7 +200,7 @@ fn mpv_plays_a_test_pattern_and_exits_when_asked_to_close() {
         client.stderr(),
         comp.log()
     );
-    let (status, _) = closes_when_asked(&comp, client);
+    let (status, _) = comp.close_and_wait(client);
     assert!(status.success(), "mpv exited with {status}");
     record_fact(
         "mpv",
@@ -274,7 +249,7 @@ fn gstreamer_waylandsink_shows_its_bars_and_ends_the_pipeline_when_its_window_is
     );
     // waylandsink posts "Output window was closed" as an error; gst-launch tears the pipeline
     // down and exits with status 1 (its status for an error), on its own.
-    let (status, stderr) = closes_when_asked(&comp, client);
+    let (status, stderr) = comp.close_and_wait(client);
     assert!(
         status.code() == Some(1) && stderr.contains("Output window was closed"),
         "gst-launch should end with waylandsink's closed-window error: {status}\n{stderr}"

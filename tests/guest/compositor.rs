@@ -570,10 +570,13 @@ fn weston_terminal_fullscreen_is_scanned_out_and_shows_its_prompt() {
         below, 0,
         "the rest of the screen is not the terminal's background"
     );
+    // Asked to close, it ends its shell and exits (toytoolkit's close handler).
+    let (status, _) = comp.close_and_wait(client);
+    assert!(status.success(), "weston-terminal exited with {status}");
     record_fact(
         "weston-terminal --fullscreen",
         format!(
-            "{} plane (shm exported through udmabuf); {glyphs} prompt pixels",
+            "{} plane (shm exported through udmabuf); {glyphs} prompt pixels; closed when asked: {status}",
             p[0].0
         ),
     );

@@ -269,6 +269,32 @@ impl Compositor {
         rustix::process::kill_process(pid, rustix::process::Signal::USR2).expect("SIGUSR2");
     }
 
+    /// Asks the compositor to close every window and waits (a minute at most) for `client` to
+    /// exit on its own, not by a signal; returns its exit status and all it wrote to stderr.
+    pub fn close_and_wait(&self, mut client: Client) -> (std::process::ExitStatus, String) {
+        use std::os::unix::process::ExitStatusExt;
+        self.close_windows();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = client.child.try_wait().expect("waiting for the client") {
+                assert!(
+                    status.signal().is_none(),
+                    "the client died of a signal: {status}\n{}",
+                    client.stderr()
+                );
+                return client.finish();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the client did not exit within 60 s of xdg_toplevel.close\nits stderr:\n{}\n\
+                 log:\n{}",
+                client.stderr(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Starts a client of this compositor.
     pub fn client(&self, bin: &Path, args: &[&str]) -> Client {
         Client::spawn(&self.runtime, &self.socket, bin, args)
