@@ -28,11 +28,18 @@ const BUDGET_SECS: u64 = 180;
 /// Fewer connections than this in the budget means the run proves too little.
 const MIN_CONNECTIONS: u64 = 800;
 
-/// Runs the fuzzer against `comp` (at most `connections`, at most `secs`) and returns its
-/// JSON summary.
-fn fuzz(comp: &Compositor, seed: u64, connections: u64, secs: u64) -> serde_json::Value {
+/// Runs the fuzzer against `comp` (at most `connections`, at most `secs`, `parallel` at once)
+/// and returns its JSON summary.
+fn fuzz(
+    comp: &Compositor,
+    seed: u64,
+    connections: u64,
+    secs: u64,
+    parallel: u64,
+) -> serde_json::Value {
     let out = Command::new(FUZZ)
         .args(["--seed", &seed.to_string()])
+        .args(["--parallel", &parallel.to_string()])
         .args(["--connections", &connections.to_string()])
         .args(["--duration", &secs.to_string()])
         .args(["--messages-per-connection", "48"])
@@ -91,10 +98,10 @@ fn a_hostile_client_cannot_take_the_kms_compositor_down() {
     let mut comp = Compositor::start_kms("fuzz", &[]);
     // A warm-up (another seed): what the compositor makes once and keeps (its renderer's
     // state, the planes' first framebuffers) is then in the main run's baseline.
-    let warm = fuzz(&comp, seed ^ 0xffff, 100, 10);
+    let warm = fuzz(&comp, seed ^ 0xffff, 100, 10, 1);
     println!("warm-up: {}", warm["line"].as_str().unwrap_or_default());
 
-    let s = fuzz(&comp, seed, connections, secs);
+    let s = fuzz(&comp, seed, connections, secs, 1);
     let line = s["line"].as_str().unwrap_or_default().to_owned();
     println!("KMS (vkms), {line}");
     println!("fd pool: {}", s["fd_pool"]);
@@ -148,5 +155,36 @@ fn a_hostile_client_cannot_take_the_kms_compositor_down() {
     let log_path = comp.runtime.join("compositor.log");
     let log = std::fs::read_to_string(log_path).unwrap_or_default();
     assert!(alive, "the compositor died; log:\n{}", log_excerpt(&log));
+    comp.stop();
+}
+
+/// Several hostile clients at once, on KMS with real dma-bufs: what they do to each other
+/// through the compositor (seat focus moving between their windows, selections, planes shared
+/// among their surfaces, per-client heap quotas) must leave it alive, answering, and holding
+/// no fd once they are gone.
+#[test]
+fn hostile_clients_at_once_cannot_take_the_kms_compositor_down() {
+    require_guest();
+    let seed = env_or("WAYHEAP_FUZZ_SEED", SEED) ^ 0x5a5a;
+    let mut comp = Compositor::start_kms("fuzz-parallel", &[]);
+    let warm = fuzz(&comp, seed ^ 0xffff, 100, 10, 1);
+    println!("warm-up: {}", warm["line"].as_str().unwrap_or_default());
+    let s = fuzz(&comp, seed, 2000, 60, 4);
+    let line = s["line"].as_str().unwrap_or_default().to_owned();
+    println!("KMS (vkms), 4 at once, {line}");
+    record_fact("fuzz on KMS, 4 connections at once", &line);
+    let ran = s["connections"].as_u64().unwrap_or(0);
+    assert!(ran >= 200, "only {ran} connections in 60 s: {line}");
+    let start = s["fd_start"].as_u64().expect("fd counts (--pid)");
+    let end = fds_settled(comp.pid(), start);
+    assert!(
+        end <= start,
+        "the compositor holds {end} fds, {start} before the run: {line}"
+    );
+    assert!(
+        comp.alive(),
+        "the compositor died; log:\n{}",
+        log_excerpt(&comp.log())
+    );
     comp.stop();
 }

@@ -35,10 +35,12 @@ const GLOBALS: &[&str] = &[
     "wayheap_heap_hints_manager_v1",
 ];
 
-/// Runs the fuzzer against `comp` and returns its JSON summary.
-fn fuzz(comp: &Compositor, seed: u64, connections: u64) -> serde_json::Value {
+/// Runs the fuzzer against `comp` (`parallel` connections at once) and returns its JSON
+/// summary.
+fn fuzz(comp: &Compositor, seed: u64, connections: u64, parallel: u64) -> serde_json::Value {
     let out = Command::new(FUZZ)
         .args(["--seed", &seed.to_string()])
+        .args(["--parallel", &parallel.to_string()])
         .args(["--connections", &connections.to_string()])
         .args(["--messages-per-connection", "64"])
         .args(["--pid", &comp.pid().to_string()])
@@ -74,7 +76,7 @@ fn a_hostile_client_cannot_take_the_headless_compositor_down() {
     let seed = env_or("WAYHEAP_FUZZ_SEED", SEED);
     let connections = env_or("WAYHEAP_FUZZ_CONNECTIONS", CONNECTIONS);
     let comp = Compositor::start_headless("fuzz", "pixman");
-    let s = fuzz(&comp, seed, connections);
+    let s = fuzz(&comp, seed, connections, 1);
     println!("headless, {}", s["line"].as_str().unwrap_or_default());
     let findings = serde_json::to_string_pretty(&s["findings"]).unwrap_or_default();
     let log = comp.log();
@@ -110,5 +112,30 @@ fn a_hostile_client_cannot_take_the_headless_compositor_down() {
     let drift = s["fd_drift"].as_i64().expect("fd counts (--pid)");
     assert!(drift <= 0, "the compositor holds {drift} more fds: {s}");
     std::thread::sleep(Duration::from_millis(100));
+    assert!(comp.stop().success(), "log:\n{log}");
+}
+
+/// Many hostile clients at once (16 connections on 16 threads): the compositor serves them
+/// together, and what one does to the seat or the globals they share must not take it down.
+#[test]
+fn hostile_clients_at_once_cannot_take_the_headless_compositor_down() {
+    let comp = Compositor::start_headless("fuzz-parallel", "pixman");
+    let s = fuzz(&comp, SEED ^ 0x5a5a, 4000, 16);
+    println!(
+        "headless, 16 at once, {}",
+        s["line"].as_str().unwrap_or_default()
+    );
+    assert!(
+        s["crashes"] == 0 && s["stalls"] == 0 && s["probe_stalls"] == 0,
+        "the compositor crashed or stalled; findings (with replay lines):\n{}\n\
+         compositor log (end):\n{}",
+        serde_json::to_string_pretty(&s["findings"]).unwrap_or_default(),
+        log_excerpt(&comp.log())
+    );
+    assert_eq!(s["connections"], 4000, "{s}");
+    assert_eq!(s["parallel"], 16, "{s}");
+    let drift = s["fd_drift"].as_i64().expect("fd counts (--pid)");
+    assert!(drift <= 0, "the compositor holds {drift} more fds: {s}");
+    let log = comp.log();
     assert!(comp.stop().success(), "log:\n{log}");
 }

@@ -43,6 +43,8 @@ pub struct Config {
     pub quiet: bool,
     /// Real dma-bufs in the fd pool.
     pub dmabufs: Dmabufs,
+    /// Connections open at once (1: one after the other).
+    pub parallel: u64,
 }
 
 /// The usage text.
@@ -63,6 +65,10 @@ and sends each connection's generated messages. Exits 1 on a crash or stall.
   --probe-every N              bystander probe every N connections (default 20)
   --socket PATH                the compositor's socket
   --dmabufs auto|require|off   real dma-bufs in the fd pool (default auto)
+  --parallel N                 N connections at once, each on its own thread (default 1):
+                               what clients do to each other through the compositor (seat
+                               focus, selections, planes, heap quotas). A finding replays the
+                               whole batch; the interleaving is the scheduler's.
   --json                       the summary as JSON on stdout
   --log                        every connection's message log on stderr
   --quiet                      no progress lines (one every 10 s otherwise)
@@ -106,6 +112,7 @@ impl Config {
             log: false,
             quiet: false,
             dmabufs: Dmabufs::Auto,
+            parallel: 1,
         };
         while let Some(flag) = args.next() {
             match flag.as_str() {
@@ -136,6 +143,7 @@ impl Config {
                         other => return Err(format!("--dmabufs auto|require|off, not {other:?}")),
                     }
                 }
+                "--parallel" => cfg.parallel = number::<u64>(&flag, args.next())?.max(1),
                 "--json" => cfg.json = true,
                 "--log" => cfg.log = true,
                 "--quiet" => cfg.quiet = true,
@@ -156,8 +164,21 @@ impl Config {
     /// The command line that replays connection `index` alone (on the same machine: the fd
     /// pool, which the connection's choices index, depends on its devices).
     pub fn replay(&self, index: u64) -> String {
+        self.replay_line(&format!("--only-connection {index}"))
+    }
+
+    /// The command line that replays the batch of `count` parallel connections from `first`
+    /// (each connection's messages are the same again; their interleaving may take a few
+    /// runs to meet again).
+    pub fn replay_batch(&self, first: u64, count: u64) -> String {
+        self.replay_line(&format!(
+            "--first-connection {first} --connections {count} --parallel {count}"
+        ))
+    }
+
+    fn replay_line(&self, which: &str) -> String {
         let mut line = format!(
-            "wayheap-fuzz --seed {} --only-connection {index} --messages-per-connection {}",
+            "wayheap-fuzz --seed {} {which} --messages-per-connection {}",
             self.seed, self.messages
         );
         match self.dmabufs {
@@ -202,6 +223,17 @@ mod tests {
             (7, 12, Some(1))
         );
         assert!(c.replay(12).contains("--seed 7 --only-connection 12"));
+    }
+
+    #[test]
+    fn a_parallel_batch_replays_as_a_batch() {
+        let c = parse(&["--seed", "7", "--parallel", "4"]).unwrap();
+        assert_eq!(c.parallel, 4);
+        assert!(
+            c.replay_batch(8, 4)
+                .contains("--seed 7 --first-connection 8 --connections 4 --parallel 4")
+        );
+        assert_eq!(parse(&["--parallel", "0"]).unwrap().parallel, 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! A whole run: the fd pool, the connections one after the other, crash checks after each,
-//! bystander probes, the compositor's fds and memory before and after, and the summary.
+//! A whole run: the fd pool, the connections one after the other (or `--parallel` batches of
+//! them at once), crash checks after each, bystander probes, the compositor's fds and memory
+//! before and after, and the summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -43,6 +44,8 @@ pub struct Finding {
 pub struct Summary {
     /// The run's seed.
     pub seed: u64,
+    /// Connections open at once.
+    pub parallel: u64,
     /// The first connection's index.
     pub first_connection: u64,
     /// Connections run.
@@ -177,10 +180,11 @@ impl Summary {
         let opt = |v: Option<i64>| v.map_or("n/a".to_owned(), |v| format!("{v:+}"));
         let usage = |u: Option<u64>| u.map_or("?".to_owned(), |v| v.to_string());
         format!(
-            "wayheap-fuzz: seed={} connections={} messages={} mutated={} answered={} \
+            "wayheap-fuzz: seed={} parallel={} connections={} messages={} mutated={} answered={} \
              protocol_errors={} disconnects={} closed_by_fuzzer={} crashes={} stalls={} probe_stalls={} \
              probes={} requests_covered={}/{} fd_drift={} ({}->{}) rss_drift_kib={} ({}->{}) elapsed={:.1}s",
             self.seed,
+            self.parallel,
             self.connections,
             self.messages,
             self.mutated,
@@ -223,6 +227,7 @@ impl Summary {
         serde_json::json!({
             "line": self.line(),
             "seed": self.seed,
+            "parallel": self.parallel,
             "first_connection": self.first_connection,
             "connections": self.connections,
             "messages": self.messages,
@@ -291,6 +296,7 @@ pub fn run(cfg: &Config, note: &mut dyn FnMut(&str)) -> Result<Summary, String> 
     let process = cfg.pid.map(|pid| Process { pid });
     let mut s = Summary {
         seed: cfg.seed,
+        parallel: cfg.parallel,
         first_connection: cfg.first_connection,
         pool: pool.labels(),
         dmabuf_problems,
@@ -310,6 +316,7 @@ pub fn run(cfg: &Config, note: &mut dyn FnMut(&str)) -> Result<Summary, String> 
         last: None,
         note,
         last_progress: Instant::now(),
+        batch: None,
     };
     if runner.probe() {
         runner.summary.start = process
@@ -335,6 +342,8 @@ struct Runner<'a> {
     last: Option<ConnectionReport>,
     note: &'a mut dyn FnMut(&str),
     last_progress: Instant,
+    /// The parallel batch being checked (first connection, count), for its replay line.
+    batch: Option<(u64, u64)>,
 }
 
 /// How often a run prints its progress.
@@ -342,31 +351,41 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 impl Runner<'_> {
     fn connections(&mut self, target: Target<'_>, start: Instant) {
-        let mut index = self.cfg.first_connection;
+        let first = self.cfg.first_connection;
+        let mut index = first;
+        let mut since_probe = 0;
         loop {
-            let done = index - self.cfg.first_connection;
+            let done = index - first;
             if self.cfg.connections.is_some_and(|n| done >= n)
                 || self.cfg.duration.is_some_and(|d| start.elapsed() >= d)
             {
                 return;
             }
-            let report = session::run_connection(target, index);
-            if self.cfg.log {
-                (self.note)(&format!(
-                    "connection {index} (seed {}): {:?}\n  {}",
-                    report.connection_seed,
-                    report.outcome,
-                    report.log.join("\n  ")
-                ));
+            let left = self.cfg.connections.map_or(u64::MAX, |n| n - done);
+            let count = self.cfg.parallel.min(left);
+            self.batch = (count > 1).then_some((index, count));
+            for report in batch(target, index, count) {
+                if self.cfg.log {
+                    (self.note)(&format!(
+                        "connection {} (seed {}): {:?}\n  {}",
+                        report.index,
+                        report.connection_seed,
+                        report.outcome,
+                        report.log.join("\n  ")
+                    ));
+                }
+                self.summary.absorb(&report);
+                if !self.check(report) {
+                    return;
+                }
             }
-            self.summary.absorb(&report);
-            if !self.check(report) {
-                return;
-            }
-            index += 1;
-            let done = index - self.cfg.first_connection;
-            if done.is_multiple_of(self.cfg.probe_every) && !self.probe() {
-                return;
+            index += count;
+            since_probe += count;
+            if since_probe >= self.cfg.probe_every {
+                since_probe = 0;
+                if !self.probe() {
+                    return;
+                }
             }
             self.progress(start);
         }
@@ -431,7 +450,10 @@ impl Runner<'_> {
             connection: report.index,
             connection_seed: report.connection_seed,
             detail,
-            replay: self.cfg.replay(report.index),
+            replay: match self.batch {
+                Some((first, count)) => self.cfg.replay_batch(first, count),
+                None => self.cfg.replay(report.index),
+            },
             log: report.log.clone(),
         };
         (self.note)(&format!(
@@ -503,4 +525,21 @@ impl Runner<'_> {
             self.finding(kind, &report, detail);
         }
     }
+}
+
+/// Connections `first..first + count`, at once when more than one (a thread each), their
+/// reports in index order.
+fn batch(target: Target<'_>, first: u64, count: u64) -> Vec<ConnectionReport> {
+    if count == 1 {
+        return vec![session::run_connection(target, first)];
+    }
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (first..first + count)
+            .map(|i| scope.spawn(move || session::run_connection(target, i)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a fuzz connection's thread panicked"))
+            .collect()
+    })
 }
