@@ -1,5 +1,6 @@
 //! The protocols applications expect of any compositor they start in, beyond showing buffers:
-//! clipboard and drag-and-drop (`wl_data_device_manager`), primary selection, server-side
+//! clipboard and drag-and-drop (`wl_data_device_manager`; on KMS the drag's icon is drawn at
+//! the pointer), primary selection, server-side
 //! decorations (`xdg-decoration`: the demo draws none, windows are fullscreen), activation
 //! (`xdg-activation`: a window asking with a valid token gets the keyboard), fractional scale
 //! (always 1: the demo does not scale), and wlr data-control, through which clipboard tools
@@ -12,6 +13,7 @@
 
 use smithay::input::Seat;
 use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
+use smithay::reexports::wayland_server::protocol::wl_data_source::WlDataSource;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{DisplayHandle, Resource};
 use smithay::wayland::compositor::with_states;
@@ -84,7 +86,23 @@ impl SelectionHandler for App {
     type SelectionUserData = ();
 }
 
-impl ClientDndGrabHandler for App {}
+impl ClientDndGrabHandler for App {
+    fn started(
+        &mut self,
+        _source: Option<WlDataSource>,
+        icon: Option<WlSurface>,
+        _seat: Seat<Self>,
+    ) {
+        // Drawn at the pointer until the drop (KMS, where the pointer is drawn).
+        self.dnd_icon = icon;
+        self.dirty = true;
+    }
+
+    fn dropped(&mut self, _target: Option<WlSurface>, _validated: bool, _seat: Seat<Self>) {
+        self.dnd_icon = None;
+        self.dirty = true;
+    }
+}
 impl ServerDndGrabHandler for App {}
 
 impl DataDeviceHandler for App {

@@ -47,9 +47,11 @@ use crate::{Backend, Demo};
 use wayheap::smithay::renderer::{self, GlesOutcome, RendererChoice};
 
 smithay::backend::renderer::element::render_elements! {
-    /// What a KMS frame is made of: the client's cursor surface (a cursor-plane candidate) in
-    /// front of the windows (YUV dma-bufs included: wayheap's elements need no renderer import).
+    /// What a KMS frame is made of: the client's cursor surface (a cursor-plane candidate) and
+    /// a drag's icon in front of the windows (YUV dma-bufs included: wayheap's elements need
+    /// no renderer import).
     OutputElements<R> where R: YuvComposition + ImportMem;
+    /// A client's surface drawn at the pointer: its cursor, or a drag's icon.
     Cursor=WaylandSurfaceRenderElement<R>,
     NamedCursor=smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement<R>,
     Window=SurfaceElement<R>,
@@ -627,7 +629,8 @@ struct Frame {
     is_empty: bool,
 }
 
-/// Collects the elements (the client's cursor surface in front of the windows), lets the DRM
+/// Collects the elements (the client's cursor surface and a drag's icon in front of the
+/// windows), lets the DRM
 /// compositor assign planes and compose the rest with `renderer`, and feeds the result to the
 /// placement tracker.
 fn frame_with<R>(
@@ -693,6 +696,23 @@ where
             Err(e) => tracing::warn!(%e, "uploading the named cursor"),
         }
     }
+    // A drag's icon, its top-left corner at the pointer (below the cursor).
+    let dnd_icon = app.dnd_icon.clone().filter(|s| s.alive());
+    if let Some(icon) = &dnd_icon {
+        let at = app.pointer_location.to_physical(1.0).to_i32_round();
+        elements.extend(
+            smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+                renderer,
+                icon,
+                at,
+                1.0,
+                1.0,
+                smithay::backend::renderer::element::Kind::Unspecified,
+            )
+            .into_iter()
+            .map(OutputElements::Cursor),
+        );
+    }
     elements.extend(windows.into_iter().map(OutputElements::Window));
     let flags = if planes {
         // Any format on the primary plane: Smithay's default takes only the swapchain's (XR24),
@@ -714,6 +734,7 @@ where
     };
     let surfaces = cursor_surface
         .into_iter()
+        .chain(dnd_icon)
         .chain(app.space.elements().flat_map(window_surfaces));
     crate::profile::section("placement", || {
         app.placements

@@ -690,7 +690,8 @@ impl Demo {
         }
     }
 
-    /// Tells every window's surfaces that now is a good time to draw their next frame.
+    /// Tells every window's surfaces, the cursor's and a drag icon's that now is a good time
+    /// to draw their next frame.
     fn send_frame_callbacks(&mut self) {
         let time = self.app.start.elapsed();
         let output = self.app.output.clone();
@@ -698,6 +699,19 @@ impl Demo {
             w.send_frame(&output, time, Some(Duration::ZERO), |_, _| {
                 Some(output.clone())
             });
+        }
+        let cursor = match &self.app.cursor {
+            smithay::input::pointer::CursorImageStatus::Surface(s) => Some(s),
+            _ => None,
+        };
+        for surface in cursor.into_iter().chain(&self.app.dnd_icon) {
+            smithay::desktop::utils::send_frames_surface_tree(
+                surface,
+                &output,
+                time,
+                Some(Duration::ZERO),
+                |_, _| Some(output.clone()),
+            );
         }
     }
 

@@ -171,6 +171,8 @@ pub(crate) struct App {
     pub screenshot_requested: bool,
     /// What the pointer looks like (a client's cursor surface, or a shape it named).
     pub cursor: CursorImageStatus,
+    /// The icon of the drag in progress (a client's surface, drawn at the pointer).
+    pub dnd_icon: Option<WlSurface>,
     /// Keys whose press the compositor kept (Ctrl+Alt+Fn): their release is kept too.
     pub intercepted_keys: std::collections::HashSet<smithay::input::keyboard::Keycode>,
     /// The XCursor theme named cursors (`wp_cursor_shape_v1`) are drawn from.
@@ -690,6 +692,7 @@ pub fn new_app(
         dmabuf_quota: DmabufQuota::default(),
         screenshot_requested: false,
         cursor: CursorImageStatus::default_named(),
+        dnd_icon: None,
         intercepted_keys: Default::default(),
         cursor_theme: crate::cursor::CursorTheme::from_env(),
         cursor_shape,

@@ -911,6 +911,26 @@ fn a_text_dragged_within_a_client_is_dropped_back_on_it() {
     }
     let offered = wait("DND-OFFER");
     let entered = wait("DND-ENTER");
+    // The drag's icon (32x32 magenta, nothing else on screen is) is drawn at the pointer.
+    let magenta = |rgba: &[u8]| {
+        rgba.chunks_exact(4)
+            .filter(|p| p[0] > 240 && p[1] < 16 && p[2] > 240)
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let icon = loop {
+        let n = magenta(&comp.screenshot().2);
+        if n >= 1024 || std::time::Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(
+        icon,
+        1024,
+        "the drag icon's pixels on the output\nlog:\n{}",
+        comp.log()
+    );
     mouse.left_button(false).unwrap();
     let dropped = wait("DROPPED");
     assert_eq!(
@@ -919,9 +939,14 @@ fn a_text_dragged_within_a_client_is_dropped_back_on_it() {
         "the text that came back"
     );
     wait("DND-FINISHED");
+    let after = magenta(&comp.screenshot().2);
+    assert_eq!(after, 0, "the icon stays after the drop");
     record_fact(
         "drag and drop within a client",
-        format!("uinput mouse through libinput: {offered}, {entered}, {dropped:?}, finished"),
+        format!(
+            "uinput mouse through libinput: {offered}, {entered}, icon {icon} pixels at the \
+             pointer, {dropped:?}, finished, icon gone"
+        ),
     );
 }
 

@@ -100,7 +100,13 @@ struct Drag {
     /// A dropped offer and the pipe its data comes through.
     receiving: Option<(wl_data_offer::WlDataOffer, OwnedFd)>,
     received: Vec<u8>,
+    /// The drag's icon: a surface and its buffer ([`DRAG_ICON`], [`DRAG_ICON_SIZE`] square).
+    icon: Option<(wl_surface::WlSurface, wl_buffer::WlBuffer)>,
 }
+
+/// The drag icon's colour (ARGB: opaque magenta) and size.
+const DRAG_ICON: u32 = 0xffff_00ff;
+const DRAG_ICON_SIZE: u32 = 32;
 
 /// The one MIME type dragged.
 const DRAG_MIME: &str = "text/plain;charset=utf-8";
@@ -439,7 +445,14 @@ fn drive_drag(
         if source.version() >= 3 {
             source.set_actions(wl_data_device_manager::DndAction::Copy);
         }
-        device.start_drag(Some(&source), surface, None, serial);
+        let icon = st.drag.icon.as_ref();
+        device.start_drag(Some(&source), surface, icon.map(|(s, _)| s), serial);
+        // The icon's content after it has its role, as the protocol has it.
+        if let Some((icon, buffer)) = icon {
+            icon.attach(Some(buffer), 0, 0);
+            icon.damage_buffer(0, 0, DRAG_ICON_SIZE as i32, DRAG_ICON_SIZE as i32);
+            icon.commit();
+        }
         st.drag.started = true;
         println!("DRAG-START");
     }
@@ -976,6 +989,20 @@ fn main() {
         seat.get_pointer(&qh, ())
     });
     st.drag.text = o.drag.clone();
+    if o.drag.is_some() {
+        let icon = compositor.create_surface(&qh, ());
+        let size = DRAG_ICON_SIZE;
+        let buffer = shm_buffer(
+            &shm,
+            &qh,
+            ShmMemory::Sealed,
+            wl_shm::Format::Argb8888,
+            size,
+            size,
+            |_, _| DRAG_ICON,
+        );
+        st.drag.icon = Some((icon, buffer));
+    }
     let drag_device = o.drag.is_some().then(|| {
         let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         let manager: wl_data_device_manager::WlDataDeviceManager = globals
