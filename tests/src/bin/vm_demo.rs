@@ -156,7 +156,8 @@ feeder=$!
             picture_q = quoted(&o.picture.display().to_string()),
         )
     } else {
-        "feeder=\n".to_owned()
+        "echo \"demo: your client arguments: the camera shows vivid's own pattern\"\nfeeder=\n"
+            .to_owned()
     };
     format!(
         r#"#!/bin/sh
