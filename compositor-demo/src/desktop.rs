@@ -57,6 +57,11 @@ pub struct Desktop {
 }
 
 impl Desktop {
+    /// Activation tokens the compositor keeps (live or not yet pruned).
+    pub fn activation_tokens(&self) -> usize {
+        self.activation.tokens().count()
+    }
+
     /// Creates the globals.
     pub fn new(display: &DisplayHandle) -> Desktop {
         let primary_selection = PrimarySelectionState::new::<App>(display);
@@ -146,19 +151,42 @@ fn server_side(toplevel: &ToplevelSurface) {
     }
 }
 
+/// How long an activation token is good for (as in Anvil).
+const TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10);
+/// Live activation tokens one client may hold: Smithay keeps every token until the compositor
+/// removes it, so a client asking in a loop would grow the compositor without bound.
+const TOKENS_PER_CLIENT: usize = 16;
+
 impl XdgActivationHandler for App {
     fn activation_state(&mut self) -> &mut XdgActivationState {
         &mut self.desktop.activation
     }
+
+    /// Keeps tokens younger than [`TOKEN_LIFETIME`], at most [`TOKENS_PER_CLIENT`] a client. No
+    /// input serial is asked for: the kiosk has no launcher and often no input devices, so a
+    /// window of the session takes the keyboard back with a recent token of its own.
+    fn token_created(&mut self, _token: XdgActivationToken, data: XdgActivationTokenData) -> bool {
+        let activation = &mut self.desktop.activation;
+        activation.retain_tokens(|_, d| d.timestamp.elapsed() < TOKEN_LIFETIME);
+        let held = activation
+            .tokens()
+            .filter(|(_, d)| d.client_id == data.client_id)
+            .count();
+        if held >= TOKENS_PER_CLIENT {
+            tracing::debug!(client = ?data.client_id, held, "activation token refused: too many live tokens");
+            return false;
+        }
+        true
+    }
+
     fn request_activation(
         &mut self,
         token: XdgActivationToken,
         token_data: XdgActivationTokenData,
         surface: WlSurface,
     ) {
-        // Tokens are good for 10 s, as in Anvil; a window asking with one gets the keyboard
-        // and comes to the front.
-        if token_data.timestamp.elapsed().as_secs() < 10 {
+        // A window asking with a live token gets the keyboard and comes to the front.
+        if token_data.timestamp.elapsed() < TOKEN_LIFETIME {
             let window = self
                 .space
                 .elements()

@@ -95,6 +95,7 @@ pub fn state_json(app: &App, backend: &str) -> serde_json::Value {
         "delegated": delegated,
         "delegation_refusals": app.heap_hints.refusals(),
         "clients": crate::state::CONNECTED_CLIENTS.load(std::sync::atomic::Ordering::Relaxed),
+        "activation_tokens": app.desktop.activation_tokens(),
         "output": app.output.current_mode().map(|m| serde_json::json!([m.size.w, m.size.h])),
         "cursor": match &app.cursor {
             smithay::input::pointer::CursorImageStatus::Hidden => "hidden".to_owned(),

@@ -635,3 +635,19 @@ fn the_keymap_follows_the_xkb_environment() {
         assert!(comp.stop().success());
     }
 }
+
+/// A client asking for activation tokens in a loop does not grow the compositor: at most 16
+/// live tokens a client are kept (Smithay keeps every token until the compositor drops it).
+#[test]
+fn activation_tokens_are_bounded_per_client() {
+    let comp = Compositor::start_headless("activation-tokens", "pixman");
+    let client = comp.client(CLIENT.as_ref(), &["--seconds", "30", "--tokens", "1000"]);
+    lines_starting(&client, &comp, &["TOKENS"]);
+    // Once the window shows, the state has seen the tokens.
+    let state = comp.wait_state(Duration::from_secs(30), |s| {
+        s["activation_tokens"].as_u64().is_some_and(|n| n > 0)
+            && s["surfaces"].as_object().is_some_and(|m| !m.is_empty())
+    });
+    assert_eq!(state["activation_tokens"], 16, "{state}");
+    assert!(comp.stop().success());
+}

@@ -511,7 +511,7 @@ fn parse_source(s: &str) -> Source {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "wayheap-test-client: {msg}\nusage: wayheap-test-client [--main SOURCE] [--opaque] [--fullscreen] \
-         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24|NV12|NV21|YU12|P010|YUYV|...] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--cursor-shape NAME] [--pointer] [--keyboard] [--drag TEXT] [--decoration] [--fractional-scale] [--activate-when-unfocused] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]] [--shm-grow-after SECS]\n  SOURCE: shm|shm-unsealed|shm-file|system|cma|udmabuf\n  \
+         [--sub SOURCE:WxH@X,Y]... [--sub-format AR24|RX24|NV12|NV21|YU12|P010|YUYV|...] [--presentation] [--feedback] [--sub-scale WxH] [--cursor SOURCE:WxH] [--cursor-shape NAME] [--pointer] [--keyboard] [--drag TEXT] [--decoration] [--fractional-scale] [--activate-when-unfocused] [--tokens N] [--seconds N] [--bogus KIND] [--swapchain BUFFERS:FRAMES [--frame-log]] [--shm-grow-after SECS]\n  SOURCE: shm|shm-unsealed|shm-file|system|cma|udmabuf\n  \
          KIND: offset-overflow|too-small|memfd|socket|plane-count|chroma-out-of-bounds|unknown-format"
     );
     std::process::exit(2)
@@ -546,6 +546,8 @@ struct Options {
     fractional_scale: bool,
     /// Bind the keyboard; when it leaves, activate our window again (xdg_activation_v1).
     activate_when_unfocused: bool,
+    /// Ask for this many activation tokens at once and keep them (a client hoarding tokens).
+    tokens: Option<u32>,
     feedback: bool,
     /// wp_viewporter destination size for the first subsurface (scaling).
     sub_scale: Option<(i32, i32)>,
@@ -579,6 +581,7 @@ fn options() -> Options {
         decoration: false,
         fractional_scale: false,
         activate_when_unfocused: false,
+        tokens: None,
         feedback: false,
         sub_scale: None,
         swapchain: None,
@@ -644,6 +647,7 @@ fn options() -> Options {
             "--decoration" => o.decoration = true,
             "--fractional-scale" => o.fractional_scale = true,
             "--activate-when-unfocused" => o.activate_when_unfocused = true,
+            "--tokens" => o.tokens = Some(val().parse().unwrap_or_else(|_| usage("--tokens N"))),
             "--cursor" => {
                 let v = val();
                 let parsed = (|| {
@@ -1041,11 +1045,21 @@ fn main() {
         manager.get_fractional_scale(&window.surface, &qh, ())
     });
     st.activate_when_unfocused = o.activate_when_unfocused;
-    let activation = o.activate_when_unfocused.then(|| {
+    let activation = (o.activate_when_unfocused || o.tokens.is_some()).then(|| {
         globals
             .bind::<xdg_activation_v1::XdgActivationV1, _, _>(&qh, 1..=1, ())
             .expect("xdg_activation_v1")
     });
+    if let (Some(n), Some(activation)) = (o.tokens, &activation) {
+        // Never destroyed: dropping a proxy sends nothing, the objects stay.
+        for _ in 0..n {
+            activation.get_activation_token(&qh, ()).commit();
+        }
+        queue.roundtrip(&mut st).expect("roundtrip");
+        // Each answered with a token string, kept or not by the compositor.
+        println!("TOKENS {n}");
+        st.activation_token = None;
+    }
     let (w, h) = window.size_or((640, 480));
     let surface = window.surface.clone();
 
