@@ -52,7 +52,7 @@ smithay::backend::renderer::element::render_elements! {
     /// no renderer import).
     OutputElements<R> where R: YuvComposition + ImportMem;
     /// A client's surface drawn at the pointer: its cursor, or a drag's icon.
-    Cursor=WaylandSurfaceRenderElement<R>,
+    PointerSurface=WaylandSurfaceRenderElement<R>,
     NamedCursor=smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement<R>,
     Window=SurfaceElement<R>,
 }
@@ -672,7 +672,7 @@ where
                 smithay::backend::renderer::element::Kind::Cursor,
             )
             .into_iter()
-            .map(OutputElements::Cursor),
+            .map(OutputElements::PointerSurface),
         );
     }
     // A shape a client named (wp_cursor_shape_v1). Not the default arrow: the demo has no
@@ -710,7 +710,7 @@ where
                 smithay::backend::renderer::element::Kind::Unspecified,
             )
             .into_iter()
-            .map(OutputElements::Cursor),
+            .map(OutputElements::PointerSurface),
         );
     }
     elements.extend(windows.into_iter().map(OutputElements::Window));

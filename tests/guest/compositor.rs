@@ -911,7 +911,8 @@ fn a_text_dragged_within_a_client_is_dropped_back_on_it() {
     }
     let offered = wait("DND-OFFER");
     let entered = wait("DND-ENTER");
-    // The drag's icon (32x32 magenta, nothing else on screen is) is drawn at the pointer.
+    // The drag's icon (32x32 magenta, nothing else on screen is) is drawn at the pointer. All
+    // of it: the demo draws no default arrow over it (a client's cursor would be in front).
     let magenta = |rgba: &[u8]| {
         rgba.chunks_exact(4)
             .filter(|p| p[0] > 240 && p[1] < 16 && p[2] > 240)

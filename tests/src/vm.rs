@@ -63,6 +63,10 @@ pub const KERNEL_ARGS: &str =
 
 const INIT: &str = include_str!("../vm/init.sh");
 
+/// The picture the VM demo's camera sees by default (the astronaut client-demo ships), under
+/// [`workspace_root`].
+pub const DEMO_PICTURE: &str = "client-demo/tests/data/astronaut.png";
+
 /// The workspace root (where `scripts/` lives).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

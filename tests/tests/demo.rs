@@ -13,9 +13,6 @@ use std::time::{Duration, Instant};
 
 use client_demo::overlay::{BOX_COLOR, KEYPOINT_COLOR};
 
-/// The picture the VM demo's camera sees.
-const ASTRONAUT: &str = "client-demo/tests/data/astronaut.png";
-
 #[test]
 fn the_demo_starts_without_xdg_runtime_dir_and_cleans_up() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -158,7 +155,8 @@ fn the_vm_demo_shows_the_camera_on_a_plane_and_writes_the_picture_here() {
     // The camera's pixels: the astronaut, 480x480 between black bars, as played into vivid's
     // HDMI output. Compared with the portrait scaled here (nearest pixel; GStreamer scales
     // bilinearly, and NV12 halves the chroma: edges differ, the rest is close).
-    let (pw, ph, portrait) = wayheap_tests::pattern::read_png(&root.join(ASTRONAUT)).unwrap();
+    let (pw, ph, portrait) =
+        wayheap_tests::pattern::read_png(&root.join(wayheap_tests::vm::DEMO_PICTURE)).unwrap();
     let reference = |x: u32, y: u32| {
         let (sx, sy) = ((x - 80) * pw / 480, y * ph / 480);
         let i = ((sy * pw + sx) * 4) as usize;

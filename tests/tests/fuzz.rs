@@ -38,9 +38,13 @@ const GLOBALS: &[&str] = &[
 /// Runs the fuzzer against `comp` (`parallel` connections at once) and returns its JSON
 /// summary.
 fn fuzz(comp: &Compositor, seed: u64, connections: u64, parallel: u64) -> serde_json::Value {
+    // Many connections at once, beside the other tests of this binary: more time to answer
+    // before a connection counts as stalled.
+    let stall_timeout = if parallel > 1 { "15" } else { "5" };
     let out = Command::new(FUZZ)
         .args(["--seed", &seed.to_string()])
         .args(["--parallel", &parallel.to_string()])
+        .args(["--stall-timeout", stall_timeout])
         .args(["--connections", &connections.to_string()])
         .args(["--messages-per-connection", "64"])
         .args(["--pid", &comp.pid().to_string()])

@@ -607,7 +607,14 @@ fn decoration_fractional_scale_and_activation_answer_as_a_kiosk_should() {
     lines_starting(&first, &comp, &["KEYBOARD-LEAVE"]);
     lines_starting(&first, &comp, &["ACTIVATE"]);
     lines_starting(&first, &comp, &["KEYBOARD-ENTER"]);
+    // The proof it was the activation (not the second window leaving): the second, still
+    // there, lost the keyboard.
     lines_starting(&second, &comp, &["KEYBOARD-LEAVE"]);
+    let mut second = second;
+    assert!(
+        second.child.try_wait().expect("try_wait").is_none(),
+        "the second window's client left"
+    );
     assert!(comp.stop().success());
 }
 

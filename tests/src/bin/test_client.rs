@@ -95,7 +95,7 @@ struct Drag {
     /// The serial of the press that starts the drag, until it is started.
     press: Option<u32>,
     started: bool,
-    /// The offer of the last enter, and the MIME type accepted from it.
+    /// The offer of the last enter (its [`DRAG_MIME`] accepted).
     offer: Option<wl_data_offer::WlDataOffer>,
     /// A dropped offer and the pipe its data comes through.
     receiving: Option<(wl_data_offer::WlDataOffer, OwnedFd)>,
@@ -162,10 +162,13 @@ impl Dispatch<wl_pointer::WlPointer, ()> for State {
                 ..
             } => {
                 println!("POINTER-BUTTON {button} {state:?}");
-                const BTN_LEFT: u32 = 0x110;
                 let pressed =
                     state == wayland_client::WEnum::Value(wl_pointer::ButtonState::Pressed);
-                if button == BTN_LEFT && pressed && st.drag.text.is_some() && !st.drag.started {
+                if button == u32::from(wayheap_tests::uinput::BTN_LEFT)
+                    && pressed
+                    && st.drag.text.is_some()
+                    && !st.drag.started
+                {
                     st.drag.press = Some(serial);
                 }
             }
@@ -200,7 +203,9 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
             wl_keyboard::Event::Enter { .. } => println!("KEYBOARD-ENTER"),
             wl_keyboard::Event::Leave { .. } => {
                 println!("KEYBOARD-LEAVE");
-                st.wants_activation = st.activate_when_unfocused;
+                // Once: two such clients would otherwise take the keyboard from each other
+                // for ever.
+                st.wants_activation = std::mem::take(&mut st.activate_when_unfocused);
             }
             wl_keyboard::Event::Key { key, state, .. } => println!("KEY {key} {state:?}"),
             _ => {}
@@ -312,7 +317,7 @@ impl Dispatch<wp_fractional_scale_v1::WpFractionalScaleV1, ()> for State {
 impl Dispatch<xdg_activation_token_v1::XdgActivationTokenV1, ()> for State {
     fn event(
         st: &mut Self,
-        _: &xdg_activation_token_v1::XdgActivationTokenV1,
+        object: &xdg_activation_token_v1::XdgActivationTokenV1,
         ev: xdg_activation_token_v1::Event,
         _: &(),
         _: &Connection,
@@ -320,6 +325,7 @@ impl Dispatch<xdg_activation_token_v1::XdgActivationTokenV1, ()> for State {
     ) {
         if let xdg_activation_token_v1::Event::Done { token } = ev {
             st.activation_token = Some(token);
+            object.destroy();
         }
     }
 }
@@ -368,11 +374,18 @@ impl Dispatch<wl_data_device::WlDataDevice, ()> for State {
                 }
                 st.drag.offer = Some(offer);
             }
-            wl_data_device::Event::Leave => println!("DND-LEAVE"),
+            wl_data_device::Event::Leave => {
+                if let Some(offer) = st.drag.offer.take() {
+                    offer.destroy();
+                }
+                println!("DND-LEAVE");
+            }
+            // Not used here: the selection's offer goes at once.
+            wl_data_device::Event::Selection { id: Some(offer) } => offer.destroy(),
             wl_data_device::Event::Drop => {
                 let offer = st.drag.offer.take().expect("a drop without an enter");
-                let (read, write) =
-                    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+                let flags = rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK;
+                let (read, write) = rustix::pipe::pipe_with(flags).expect("pipe");
                 offer.receive(DRAG_MIME.to_owned(), write.as_fd());
                 println!("DND-DROP");
                 st.drag.receiving = Some((offer, read));
@@ -412,6 +425,8 @@ impl Dispatch<wl_data_source::WlDataSource, ()> for State {
     ) {
         match ev {
             wl_data_source::Event::Send { mime_type, fd } => {
+                // The reader is this thread, later: the whole text must fit the pipe's buffer
+                // (options() bounds it), or this write would wait for ever.
                 let text = st.drag.text.as_deref().unwrap_or_default();
                 let written = rustix::io::write(&fd, text.as_bytes()).expect("writing the text");
                 println!("DND-SEND {mime_type} {written} bytes");
@@ -430,50 +445,59 @@ impl Dispatch<wl_data_source::WlDataSource, ()> for State {
     }
 }
 
-/// Starts the drag a press asked for, and reads what a drop brought (the data comes through
-/// our own source, in the same event queue: read only after a roundtrip has passed it on).
-fn drive_drag(
+/// Starts the drag a press asked for: our text from our surface, with the icon.
+fn start_drag_if_pressed(
     st: &mut State,
     qh: &QueueHandle<State>,
     manager: &wl_data_device_manager::WlDataDeviceManager,
     device: &wl_data_device::WlDataDevice,
     surface: &wl_surface::WlSurface,
 ) {
-    if let Some(serial) = st.drag.press.take() {
-        let source = manager.create_data_source(qh, ());
-        source.offer(DRAG_MIME.to_owned());
-        if source.version() >= 3 {
-            source.set_actions(wl_data_device_manager::DndAction::Copy);
-        }
-        let icon = st.drag.icon.as_ref();
-        device.start_drag(Some(&source), surface, icon.map(|(s, _)| s), serial);
-        // The icon's content after it has its role, as the protocol has it.
-        if let Some((icon, buffer)) = icon {
-            icon.attach(Some(buffer), 0, 0);
-            icon.damage_buffer(0, 0, DRAG_ICON_SIZE as i32, DRAG_ICON_SIZE as i32);
-            icon.commit();
-        }
-        st.drag.started = true;
-        println!("DRAG-START");
+    let Some(serial) = st.drag.press.take() else {
+        return;
+    };
+    let source = manager.create_data_source(qh, ());
+    source.offer(DRAG_MIME.to_owned());
+    if source.version() >= 3 {
+        source.set_actions(wl_data_device_manager::DndAction::Copy);
     }
-    if let Some((_, pipe)) = &st.drag.receiving {
-        rustix::fs::fcntl_setfl(pipe, rustix::fs::OFlags::NONBLOCK).expect("O_NONBLOCK");
-        let mut chunk = [0u8; 4096];
-        loop {
-            match rustix::io::read(pipe, &mut chunk) {
-                Ok(0) => {
-                    let (offer, _) = st.drag.receiving.take().unwrap();
+    let icon = st.drag.icon.as_ref();
+    device.start_drag(Some(&source), surface, icon.map(|(s, _)| s), serial);
+    // The icon's content after it has its role, as the protocol has it.
+    if let Some((icon, buffer)) = icon {
+        icon.attach(Some(buffer), 0, 0);
+        icon.damage_buffer(0, 0, DRAG_ICON_SIZE as i32, DRAG_ICON_SIZE as i32);
+        icon.commit();
+    }
+    st.drag.started = true;
+    println!("DRAG-START");
+}
+
+/// Reads what a drop brought, without waiting: the data comes from our own source, through
+/// this same event queue, so it is there only after a roundtrip has passed the request on.
+fn read_drop(st: &mut State) {
+    let Some((_, pipe)) = &st.drag.receiving else {
+        return;
+    };
+    let mut chunk = [0u8; 4096];
+    loop {
+        match rustix::io::read(pipe, &mut chunk) {
+            Ok(0) => {
+                let (offer, _) = st.drag.receiving.take().expect("receiving");
+                if offer.version() >= 3 {
                     offer.finish();
-                    offer.destroy();
-                    println!("DROPPED {}", String::from_utf8_lossy(&st.drag.received));
-                    break;
                 }
-                Ok(n) => st.drag.received.extend_from_slice(&chunk[..n]),
-                Err(_) => break,
+                offer.destroy();
+                println!("DROPPED {}", String::from_utf8_lossy(&st.drag.received));
+                return;
             }
+            Ok(n) => st.drag.received.extend_from_slice(&chunk[..n]),
+            Err(rustix::io::Errno::AGAIN) => return,
+            Err(e) => usage(&format!("reading the dropped data: {e}")),
         }
     }
 }
+
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 delegate_noop!(State: ignore WpColorRepresentationManagerV1);
 delegate_noop!(State: ignore wp_cursor_shape_manager_v1::WpCursorShapeManagerV1);
@@ -544,7 +568,8 @@ struct Options {
     decoration: bool,
     /// Print the preferred scale (wp_fractional_scale_v1).
     fractional_scale: bool,
-    /// Bind the keyboard; when it leaves, activate our window again (xdg_activation_v1).
+    /// Bind the keyboard; when it first leaves, activate our window again
+    /// (xdg_activation_v1).
     activate_when_unfocused: bool,
     /// Ask for this many activation tokens at once and keep them (a client hoarding tokens).
     tokens: Option<u32>,
@@ -643,7 +668,14 @@ fn options() -> Options {
                 })
             }
             "--keyboard" => o.keyboard = true,
-            "--drag" => o.drag = Some(val()),
+            "--drag" => {
+                let text = val();
+                // One thread writes it into the pipe and reads it back: it must fit the pipe.
+                if text.len() > 4096 {
+                    usage("--drag TEXT: at most 4096 bytes");
+                }
+                o.drag = Some(text)
+            }
             "--decoration" => o.decoration = true,
             "--fractional-scale" => o.fractional_scale = true,
             "--activate-when-unfocused" => o.activate_when_unfocused = true,
@@ -982,16 +1014,16 @@ fn main() {
     }
 
     // The pointer before the window: the compositor sends its enter when the window maps.
-    let _keyboard = (o.keyboard || o.activate_when_unfocused).then(|| {
-        let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
-        seat.get_keyboard(&qh, ())
-    });
     let pointer_wanted =
         o.cursor.is_some() || o.pointer || o.cursor_shape.is_some() || o.drag.is_some();
-    let pointer = pointer_wanted.then(|| {
-        let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
-        seat.get_pointer(&qh, ())
+    let keyboard_wanted = o.keyboard || o.activate_when_unfocused;
+    let seat = (pointer_wanted || keyboard_wanted || o.drag.is_some()).then(|| {
+        globals
+            .bind::<wl_seat::WlSeat, _, _>(&qh, 1..=7, ())
+            .expect("wl_seat")
     });
+    let _keyboard = keyboard_wanted.then(|| seat.as_ref().expect("seat").get_keyboard(&qh, ()));
+    let pointer = pointer_wanted.then(|| seat.as_ref().expect("seat").get_pointer(&qh, ()));
     st.drag.text = o.drag.clone();
     if o.drag.is_some() {
         let icon = compositor.create_surface(&qh, ());
@@ -1008,11 +1040,10 @@ fn main() {
         st.drag.icon = Some((icon, buffer));
     }
     let drag_device = o.drag.is_some().then(|| {
-        let seat: wl_seat::WlSeat = globals.bind(&qh, 1..=7, ()).expect("wl_seat");
         let manager: wl_data_device_manager::WlDataDeviceManager = globals
             .bind(&qh, 1..=3, ())
             .expect("wl_data_device_manager");
-        let device = manager.get_data_device(&seat, &qh, ());
+        let device = manager.get_data_device(seat.as_ref().expect("seat"), &qh, ());
         (manager, device)
     });
     let window = wayheap::client::window::Window::new(
@@ -1044,6 +1075,11 @@ fn main() {
             .expect("wp_fractional_scale_manager_v1");
         manager.get_fractional_scale(&window.surface, &qh, ())
     });
+    if o.decoration || o.fractional_scale {
+        // Their configure (decoration: with a new xdg_surface.configure, which the window
+        // acknowledges) before the first buffer, as xdg-decoration asks.
+        queue.roundtrip(&mut st).expect("roundtrip");
+    }
     st.activate_when_unfocused = o.activate_when_unfocused;
     let activation = (o.activate_when_unfocused || o.tokens.is_some()).then(|| {
         globals
@@ -1051,7 +1087,8 @@ fn main() {
             .expect("xdg_activation_v1")
     });
     if let (Some(n), Some(activation)) = (o.tokens, &activation) {
-        // Never destroyed: dropping a proxy sends nothing, the objects stay.
+        // Each object goes once answered; its token stays with the compositor until the
+        // compositor drops it.
         for _ in 0..n {
             activation.get_activation_token(&qh, ()).commit();
         }
@@ -1254,7 +1291,8 @@ fn main() {
             let _ = std::io::stdout().flush();
         }
         if let Some((manager, device)) = &drag_device {
-            drive_drag(&mut st, &qh, manager, device, &surface);
+            start_drag_if_pressed(&mut st, &qh, manager, device, &surface);
+            read_drop(&mut st);
             let _ = std::io::stdout().flush();
         }
         if let Some(activation) = &activation {

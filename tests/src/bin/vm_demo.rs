@@ -50,7 +50,7 @@ fn options() -> Options {
         kernel: None,
         dir: vm::workspace_root().join("target/vm-demo"),
         seconds: 0,
-        picture: vm::workspace_root().join("client-demo/tests/data/astronaut.png"),
+        picture: vm::workspace_root().join(vm::DEMO_PICTURE),
         client_args: Vec::new(),
     };
     while let Some(a) = args.next() {
@@ -63,7 +63,11 @@ fn options() -> Options {
             "--client" => o.client = value().into(),
             "--kernel" => o.kernel = Some(value().into()),
             "--dir" => o.dir = value().into(),
-            "--picture" => o.picture = value().into(),
+            // Absolute: the guest runs the script from another directory.
+            "--picture" => {
+                let given = PathBuf::from(value());
+                o.picture = std::fs::canonicalize(&given).unwrap_or(given);
+            }
             "--seconds" => {
                 o.seconds = value()
                     .parse()
@@ -137,22 +141,26 @@ for n in /sys/class/video4linux/video*; do
         vivid-000-vid-out) feed=/dev/$(basename "$n") ;;
     esac
 done
-echo "demo: camera $WAYHEAP_DEMO_CAMERA (vivid), fed through its HDMI loop from $feed: {picture}"
+if [ -z "${{WAYHEAP_DEMO_CAMERA:-}}" ] || [ -z "${{feed:-}}" ]; then
+    echo "demo: no vivid capture and output pair (vivid-000-vid-cap, vivid-000-vid-out)"
+fi
+echo "demo: camera $WAYHEAP_DEMO_CAMERA (vivid), fed through its HDMI loop from $feed:" {picture_q}
+frame=video/x-raw,format=NV12,width=640,height=480
 {{
-    v4l2-ctl -d "$feed" --set-output 1 --set-dv-bt-timings index=0
+    v4l2-ctl -d "$feed" --set-output 1 --set-dv-bt-timings index=0 &&
     v4l2-ctl -d "$WAYHEAP_DEMO_CAMERA" --set-input 3 --set-dv-bt-timings index=0 \
-        --set-ctrl hdmi_000_0_is_connected_to=2,osd_text_mode=2
-    frame=video/x-raw,format=NV12,width=640,height=480
+        --set-ctrl hdmi_000_0_is_connected_to=2,osd_text_mode=2 &&
     # Scaled to fit, its aspect kept (black bars: videoscale's add-borders).
     gst-launch-1.0 -q filesrc location={picture_q} ! pngdec ! videoconvert \
         ! videoscale add-borders=true ! "$frame,pixel-aspect-ratio=1/1" ! videoconvert \
         ! "$frame" ! filesink location="$R/feed.nv12"
-}} >"$R/feed.log" 2>&1
+}} >"$R/feed.log" 2>&1 ||
+    echo "demo: feeding the picture into vivid failed (the camera shows vivid's pattern):" \
+        "$(tail -n 3 "$R/feed.log")"
 gst-launch-1.0 -q multifilesrc location="$R/feed.nv12" loop=true caps="$frame,framerate=5/1" \
     ! v4l2sink device="$feed" >>"$R/feed.log" 2>&1 &
 feeder=$!
 "#,
-            picture = o.picture.display(),
             picture_q = quoted(&o.picture.display().to_string()),
         )
     } else {

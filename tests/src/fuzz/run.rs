@@ -342,7 +342,8 @@ struct Runner<'a> {
     last: Option<ConnectionReport>,
     note: &'a mut dyn FnMut(&str),
     last_progress: Instant,
-    /// The parallel batch being checked (first connection, count), for its replay line.
+    /// The parallel batch being checked (first connection, count): a finding in it replays
+    /// the batch, not its connection alone.
     batch: Option<(u64, u64)>,
 }
 
@@ -364,7 +365,9 @@ impl Runner<'_> {
             let left = self.cfg.connections.map_or(u64::MAX, |n| n - done);
             let count = self.cfg.parallel.min(left);
             self.batch = (count > 1).then_some((index, count));
-            for report in batch(target, index, count) {
+            let reports = batch(target, index, count);
+            // The whole batch is counted, even when one of its connections ends the run.
+            for report in &reports {
                 if self.cfg.log {
                     (self.note)(&format!(
                         "connection {} (seed {}): {:?}\n  {}",
@@ -374,7 +377,9 @@ impl Runner<'_> {
                         report.log.join("\n  ")
                     ));
                 }
-                self.summary.absorb(&report);
+                self.summary.absorb(report);
+            }
+            for report in reports {
                 if !self.check(report) {
                     return;
                 }
