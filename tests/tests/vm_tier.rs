@@ -178,6 +178,14 @@ fn print_report(series: KernelSeries, report: &BatchReport) -> (usize, Vec<Strin
             println!("  {line}");
         }
     }
+    // A binary that hung was killed and run again: its second run's results are the ones above;
+    // the hang itself is said, every time, for the record.
+    for hung in &report.hung {
+        println!(
+            "\n##  [{tag}] HUNG, killed and run again: {hung}\n##  (its first output is in {}.hung.out)",
+            hung.split(':').next().unwrap_or_default()
+        );
+    }
     let boot = report
         .boot_to_first_test
         .map_or("never".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
