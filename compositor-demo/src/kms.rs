@@ -13,7 +13,7 @@ use smithay::backend::allocator::Fourcc;
 use smithay::backend::drm::compositor::{DrmCompositor, FrameFlags};
 use smithay::backend::drm::{DrmDevice, DrmDeviceFd, DrmEvent, DrmNode};
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
-use smithay::backend::renderer::element::RenderElementStates;
+use smithay::backend::renderer::element::{Kind, RenderElementStates};
 use smithay::backend::allocator::dmabuf::Dmabuf;
 use smithay::backend::renderer::gles::GlesRenderer;
 use smithay::backend::renderer::pixman::PixmanRenderer;
@@ -30,6 +30,7 @@ use smithay::reexports::rustix::fs::OFlags;
 use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_dmabuf_feedback_v1::TrancheFlags;
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::DisplayHandle;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::utils::{DeviceFd, IsAlive};
 use smithay::wayland::dmabuf::{DmabufFeedbackBuilder, DmabufGlobal, DmabufState};
 use wayheap::heap::HeapDir;
@@ -629,6 +630,30 @@ struct Frame {
     is_empty: bool,
 }
 
+/// The elements of a client's `surface` drawn with its top-left corner at `at` (logical, the
+/// output at scale 1): a cursor, or a drag's icon.
+fn pointer_surface<R>(
+    renderer: &mut R,
+    surface: &WlSurface,
+    at: smithay::utils::Point<f64, smithay::utils::Logical>,
+    kind: Kind,
+) -> impl Iterator<Item = OutputElements<R>>
+where
+    R: YuvComposition + ImportMem,
+    R::TextureId: Texture + Clone + Send + 'static,
+{
+    smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
+        renderer,
+        surface,
+        at.to_physical(1.0).to_i32_round(),
+        1.0,
+        1.0,
+        kind,
+    )
+    .into_iter()
+    .map(OutputElements::PointerSurface)
+}
+
 /// Collects the elements (the client's cursor surface and a drag's icon in front of the
 /// windows), lets the DRM
 /// compositor assign planes and compose the rest with `renderer`, and feeds the result to the
@@ -659,21 +684,8 @@ where
                 .map(|d| d.lock().unwrap_or_else(|e| e.into_inner()).hotspot)
                 .unwrap_or_default()
         });
-        let at = (app.pointer_location - hotspot.to_f64())
-            .to_physical(1.0)
-            .to_i32_round();
-        elements.extend(
-            smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
-                renderer,
-                s,
-                at,
-                1.0,
-                1.0,
-                smithay::backend::renderer::element::Kind::Cursor,
-            )
-            .into_iter()
-            .map(OutputElements::PointerSurface),
-        );
+        let at = app.pointer_location - hotspot.to_f64();
+        elements.extend(pointer_surface(renderer, s, at, Kind::Cursor));
     }
     // A shape a client named (wp_cursor_shape_v1). Not the default arrow: the demo has no
     // input devices, the pointer rests at the output's centre, and an arrow there would cover
@@ -690,7 +702,7 @@ where
             None,
             None,
             None,
-            smithay::backend::renderer::element::Kind::Cursor,
+            Kind::Cursor,
         ) {
             Ok(element) => elements.push(OutputElements::NamedCursor(element)),
             Err(e) => tracing::warn!(%e, "uploading the named cursor"),
@@ -699,19 +711,12 @@ where
     // A drag's icon, its top-left corner at the pointer (below the cursor).
     let dnd_icon = app.dnd_icon.clone().filter(|s| s.alive());
     if let Some(icon) = &dnd_icon {
-        let at = app.pointer_location.to_physical(1.0).to_i32_round();
-        elements.extend(
-            smithay::backend::renderer::element::surface::render_elements_from_surface_tree(
-                renderer,
-                icon,
-                at,
-                1.0,
-                1.0,
-                smithay::backend::renderer::element::Kind::Unspecified,
-            )
-            .into_iter()
-            .map(OutputElements::PointerSurface),
-        );
+        elements.extend(pointer_surface(
+            renderer,
+            icon,
+            app.pointer_location,
+            Kind::Unspecified,
+        ));
     }
     elements.extend(windows.into_iter().map(OutputElements::Window));
     let flags = if planes {

@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use wayheap_tests::compositor::Compositor;
+use wayheap_tests::compositor::{Client, Compositor};
 use wayheap_tests::guest::{record_fact, require_guest};
 
 /// Pixels of `rgba` (`w` wide) in `area` that differ from the pixel at `reference`.
@@ -125,6 +125,27 @@ fn screenshot_until(comp: &Compositor, ready: impl Fn(&[u8]) -> bool) -> (u32, u
     }
 }
 
+/// Waits (as [`screenshot_until`]) for more than 1,000 pixels within `tolerance` of each of
+/// `bars` and returns the counts; fails naming `what` with the client's stderr otherwise.
+fn bars_shown(
+    comp: &Compositor,
+    client: &Client,
+    what: &str,
+    bars: [[u8; 3]; 6],
+    tolerance: u8,
+) -> [usize; 6] {
+    let counts = |rgba: &[u8]| bars.map(|c| near(rgba, c, tolerance));
+    let (w, h, rgba) = screenshot_until(comp, |rgba| counts(rgba).iter().all(|&n| n > 1000));
+    let seen = counts(&rgba);
+    assert!(
+        seen.iter().all(|&n| n > 1000),
+        "{what} not shown: bar pixels {seen:?} of {w}x{h}\nclient:\n{}\nlog:\n{}",
+        client.stderr(),
+        comp.log()
+    );
+    seen
+}
+
 #[test]
 fn gtk4_demo_shows_its_window_and_exits_when_asked_to_close() {
     require_guest();
@@ -191,15 +212,7 @@ fn mpv_plays_a_test_pattern_and_exits_when_asked_to_close() {
         [0, 255, 0],
         [255, 0, 0],
     ];
-    let counts = |rgba: &[u8]| bars.map(|c| near(rgba, c, 40));
-    let (w, h, rgba) = screenshot_until(&comp, |rgba| counts(rgba).iter().all(|&n| n > 1000));
-    let seen = counts(&rgba);
-    assert!(
-        seen.iter().all(|&n| n > 1000),
-        "mpv's test pattern not shown: bar pixels {seen:?} of {w}x{h}\nmpv:\n{}\nlog:\n{}",
-        client.stderr(),
-        comp.log()
-    );
+    let seen = bars_shown(&comp, &client, "mpv's test pattern", bars, 40);
     let (status, _) = comp.close_and_wait(client);
     assert!(status.success(), "mpv exited with {status}");
     record_fact(
@@ -237,16 +250,7 @@ fn gstreamer_waylandsink_shows_its_bars_and_ends_the_pipeline_when_its_window_is
         [255, 0, 0],
         [0, 0, 255],
     ];
-    let counts = |rgba: &[u8]| bars.map(|c| near(rgba, c, 24));
-    let (w, h, rgba) = screenshot_until(&comp, |rgba| counts(rgba).iter().all(|&n| n > 1000));
-    let seen = counts(&rgba);
-    assert!(
-        seen.iter().all(|&n| n > 1000),
-        "waylandsink's SMPTE bars not shown: bar pixels {seen:?} of {w}x{h}\ngst-launch:\n{}\n\
-         log:\n{}",
-        client.stderr(),
-        comp.log()
-    );
+    let seen = bars_shown(&comp, &client, "waylandsink's SMPTE bars", bars, 24);
     // waylandsink posts "Output window was closed" as an error; gst-launch tears the pipeline
     // down and exits with status 1 (its status for an error), on its own.
     let (status, stderr) = comp.close_and_wait(client);

@@ -803,6 +803,37 @@ fn a_named_cursor_shape_is_drawn_from_the_theme() {
     );
 }
 
+/// A uinput device `make` creates, tagged by udevd before the compositor looks: udevd runs
+/// first, then is asked again (settled) once the device exists.
+fn input_device<T>(make: impl FnOnce() -> std::io::Result<T>) -> T {
+    wayheap_tests::guest::start_udevd();
+    let device = make().expect("a uinput device");
+    wayheap_tests::guest::start_udevd();
+    device
+}
+
+/// libinput announces the devices it opened only with their first events: does `poke` until
+/// `client` prints a line starting with `prefix` (a minute at most), and returns that line.
+fn poke_until(
+    comp: &Compositor,
+    client: &wayheap_tests::compositor::Client,
+    prefix: &str,
+    mut poke: impl FnMut(),
+) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        poke();
+        if let Ok(line) = client.wait_line(prefix, Duration::from_secs(2)) {
+            return line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client never printed {prefix:?}\nlog:\n{}",
+            comp.log()
+        );
+    }
+}
+
 /// libinput on the session: a keyboard (uinput, tagged by udevd like a USB one) types into the
 /// focused client; Ctrl+Alt+F2 switches the virtual terminal through seatd, which pauses the
 /// compositor (DRM master released) and no client sees F2; switching back (`chvt 1`) resumes it
@@ -811,10 +842,7 @@ fn a_named_cursor_shape_is_drawn_from_the_theme() {
 fn keys_reach_the_client_and_ctrl_alt_f2_switches_the_virtual_terminal() {
     use wayheap_tests::uinput::{Keyboard, keys};
     require_guest();
-    wayheap_tests::guest::start_udevd();
-    let keyboard = Keyboard::new("wayheap test keyboard").expect("a uinput keyboard");
-    // Again: udevd running, the new keyboard is tagged (settled) before the compositor looks.
-    wayheap_tests::guest::start_udevd();
+    let keyboard = input_device(|| Keyboard::new("wayheap test keyboard"));
     let comp = kms("input", &[]);
     let client = shown(&comp, &["--seconds", "120", "--keyboard"]);
     let wait_log = |what: &str| {
@@ -828,20 +856,10 @@ fn keys_reach_the_client_and_ctrl_alt_f2_switches_the_virtual_terminal() {
             std::thread::sleep(Duration::from_millis(200));
         }
     };
-    // libinput announces the devices it opened with its first events, so the first key also
-    // brings the "device added": press until the client has the key.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let typed = loop {
-        keyboard.press(&[keys::A]).unwrap();
-        if let Ok(line) = client.wait_line("KEY 30", Duration::from_secs(2)) {
-            break line;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the client never got the key\nlog:\n{}",
-            comp.log()
-        );
-    };
+    // The first key also brings libinput's "device added".
+    let typed = poke_until(&comp, &client, "KEY 30", || {
+        keyboard.press(&[keys::A]).unwrap()
+    });
     wait_log("wayheap test keyboard");
 
     keyboard
@@ -875,10 +893,7 @@ fn keys_reach_the_client_and_ctrl_alt_f2_switches_the_virtual_terminal() {
 fn a_text_dragged_within_a_client_is_dropped_back_on_it() {
     use wayheap_tests::uinput::Mouse;
     require_guest();
-    wayheap_tests::guest::start_udevd();
-    let mouse = Mouse::new("wayheap test mouse").expect("a uinput mouse");
-    // Again: udevd running, the new mouse is tagged (settled) before the compositor looks.
-    wayheap_tests::guest::start_udevd();
+    let mouse = input_device(|| Mouse::new("wayheap test mouse"));
     let comp = kms("dnd", &[]);
     let text = "dragged and dropped by wayheap's test client";
     let client = shown(&comp, &["--seconds", "120", "--drag", text]);
@@ -887,20 +902,9 @@ fn a_text_dragged_within_a_client_is_dropped_back_on_it() {
             .wait_line(what, Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{e}\nstderr: {}\nlog:\n{}", client.stderr(), comp.log()))
     };
-    // libinput announces the devices it opened with their first events: move until the client
-    // sees the pointer.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while client
-        .wait_line("POINTER-MOTION", Duration::from_secs(2))
-        .is_err()
-    {
-        mouse.move_by(4, 0).unwrap();
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pointer never moved over the client\nlog:\n{}",
-            comp.log()
-        );
-    }
+    poke_until(&comp, &client, "POINTER-MOTION", || {
+        mouse.move_by(4, 0).unwrap()
+    });
     // The press starts the drag (its serial is the implicit grab's); moving over the surface
     // enters it with the offer; the release drops it there.
     mouse.left_button(true).unwrap();

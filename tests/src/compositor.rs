@@ -93,6 +93,19 @@ pub struct Compositor {
     log: PathBuf,
 }
 
+/// compositor-demo's arguments for its headless backend at 320x240, composed by `renderer`;
+/// more can follow.
+pub fn headless_args(renderer: &str) -> Vec<&str> {
+    vec![
+        "--backend",
+        "headless",
+        "--size",
+        "320x240",
+        "--renderer",
+        renderer,
+    ]
+}
+
 impl Compositor {
     /// Starts compositor-demo with `args` plus socket, state file and screenshot path in a
     /// private runtime dir; waits until the socket exists.
@@ -118,15 +131,7 @@ impl Compositor {
 
     /// compositor-demo's headless backend at 320x240, composed by `renderer` (`pixman`, `gles`).
     pub fn start_headless(tag: &str, renderer: &str) -> Compositor {
-        let args = [
-            "--backend",
-            "headless",
-            "--size",
-            "320x240",
-            "--renderer",
-            renderer,
-        ];
-        Self::start(tag, &args)
+        Self::start(tag, &headless_args(renderer))
     }
 
     /// compositor-demo on the guest's vkms card through a libseat session (`seatd-launch`), with

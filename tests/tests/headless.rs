@@ -523,20 +523,9 @@ fn client_demo_help_and_bad_arguments() {
 fn a_kiosk_starts_its_application_again_whenever_it_exits() {
     // The application shows itself for 2 s and exits; the kiosk brings it back each time.
     let run = format!("{CLIENT} --seconds 2");
-    let mut comp = Compositor::start(
-        "kiosk",
-        &[
-            "--backend",
-            "headless",
-            "--size",
-            "320x240",
-            "--renderer",
-            "pixman",
-            "--kiosk",
-            "--run",
-            &run,
-        ],
-    );
+    let mut args = wayheap_tests::compositor::headless_args("pixman");
+    args.extend(["--kiosk", "--run", &run]);
+    let mut comp = Compositor::start("kiosk", &args);
     let state = comp.wait_state(Duration::from_secs(120), |s| {
         s["run_restarts"].as_u64().is_some_and(|n| n >= 2)
             && s["surfaces"].as_object().is_some_and(|m| !m.is_empty())
@@ -623,15 +612,8 @@ fn decoration_fractional_scale_and_activation_answer_as_a_kiosk_should() {
 #[test]
 fn the_keymap_follows_the_xkb_environment() {
     for (layout, expect) in [("us", "English (US)"), ("de", "German")] {
-        let args = [
-            "--backend",
-            "headless",
-            "--size",
-            "320x240",
-            "--renderer",
-            "pixman",
-        ];
         let env = [("XKB_DEFAULT_LAYOUT", layout)];
+        let args = wayheap_tests::compositor::headless_args("pixman");
         let comp = Compositor::start_with_env("keymap", &args, &[], &env);
         let client = comp.client(CLIENT.as_ref(), &["--seconds", "30", "--keyboard"]);
         let keymap = lines_starting(&client, &comp, &["KEYMAP"]).remove(0);

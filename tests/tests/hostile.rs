@@ -297,14 +297,7 @@ fn running_out_of_fds_refuses_clients_but_never_ends_the_compositor() {
     // A hard limit of 96 leaves RLIMIT_NOFILE nothing to raise.
     let mut comp = Compositor::start_with(
         "hostile-emfile",
-        &[
-            "--backend",
-            "headless",
-            "--size",
-            "320x240",
-            "--renderer",
-            "pixman",
-        ],
+        &wayheap_tests::compositor::headless_args("pixman"),
         &["prlimit", "--nofile=96:96", "--"],
     );
     let held = fd_count(comp.pid());

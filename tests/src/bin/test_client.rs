@@ -1017,7 +1017,7 @@ fn main() {
     let pointer_wanted =
         o.cursor.is_some() || o.pointer || o.cursor_shape.is_some() || o.drag.is_some();
     let keyboard_wanted = o.keyboard || o.activate_when_unfocused;
-    let seat = (pointer_wanted || keyboard_wanted || o.drag.is_some()).then(|| {
+    let seat = (pointer_wanted || keyboard_wanted).then(|| {
         globals
             .bind::<wl_seat::WlSeat, _, _>(&qh, 1..=7, ())
             .expect("wl_seat")
